@@ -1,0 +1,172 @@
+//! Files a run leaves in its output directory, each written atomically: a temporary file in the
+//! same directory, flushed, then renamed over the final name. A crash or a full disk leaves the
+//! previous file or none, never half of one.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use thiserror::Error;
+
+use crate::config::{Config, Origin};
+use crate::model::{Autoencoder, AutoencoderConfig};
+
+/// The trained weights, full precision (named MessagePack, as Burn's `DefaultRecorder`).
+pub const MODEL_FILE: &str = "model.mpk";
+/// The resolved configuration the model was trained with.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Per-epoch costs and times.
+pub const METRICS_FILE: &str = "metrics.csv";
+/// The tutorial's figure: test digits over their reconstructions.
+pub const RECONSTRUCTION_FILE: &str = "reconstruction.png";
+
+#[derive(Debug, Error)]
+pub enum ArtifactError {
+    #[error("cannot write '{}': {source}; set output.dir to a folder you can write to", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read '{}': {source}; pass --model a folder written by `train`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("'{}' is not a model record this program wrote ({reason}); pass --model a folder written by `train`", path.display())]
+    BadModel { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Writes `path` atomically with `write`; on any error the final path is untouched.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<(), ArtifactError> {
+    let error = |source| ArtifactError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut file = temporary_sibling(dir, &name, ".tmp").map_err(error)?;
+    write(file.as_file_mut()).map_err(error)?;
+    file.as_file_mut().flush().map_err(error)?;
+    file.as_file().sync_all().map_err(error)?;
+    file.persist(path).map_err(|e| error(e.error))?;
+    Ok(())
+}
+
+/// A temporary file `.{name}.XXXX{suffix}` in `dir`, to be renamed over `dir/name`.
+///
+/// Made read-write for everyone before the umask, as `File::create` would: tempfile's own default
+/// is owner-only, which would leave artifacts unreadable to other users.
+pub(crate) fn temporary_sibling(
+    dir: &Path,
+    name: &str,
+    suffix: &str,
+) -> io::Result<tempfile::NamedTempFile> {
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
+}
+
+/// Creates `dir` if needed and proves a file can be written there, so that a bad output
+/// directory fails before training rather than after it.
+pub fn prepare_output_dir(dir: &Path) -> Result<(), ArtifactError> {
+    let error = |source| ArtifactError::Write {
+        path: dir.to_owned(),
+        source,
+    };
+    fs::create_dir_all(dir).map_err(error)?;
+    tempfile::Builder::new()
+        .prefix(".write-probe.")
+        .tempfile_in(dir)
+        .map_err(error)?;
+    Ok(())
+}
+
+fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
+    NamedMpkBytesRecorder::default()
+}
+
+/// Saves the model's weights to `dir/model.mpk` at full precision.
+pub fn save_model<B: Backend>(model: &Autoencoder<B>, dir: &Path) -> Result<(), ArtifactError> {
+    let path = dir.join(MODEL_FILE);
+    let bytes =
+        Recorder::<B>::record(&recorder(), model.clone().into_record(), ()).map_err(|e| {
+            ArtifactError::Write {
+                path: path.clone(),
+                source: io::Error::other(e.to_string()),
+            }
+        })?;
+    write_atomic(&path, |file| file.write_all(&bytes))
+}
+
+/// A trained model and the configuration it was trained with.
+pub struct SavedRun<B: Backend> {
+    pub model: Autoencoder<B>,
+    pub config: Config,
+}
+
+/// Loads `dir/config.toml` and `dir/model.mpk`, checking the weights fit the configured shape.
+pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<SavedRun<B>, ArtifactError> {
+    let config_path = dir.join(CONFIG_FILE);
+    let text = fs::read_to_string(&config_path).map_err(|source| ArtifactError::Read {
+        path: config_path.clone(),
+        source,
+    })?;
+    let config = Config::from_toml(&text, Origin::File(config_path))?;
+
+    let model_path = dir.join(MODEL_FILE);
+    let bytes = fs::read(&model_path).map_err(|source| ArtifactError::Read {
+        path: model_path.clone(),
+        source,
+    })?;
+    let bad = |reason: String| ArtifactError::BadModel {
+        path: model_path.clone(),
+        reason,
+    };
+    let record = Recorder::<B>::load(&recorder(), bytes, device).map_err(|e| bad(e.to_string()))?;
+    let template =
+        AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init).init(device);
+    let expected = shapes(&template);
+    let model = template.load_record(record);
+    let found = shapes(&model);
+    if found != expected {
+        return Err(bad(format!(
+            "weight shapes {found:?} do not match model.hidden_size = {} in config.toml, which needs {expected:?}",
+            config.model.hidden_size
+        )));
+    }
+    Ok(SavedRun { model, config })
+}
+
+fn shapes<B: Backend>(model: &Autoencoder<B>) -> Vec<Vec<usize>> {
+    let bias = |linear: &burn::nn::Linear<B>| {
+        linear
+            .bias
+            .as_ref()
+            .map(|b| b.dims().to_vec())
+            .unwrap_or_default()
+    };
+    vec![
+        model.encoder.weight.dims().to_vec(),
+        bias(&model.encoder),
+        model.decoder.weight.dims().to_vec(),
+        bias(&model.decoder),
+    ]
+}

@@ -1,0 +1,431 @@
+//! The TOML configuration: schema, loading with `--set` overrides, and validation.
+//!
+//! `config/default.toml` is compiled in and is the single source of the defaults: a user's file
+//! and `--set` flags are laid over it key by key. Because it lists every key, it also tells
+//! typos apart from real keys before serde sees them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::IMAGE_PIXELS;
+
+/// The shipped defaults, `config/default.toml`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config/default.toml");
+
+/// Where a config value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => write!(f, "the built-in defaults"),
+            Origin::File(path) => write!(f, "config file '{}'", path.display()),
+            Origin::Flag(flag) => write!(f, "--set {flag}"),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file '{}': {source}; check the --config path", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Syntax { origin: Origin, message: String },
+    #[error("{origin}: unknown key '{key}'{hint}")]
+    UnknownKey {
+        origin: Origin,
+        key: String,
+        hint: String,
+    },
+    #[error("--set {flag}: expected KEY=VALUE, e.g. --set training.epochs=5")]
+    BadFlag { flag: String },
+    #[error("{origin}: {key}: {message}")]
+    Type {
+        origin: Origin,
+        key: String,
+        message: String,
+    },
+    #[error("{origin}: {key} = {value}: {reason}")]
+    Invalid {
+        origin: Origin,
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data: DataConfig,
+    pub model: ModelSettings,
+    pub training: TrainingConfig,
+    pub output: OutputConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub dir: PathBuf,
+    pub download: bool,
+    pub url: String,
+    pub validation_size: usize,
+    pub train_limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    pub hidden_size: usize,
+    pub init: Init,
+}
+
+/// Weight and bias initialisation of both Linear layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// N(0, 1), the tutorial's `tf.random_normal`.
+    Normal,
+    /// Burn's default: Kaiming-uniform.
+    Kaiming,
+    /// Xavier/Glorot-uniform.
+    Xavier,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    pub rmsprop: RmsPropSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmsPropSettings {
+    pub alpha: f32,
+    pub momentum: f32,
+    pub epsilon: f32,
+    pub centered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    pub dir: PathBuf,
+    pub dashboard: Dashboard,
+    pub samples: usize,
+}
+
+/// How training shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dashboard {
+    /// Burn's dashboard when stdout is a terminal, plain lines otherwise.
+    Auto,
+    /// Burn's dashboard (needs a terminal).
+    Tui,
+    /// One line per epoch.
+    Plain,
+}
+
+/// The most digits `reconstruction.png` shows.
+pub const MAX_SAMPLES: usize = 100;
+/// Images in MNIST's training part.
+pub const MNIST_TRAIN_IMAGES: usize = 60_000;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::load(None, &[]).expect("config/default.toml is valid")
+    }
+}
+
+impl Config {
+    /// The defaults, then the file at `path` (if any), then each `--set KEY=VALUE` in order.
+    pub fn load(path: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
+        let mut layers = Layers::new();
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            layers.apply_file(&text, Origin::File(path.to_owned()))?;
+        }
+        for flag in sets {
+            layers.apply_flag(flag)?;
+        }
+        layers.finish()
+    }
+
+    /// Parses a whole config text (as written to `config.toml` next to a model).
+    pub fn from_toml(text: &str, origin: Origin) -> Result<Self, ConfigError> {
+        let mut layers = Layers::new();
+        layers.apply_file(text, origin)?;
+        layers.finish()
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises to TOML")
+    }
+
+    fn validate(&self, origin_of: impl Fn(&str) -> Origin) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, value: &dyn fmt::Display, reason: &str| {
+            Err(ConfigError::Invalid {
+                origin: origin_of(key),
+                key,
+                value: value.to_string(),
+                reason: reason.to_owned(),
+            })
+        };
+        let d = &self.data;
+        let t = &self.training;
+        let r = &t.rmsprop;
+        if d.dir.as_os_str().is_empty() {
+            return invalid("data.dir", &"\"\"", "must name a folder");
+        }
+        if d.download && !(d.url.starts_with("http://") || d.url.starts_with("https://")) {
+            return invalid("data.url", &d.url, "must start with http:// or https://");
+        }
+        if d.validation_size >= MNIST_TRAIN_IMAGES {
+            return invalid(
+                "data.validation_size",
+                &d.validation_size,
+                "must leave training images: at most 59999",
+            );
+        }
+        if self.model.hidden_size == 0 || self.model.hidden_size > 16 * IMAGE_PIXELS {
+            return invalid(
+                "model.hidden_size",
+                &self.model.hidden_size,
+                "must be 1 to 12544",
+            );
+        }
+        if t.epochs == 0 {
+            return invalid("training.epochs", &t.epochs, "must be at least 1");
+        }
+        if t.batch_size == 0 || t.batch_size > MNIST_TRAIN_IMAGES {
+            return invalid("training.batch_size", &t.batch_size, "must be 1 to 60000");
+        }
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return invalid(
+                "training.learning_rate",
+                &t.learning_rate,
+                "must be a positive number, e.g. 0.01",
+            );
+        }
+        if !(0.0..1.0).contains(&r.alpha) {
+            return invalid(
+                "training.rmsprop.alpha",
+                &r.alpha,
+                "must be at least 0 and below 1",
+            );
+        }
+        if !(0.0..1.0).contains(&r.momentum) {
+            return invalid(
+                "training.rmsprop.momentum",
+                &r.momentum,
+                "must be at least 0 and below 1",
+            );
+        }
+        if !(r.epsilon.is_finite() && r.epsilon >= 0.0) {
+            return invalid(
+                "training.rmsprop.epsilon",
+                &r.epsilon,
+                "must be 0 or a small positive number",
+            );
+        }
+        if self.output.dir.as_os_str().is_empty() {
+            return invalid("output.dir", &"\"\"", "must name a folder");
+        }
+        if self.output.samples == 0 || self.output.samples > MAX_SAMPLES {
+            return invalid("output.samples", &self.output.samples, "must be 1 to 100");
+        }
+        Ok(())
+    }
+}
+
+/// The defaults with the user's layers applied, remembering which layer set each key.
+struct Layers {
+    schema: toml::Table,
+    merged: toml::Table,
+    origins: HashMap<String, Origin>,
+}
+
+impl Layers {
+    fn new() -> Self {
+        let schema: toml::Table =
+            toml::from_str(DEFAULT_CONFIG_TOML).expect("config/default.toml is valid TOML");
+        Self {
+            merged: schema.clone(),
+            schema,
+            origins: HashMap::new(),
+        }
+    }
+
+    fn apply_file(&mut self, text: &str, origin: Origin) -> Result<(), ConfigError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            origin: origin.clone(),
+            message: one_line_toml_error(&e, text),
+        })?;
+        let mut leaves = Vec::new();
+        flatten("", &table, &mut leaves);
+        for (key, value) in leaves {
+            self.set(&key, value, &origin)?;
+        }
+        Ok(())
+    }
+
+    fn apply_flag(&mut self, flag: &str) -> Result<(), ConfigError> {
+        let bad_flag = || ConfigError::BadFlag {
+            flag: flag.to_owned(),
+        };
+        let (key, raw) = flag.split_once('=').ok_or_else(bad_flag)?;
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(bad_flag());
+        }
+        // A TOML value when it parses as one (`5`, `0.01`, `true`, `"x"`), else the text itself.
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+        self.set(key, value, &Origin::Flag(flag.to_owned()))
+    }
+
+    fn set(&mut self, key: &str, value: toml::Value, origin: &Origin) -> Result<(), ConfigError> {
+        let parts: Vec<&str> = key.split('.').collect();
+        let (last, sections) = parts.split_last().expect("split yields one part at least");
+        let mut schema = &self.schema;
+        let mut merged = &mut self.merged;
+        for section in sections {
+            match (schema.get(*section), merged.get_mut(*section)) {
+                (Some(toml::Value::Table(s)), Some(toml::Value::Table(m))) => {
+                    schema = s;
+                    merged = m;
+                }
+                _ => return Err(unknown_key(&self.schema, key, origin)),
+            }
+        }
+        match schema.get(*last) {
+            Some(toml::Value::Table(_)) => Err(ConfigError::Type {
+                origin: origin.clone(),
+                key: key.to_owned(),
+                message: "is a section; set the keys inside it, e.g. ".to_owned()
+                    + &format!("{key}.{}", first_key(schema, last)),
+            }),
+            Some(_) => {
+                merged.insert((*last).to_owned(), value);
+                self.origins.insert(key.to_owned(), origin.clone());
+                Ok(())
+            }
+            None => Err(unknown_key(&self.schema, key, origin)),
+        }
+    }
+
+    fn finish(self) -> Result<Config, ConfigError> {
+        let origin_of = |key: &str| self.origins.get(key).cloned().unwrap_or(Origin::Default);
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(
+            self.merged.clone(),
+        ))
+        .map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Type {
+                origin: origin_of(&key),
+                key,
+                // toml adds "in `key`" on a second line; the key leads the message already.
+                message: e
+                    .into_inner()
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+            }
+        })?;
+        config.validate(origin_of)?;
+        Ok(config)
+    }
+}
+
+fn first_key(schema: &toml::Table, section: &str) -> String {
+    match schema.get(section) {
+        Some(toml::Value::Table(t)) => t.keys().next().cloned().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Every leaf of `table` as (`dotted.key`, value).
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
+    for (name, value) in table {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match value {
+            toml::Value::Table(inner) => flatten(&key, inner, out),
+            other => out.push((key, other.clone())),
+        }
+    }
+}
+
+fn unknown_key(schema: &toml::Table, key: &str, origin: &Origin) -> ConfigError {
+    let mut known = Vec::new();
+    flatten("", schema, &mut known);
+    let closest = known
+        .iter()
+        .map(|(k, _)| (edit_distance(k, key), k))
+        .min()
+        .filter(|(d, _)| *d <= 3);
+    let hint = match closest {
+        Some((_, k)) => format!("; did you mean '{k}'? (config/default.toml lists every key)"),
+        None => "; config/default.toml lists every key".to_owned(),
+    };
+    ConfigError::UnknownKey {
+        origin: origin.clone(),
+        key: key.to_owned(),
+        hint,
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// toml's errors span several lines with a source excerpt; keep the line number and message.
+fn one_line_toml_error(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().trim().replace('\n', " ");
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}

@@ -1,0 +1,92 @@
+//! How training shows its progress: Burn's dashboard (its TUI) or plain lines.
+
+use std::io::IsTerminal;
+
+use burn::train::Interrupter;
+use burn::train::renderer::tui::TuiMetricsRendererWrapper;
+use burn::train::renderer::{
+    EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining, ProgressType, TrainingProgress,
+};
+use burn::train::{LearnerSummary, metric::MetricDefinition};
+use thiserror::Error;
+
+use crate::config::Dashboard;
+
+#[derive(Debug, Error)]
+#[error(
+    "output.dashboard = \"tui\" needs a terminal, but stdout is not one; set output.dashboard to \"plain\" or \"auto\""
+)]
+pub struct NoTerminal;
+
+/// Whether to show Burn's dashboard: `auto` does when stdout is a terminal.
+pub fn use_tui(setting: Dashboard) -> Result<bool, NoTerminal> {
+    let terminal = std::io::stdout().is_terminal();
+    match setting {
+        Dashboard::Auto => Ok(terminal),
+        Dashboard::Tui if terminal => Ok(true),
+        Dashboard::Tui => Err(NoTerminal),
+        Dashboard::Plain => Ok(false),
+    }
+}
+
+/// Burn's dashboard, its drawing thread made to yield to training.
+pub fn tui(interrupter: Interrupter) -> TuiMetricsRendererWrapper {
+    let renderer = TuiMetricsRendererWrapper::new(interrupter, None);
+    lower_thread_priority("train-renderer");
+    renderer
+}
+
+/// Burn 0.21's dashboard thread polls its channel without sleeping; on a 2-core machine it
+/// would take a core from training. At the lowest priority it only gets time training leaves.
+#[cfg(target_os = "linux")]
+fn lower_thread_priority(name: &str) {
+    // The thread names itself as it starts, so it may need a moment to appear under that name.
+    for _ in 0..200 {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return;
+        };
+        for task in tasks.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() == name
+                && let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok())
+            {
+                // SAFETY: setpriority only reads its integer arguments.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 19) };
+                return;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_thread_priority(_name: &str) {}
+
+/// Draws nothing: in plain mode the epoch lines come from
+/// [`EpochLogger`](crate::epoch_log::EpochLogger), and Burn's own `CliMetricsRenderer` would
+/// print a debug dump of every batch.
+pub struct PlainRenderer;
+
+impl MetricsRendererTraining for PlainRenderer {
+    fn update_train(&mut self, _state: MetricState) {}
+    fn update_valid(&mut self, _state: MetricState) {}
+    fn render_train(&mut self, _item: TrainingProgress, _indicators: Vec<ProgressType>) {}
+    fn render_valid(&mut self, _item: TrainingProgress, _indicators: Vec<ProgressType>) {}
+    fn on_train_end(
+        &mut self,
+        _summary: Option<LearnerSummary>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        Ok(())
+    }
+}
+
+impl MetricsRendererEvaluation for PlainRenderer {
+    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
+    fn render_test(&mut self, _item: EvaluationProgress, _indicators: Vec<ProgressType>) {}
+}
+
+impl MetricsRenderer for PlainRenderer {
+    fn manual_close(&mut self) {}
+    fn register_metric(&mut self, _definition: MetricDefinition) {}
+}

@@ -1,0 +1,222 @@
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::prelude::*;
+use thiserror::Error;
+
+use super::idx::{self, IdxError};
+use crate::IMAGE_PIXELS;
+
+/// One of the two halves MNIST ships as: 60,000 training and 10,000 test images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MnistPart {
+    Train,
+    Test,
+}
+
+impl MnistPart {
+    /// Base names of the image and label files, without the optional `.gz`.
+    pub fn file_stems(self) -> [&'static str; 2] {
+        match self {
+            MnistPart::Train => ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"],
+            MnistPart::Test => ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
+        }
+    }
+}
+
+/// Every standard MNIST file stem, in the order of the original distribution.
+pub const MNIST_FILE_STEMS: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error(transparent)]
+    Idx(#[from] IdxError),
+    #[error(
+        "'{images}' holds {image_count} images but '{labels}' holds {label_count} labels; use files of the same MNIST part"
+    )]
+    CountMismatch {
+        images: String,
+        labels: String,
+        image_count: usize,
+        label_count: usize,
+    },
+    #[error(
+        "data directory '{dir}' does not exist; set data.dir to the folder with the MNIST files, or set data.download = true"
+    )]
+    NoDirectory { dir: String },
+    #[error(
+        "no {stem}[.gz] in '{dir}'; put the four MNIST files there, set data.dir to where they are, or set data.download = true"
+    )]
+    MissingFile { dir: String, stem: &'static str },
+}
+
+/// Finds `<stem>.gz` or `<stem>` in `dir`.
+pub fn find_file(dir: &Path, stem: &'static str) -> Result<PathBuf, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::NoDirectory {
+            dir: dir.display().to_string(),
+        });
+    }
+    [format!("{stem}.gz"), stem.to_owned()]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+        .ok_or_else(|| DataError::MissingFile {
+            dir: dir.display().to_string(),
+            stem,
+        })
+}
+
+/// Images with their labels, shared cheaply between dataset views.
+#[derive(Debug, Clone)]
+pub struct LabeledImages {
+    pixels: Arc<[u8]>,
+    labels: Arc<[u8]>,
+}
+
+impl LabeledImages {
+    /// Builds a set from raw bytes; `pixels` holds `labels.len() * IMAGE_PIXELS` bytes.
+    pub fn new(pixels: Vec<u8>, labels: Vec<u8>) -> Self {
+        assert_eq!(
+            pixels.len(),
+            labels.len() * IMAGE_PIXELS,
+            "one label per image"
+        );
+        Self {
+            pixels: pixels.into(),
+            labels: labels.into(),
+        }
+    }
+
+    /// Reads one part of MNIST from `dir`, checking that images and labels agree in number.
+    pub fn load(dir: &Path, part: MnistPart) -> Result<Self, DataError> {
+        let [image_stem, label_stem] = part.file_stems();
+        let image_path = find_file(dir, image_stem)?;
+        let label_path = find_file(dir, label_stem)?;
+        let images = idx::read_images_file(&image_path)?;
+        let labels = idx::read_labels_file(&label_path)?;
+        if images.len() != labels.len() {
+            return Err(DataError::CountMismatch {
+                images: image_path.display().to_string(),
+                labels: label_path.display().to_string(),
+                image_count: images.len(),
+                label_count: labels.len(),
+            });
+        }
+        Ok(Self::new(images.pixels, labels))
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// A dataset over all of these images.
+    pub fn dataset(&self) -> MnistDataset {
+        self.view(0..self.len())
+    }
+
+    /// A dataset over the images in `range` (no copy).
+    pub fn view(&self, range: Range<usize>) -> MnistDataset {
+        assert!(
+            range.end <= self.len(),
+            "view {range:?} past {} images",
+            self.len()
+        );
+        MnistDataset {
+            images: self.clone(),
+            range,
+        }
+    }
+}
+
+/// The tutorial's split of the 60,000 training images: the first `validation_size` validate,
+/// the rest train (at most `train_limit` of them when it is not 0).
+pub fn split_train_valid(
+    train: &LabeledImages,
+    validation_size: usize,
+    train_limit: usize,
+) -> (MnistDataset, MnistDataset) {
+    let valid_end = validation_size.min(train.len());
+    let train_end = match train_limit {
+        0 => train.len(),
+        limit => (valid_end + limit).min(train.len()),
+    };
+    (train.view(valid_end..train_end), train.view(0..valid_end))
+}
+
+/// One MNIST image, pixels scaled to [0, 1], with its digit.
+#[derive(Debug, Clone)]
+pub struct MnistItem {
+    pub pixels: Box<[f32; IMAGE_PIXELS]>,
+    pub label: u8,
+}
+
+/// The Burn `Dataset` adapter: a range of images in a [`LabeledImages`].
+#[derive(Debug, Clone)]
+pub struct MnistDataset {
+    images: LabeledImages,
+    range: Range<usize>,
+}
+
+impl MnistDataset {
+    /// The raw bytes of image `index` (0..=255 per pixel).
+    pub fn raw_pixels(&self, index: usize) -> Option<&[u8]> {
+        let i = self.absolute(index)?;
+        Some(&self.images.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])
+    }
+
+    fn absolute(&self, index: usize) -> Option<usize> {
+        (index < self.range.len()).then(|| self.range.start + index)
+    }
+}
+
+impl Dataset<MnistItem> for MnistDataset {
+    fn get(&self, index: usize) -> Option<MnistItem> {
+        let raw = self.raw_pixels(index)?;
+        let mut pixels = Box::new([0f32; IMAGE_PIXELS]);
+        for (out, &byte) in pixels.iter_mut().zip(raw) {
+            *out = f32::from(byte) / 255.0;
+        }
+        let label = self.images.labels[self.absolute(index)?];
+        Some(MnistItem { pixels, label })
+    }
+
+    fn len(&self) -> usize {
+        self.range.len()
+    }
+}
+
+/// A batch of images, `[batch, IMAGE_PIXELS]`, values in [0, 1].
+#[derive(Debug, Clone)]
+pub struct MnistBatch<B: Backend> {
+    pub images: Tensor<B, 2>,
+}
+
+/// Stacks items into one `[batch, IMAGE_PIXELS]` tensor.
+#[derive(Debug, Clone, Default)]
+pub struct MnistBatcher;
+
+impl<B: Backend> Batcher<B, MnistItem, MnistBatch<B>> for MnistBatcher {
+    fn batch(&self, items: Vec<MnistItem>, device: &B::Device) -> MnistBatch<B> {
+        let mut pixels = Vec::with_capacity(items.len() * IMAGE_PIXELS);
+        for item in &items {
+            pixels.extend_from_slice(&item.pixels[..]);
+        }
+        let data = TensorData::new(pixels, [items.len(), IMAGE_PIXELS]);
+        MnistBatch {
+            images: Tensor::from_data(data, device),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The configuration: shipped files, layering, and every rejection naming its key.
+
+use std::path::Path;
+
+use mnist_autoencoder::config::{Config, ConfigError, Dashboard, Init, Origin};
+
+fn sets(flags: &[&str]) -> Vec<String> {
+    flags.iter().map(|s| s.to_string()).collect()
+}
+
+fn load_err(file: Option<&str>, flags: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("my.toml");
+    if let Some(text) = file {
+        std::fs::write(&path, text).unwrap();
+    }
+    let error = Config::load(file.map(|_| path.as_path()), &sets(flags)).unwrap_err();
+    let message = error.to_string();
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    message
+}
+
+#[test]
+fn the_shipped_default_holds_the_tutorials_settings() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let config = Config::load(Some(&path), &[]).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.model.hidden_size, 256);
+    assert_eq!(config.model.init, Init::Normal);
+    assert_eq!(config.training.epochs, 20);
+    assert_eq!(config.training.batch_size, 100);
+    assert_eq!(config.training.learning_rate, 0.01);
+    assert_eq!(config.training.rmsprop.alpha, 0.9);
+    assert_eq!(config.training.rmsprop.momentum, 0.0);
+    assert_eq!(config.data.validation_size, 5000);
+    assert_eq!(config.data.train_limit, 0);
+    assert_eq!(config.output.dashboard, Dashboard::Auto);
+}
+
+#[test]
+fn a_partial_file_and_flags_are_laid_over_the_defaults_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.toml");
+    std::fs::write(&path, "[training]\nepochs = 3\nbatch_size = 50\n").unwrap();
+    let flags = sets(&[
+        "training.epochs=5",
+        "data.dir=/some where/mnist",
+        "output.dashboard=plain",
+        "training.learning_rate=1",
+        "model.init=\"xavier\"",
+    ]);
+    let config = Config::load(Some(&path), &flags).unwrap();
+    assert_eq!(config.training.epochs, 5);
+    assert_eq!(config.training.batch_size, 50);
+    assert_eq!(config.training.learning_rate, 1.0);
+    assert_eq!(config.data.dir, Path::new("/some where/mnist"));
+    assert_eq!(config.output.dashboard, Dashboard::Plain);
+    assert_eq!(config.model.init, Init::Xavier);
+    assert_eq!(config.model.hidden_size, 256);
+}
+
+#[test]
+fn the_resolved_config_round_trips_through_toml() {
+    let config = Config::load(None, &sets(&["training.seed=9", "data.train_limit=100"])).unwrap();
+    let again = Config::from_toml(&config.to_toml(), Origin::Default).unwrap();
+    assert_eq!(again, config);
+}
+
+#[test]
+fn a_typo_in_a_file_is_named_with_a_suggestion() {
+    let message = load_err(Some("[training]\nepoch = 3\n"), &[]);
+    assert!(message.contains("my.toml"), "{message}");
+    assert!(
+        message.contains("unknown key 'training.epoch'"),
+        "{message}"
+    );
+    assert!(
+        message.contains("did you mean 'training.epochs'"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_typo_in_a_flag_is_named_with_the_flag() {
+    let message = load_err(None, &["trainig.batch_size=10"]);
+    assert!(
+        message.starts_with("--set trainig.batch_size=10: unknown key"),
+        "{message}"
+    );
+    assert!(
+        message.contains("did you mean 'training.batch_size'"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_values_are_rejected_by_key_and_value() {
+    for (flag, needle) in [
+        (
+            "training.batch_size=0",
+            "training.batch_size = 0: must be 1 to 60000",
+        ),
+        (
+            "training.learning_rate=-0.5",
+            "training.learning_rate = -0.5: must be a positive number",
+        ),
+        (
+            "model.hidden_size=0",
+            "model.hidden_size = 0: must be 1 to 12544",
+        ),
+        (
+            "training.epochs=0",
+            "training.epochs = 0: must be at least 1",
+        ),
+        (
+            "output.samples=500",
+            "output.samples = 500: must be 1 to 100",
+        ),
+        ("data.validation_size=60000", "data.validation_size = 60000"),
+        ("training.rmsprop.alpha=1.5", "training.rmsprop.alpha = 1.5"),
+        (
+            "data.url=ftp://x",
+            "data.url = ftp://x: must start with http",
+        ),
+    ] {
+        let message = load_err(None, &[flag]);
+        assert!(message.starts_with(&format!("--set {flag}: ")), "{message}");
+        assert!(message.contains(needle), "{flag}: {message}");
+    }
+}
+
+#[test]
+fn a_bad_value_in_a_file_names_the_file() {
+    let message = load_err(Some("[training]\nbatch_size = 0\n"), &[]);
+    assert!(
+        message.contains("my.toml': training.batch_size = 0"),
+        "{message}"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let message = load_err(None, &["training.batch_size=many"]);
+    assert!(
+        message.contains("training.batch_size: invalid type: string \"many\""),
+        "{message}"
+    );
+    let message = load_err(Some("[training]\nepochs = -3\n"), &[]);
+    assert!(message.contains("training.epochs"), "{message}");
+    let message = load_err(None, &["model.init=gaussian"]);
+    assert!(
+        message.contains("model.init: unknown variant `gaussian`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn malformed_toml_and_flags_are_reported_on_one_line() {
+    let message = load_err(Some("[training\nepochs = 3\n"), &[]);
+    assert!(message.contains("my.toml': line 1:"), "{message}");
+    let message = load_err(None, &["training.epochs"]);
+    assert!(message.contains("expected KEY=VALUE"), "{message}");
+    let message = load_err(None, &["training=3"]);
+    assert!(message.contains("training: is a section"), "{message}");
+}
+
+#[test]
+fn a_missing_config_file_names_the_path() {
+    let error = Config::load(Some(Path::new("no/such.toml")), &[]).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }));
+    assert!(error.to_string().contains("'no/such.toml'"));
+}

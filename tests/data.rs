@@ -1,0 +1,249 @@
+//! The IDX reader on bytes built here, the MNIST folder checks, the split, and the Burn
+//! `Dataset` + `Batcher`.
+
+use std::io::Cursor;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use mnist_autoencoder::backend::Backend;
+use mnist_autoencoder::data::idx::{IdxError, read_images, read_labels};
+use mnist_autoencoder::data::{
+    DataError, LabeledImages, MnistBatch, MnistBatcher, MnistPart, split_train_valid,
+};
+
+use crate::common::{gzip, idx_images, idx_labels, real_mnist, synthetic_mnist, synthetic_pixels};
+
+#[test]
+fn reads_raw_and_gzip_images_alike() {
+    let pixels = synthetic_pixels(3);
+    let raw = idx_images(2051, 3, 28, 28, &pixels);
+    let plain = read_images(Cursor::new(raw.clone()), "raw").unwrap();
+    let packed = read_images(Cursor::new(gzip(&raw)), "packed").unwrap();
+    assert_eq!(plain.len(), 3);
+    assert_eq!(plain.pixels, pixels);
+    assert_eq!(packed, plain);
+}
+
+#[test]
+fn reads_labels() {
+    let labels = read_labels(Cursor::new(idx_labels(2049, 4, &[5, 0, 4, 9])), "l").unwrap();
+    assert_eq!(labels, [5, 0, 4, 9]);
+}
+
+fn image_error(bytes: Vec<u8>) -> String {
+    let error = read_images(Cursor::new(bytes), "bad-images.idx").unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("'bad-images.idx'"),
+        "file not named: {message}"
+    );
+    message
+}
+
+#[test]
+fn a_label_file_read_as_images_is_named_as_such() {
+    let message = image_error(idx_labels(2049, 2, &[1, 2]));
+    assert!(
+        message.contains("magic number is 2049, expected 2051"),
+        "{message}"
+    );
+    assert!(message.contains("this is a label file"), "{message}");
+}
+
+#[test]
+fn a_file_of_another_kind_is_rejected_by_its_magic() {
+    let message = image_error(b"<html>not found</html> and then some".to_vec());
+    assert!(message.contains("is not an IDX images file"), "{message}");
+    assert!(message.contains("expected 2051"), "{message}");
+}
+
+#[test]
+fn a_truncated_header_reports_the_bytes_found() {
+    let mut bytes = idx_images(2051, 1, 28, 28, &[]);
+    bytes.truncate(10);
+    let message = image_error(bytes);
+    assert!(
+        message.contains("header ends after 10 of 16 bytes"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_truncated_body_reports_promised_and_found_sizes() {
+    let message = image_error(idx_images(2051, 2, 28, 28, &[0; 1000]));
+    assert!(
+        message.contains("promises 2 items (1568 data bytes) but only 1000 bytes follow"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_header_claiming_four_billion_images_fails_on_length_without_allocating_for_them() {
+    // Allocating for the claim (3.4 TB) would abort the test process.
+    let message = image_error(idx_images(2051, u32::MAX, 28, 28, &[0; 784]));
+    assert!(message.contains("promises 4294967295 items"), "{message}");
+    assert!(message.contains("only 784 bytes follow"), "{message}");
+}
+
+#[test]
+fn trailing_data_is_rejected() {
+    let message = image_error(idx_images(2051, 1, 28, 28, &[0; 785]));
+    assert!(message.contains("data after its last item"), "{message}");
+    assert!(message.contains("1 items (784 data bytes)"), "{message}");
+}
+
+#[test]
+fn images_of_another_size_are_rejected_with_their_dimensions() {
+    let message = image_error(idx_images(2051, 1, 32, 32, &[0; 1024]));
+    assert!(
+        message.contains("holds 32x32 images; this model needs 28x28"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_corrupt_gzip_stream_names_the_file() {
+    let mut bytes = gzip(&idx_images(2051, 2, 28, 28, &synthetic_pixels(2)));
+    let middle = bytes.len() / 2;
+    bytes.truncate(middle);
+    let message = image_error(bytes);
+    assert!(
+        message.starts_with("cannot read 'bad-images.idx'"),
+        "{message}"
+    );
+}
+
+#[test]
+fn labels_above_nine_are_rejected_with_their_position() {
+    let error =
+        read_labels(Cursor::new(idx_labels(2049, 3, &[1, 12, 3])), "labels.idx").unwrap_err();
+    assert!(matches!(
+        error,
+        IdxError::BadLabel {
+            index: 1,
+            label: 12,
+            ..
+        }
+    ));
+    assert!(
+        error
+            .to_string()
+            .contains("'labels.idx' holds a label of 12 at item 1")
+    );
+}
+
+#[test]
+fn image_and_label_counts_must_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_mnist(dir.path(), 20, 10);
+    std::fs::write(
+        dir.path().join("train-labels-idx1-ubyte.gz"),
+        gzip(&idx_labels(2049, 19, &[0; 19])),
+    )
+    .unwrap();
+    let error = LabeledImages::load(dir.path(), MnistPart::Train).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(
+        error,
+        DataError::CountMismatch {
+            image_count: 20,
+            label_count: 19,
+            ..
+        }
+    ));
+    assert!(
+        message.contains("train-images-idx3-ubyte.gz' holds 20 images"),
+        "{message}"
+    );
+    assert!(
+        message.contains("train-labels-idx1-ubyte.gz' holds 19 labels"),
+        "{message}"
+    );
+}
+
+#[test]
+fn uncompressed_files_are_found_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t10k-images-idx3-ubyte"),
+        idx_images(2051, 2, 28, 28, &synthetic_pixels(2)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("t10k-labels-idx1-ubyte"),
+        idx_labels(2049, 2, &[7, 2]),
+    )
+    .unwrap();
+    let test = LabeledImages::load(dir.path(), MnistPart::Test).unwrap();
+    assert_eq!(test.len(), 2);
+}
+
+#[test]
+fn a_missing_folder_or_file_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let message = LabeledImages::load(&missing, MnistPart::Train)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("nowhere' does not exist"), "{message}");
+    assert!(message.contains("data.dir"), "{message}");
+    let message = LabeledImages::load(dir.path(), MnistPart::Test)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("no t10k-images-idx3-ubyte[.gz]"),
+        "{message}"
+    );
+    assert!(message.contains("data.download = true"), "{message}");
+}
+
+#[test]
+fn the_split_holds_out_the_first_images_and_limits_the_rest() {
+    let images = LabeledImages::new(synthetic_pixels(10), (0..10).collect());
+    let (train, valid) = split_train_valid(&images, 3, 0);
+    assert_eq!((train.len(), valid.len()), (7, 3));
+    assert_eq!(valid.get(0).unwrap().label, 0);
+    assert_eq!(train.get(0).unwrap().label, 3);
+    assert!(train.get(7).is_none());
+    let (train, _) = split_train_valid(&images, 3, 4);
+    assert_eq!(train.len(), 4);
+    assert_eq!(train.get(3).unwrap().label, 6);
+}
+
+#[test]
+fn items_are_scaled_to_the_unit_interval_and_batched_row_by_row() {
+    let pixels = synthetic_pixels(2);
+    let images = LabeledImages::new(pixels.clone(), vec![4, 2]);
+    let dataset = images.dataset();
+    let item = dataset.get(1).unwrap();
+    assert_eq!(item.label, 2);
+    for (scaled, raw) in item.pixels.iter().zip(&pixels[784..]) {
+        assert_eq!(*scaled, f32::from(*raw) / 255.0);
+    }
+    let batch: MnistBatch<Backend> =
+        MnistBatcher.batch(vec![dataset.get(0).unwrap(), item], &Default::default());
+    assert_eq!(batch.images.dims(), [2, 784]);
+    let values = batch.images.into_data().to_vec::<f32>().unwrap();
+    assert_eq!(values[784 + 30], f32::from(pixels[784 + 30]) / 255.0);
+    assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
+}
+
+#[test]
+fn real_mnist_has_the_published_counts_and_first_labels() {
+    let Some(dir) = real_mnist() else { return };
+    let train = LabeledImages::load(&dir, MnistPart::Train).unwrap();
+    let test = LabeledImages::load(&dir, MnistPart::Test).unwrap();
+    assert_eq!((train.len(), test.len()), (60_000, 10_000));
+    let dataset = train.dataset();
+    let first: Vec<u8> = (0..5).map(|i| dataset.get(i).unwrap().label).collect();
+    assert_eq!(first, [5, 0, 4, 1, 9]);
+    let mut counts = [0usize; 10];
+    let test_set = test.dataset();
+    for i in 0..test_set.len() {
+        counts[test_set.get(i).unwrap().label as usize] += 1;
+    }
+    assert_eq!(
+        counts,
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
+}

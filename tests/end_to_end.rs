@@ -1,0 +1,403 @@
+//! The binary end to end: training, then `reconstruct` and `evaluate` on the saved model, on
+//! real MNIST when it is there and on synthetic IDX files always; and every bad input ending
+//! in one line, exit code 1 and no artifact.
+
+use std::path::Path;
+
+use mnist_autoencoder::config::{Config, Origin};
+use mnist_autoencoder::epoch_log::parse_metrics_csv;
+use mnist_autoencoder::figure::grid_size;
+
+use crate::common::{
+    assert_one_line_error, idx_labels, real_mnist, run_in, stderr, stdout, synthetic_mnist,
+};
+
+/// Runs `train` with plain output and the given overrides; returns (stdout, output dir).
+fn train_ok(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> String {
+    let data_flag = format!("data.dir={}", data.display());
+    let out_flag = format!("output.dir={}", out.display());
+    let mut args = vec![
+        "train",
+        "--set",
+        &data_flag,
+        "--set",
+        "data.download=false",
+        "--set",
+        &out_flag,
+        "--set",
+        "output.dashboard=plain",
+    ];
+    for flag in extra {
+        args.extend(["--set", flag]);
+    }
+    let output = run_in(cwd, &args);
+    assert!(output.status.success(), "train failed: {}", stderr(&output));
+    stdout(&output)
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    image::image_dimensions(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn test_mse(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Test MSE = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no test MSE in: {text}"))
+        .to_owned()
+}
+
+#[test]
+fn trains_on_real_mnist_then_reconstructs_and_evaluates_the_saved_model() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let out = train_ok(
+        tmp.path(),
+        &mnist,
+        &run,
+        &[
+            "data.train_limit=3000",
+            "training.epochs=2",
+            "output.samples=8",
+        ],
+    );
+    assert!(
+        out.contains("on 3000 MNIST images (5000 validate)"),
+        "{out}"
+    );
+    assert!(out.contains("Epoch: 0001 Avg.cost = "), "{out}");
+    assert!(out.contains("Epoch: 0002 Avg.cost = "), "{out}");
+
+    let rows =
+        parse_metrics_csv(&std::fs::read_to_string(run.join("metrics.csv")).unwrap()).unwrap();
+    assert_eq!(rows.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1, 2]);
+    for row in &rows {
+        assert!(
+            row.train_cost.is_finite() && row.valid_cost.is_finite(),
+            "{row:?}"
+        );
+        assert!(row.train_cost > 0.0 && row.train_cost < 1.0, "{row:?}");
+        assert!(row.seconds > 0.0, "{row:?}");
+    }
+    assert!(
+        rows[1].train_cost < rows[0].train_cost,
+        "train cost not falling: {rows:?}"
+    );
+    assert!(
+        rows[1].valid_cost < rows[0].valid_cost,
+        "valid cost not falling: {rows:?}"
+    );
+    let mse: f64 = test_mse(&out).parse().unwrap();
+    assert!(
+        mse > 0.0 && mse < rows[0].valid_cost,
+        "test MSE {mse} vs {rows:?}"
+    );
+
+    // Full precision: 402,192 f32 weights are at least 1.6 MB.
+    assert!(std::fs::metadata(run.join("model.mpk")).unwrap().len() > 1_600_000);
+    let saved = Config::from_toml(
+        &std::fs::read_to_string(run.join("config.toml")).unwrap(),
+        Origin::Default,
+    )
+    .unwrap();
+    assert_eq!((saved.data.train_limit, saved.training.epochs), (3000, 2));
+    assert_eq!(png_size(&run.join("reconstruction.png")), grid_size(8, 2));
+
+    let run_arg = run.display().to_string();
+    let figure = tmp.path().join("five.png");
+    let output = run_in(
+        tmp.path(),
+        &[
+            "reconstruct",
+            "--model",
+            &run_arg,
+            "--samples",
+            "5",
+            "--output",
+            &figure.display().to_string(),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(png_size(&figure), grid_size(5, 2));
+
+    let output = run_in(tmp.path(), &["evaluate", "--model", &run_arg]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let evaluated = stdout(&output);
+    assert!(evaluated.contains("10000 test images"), "{evaluated}");
+    assert_eq!(
+        test_mse(&evaluated),
+        test_mse(&out),
+        "evaluate disagrees with train"
+    );
+
+    // A second run into the same folder is refused rather than mixed into the first.
+    let data_flag = format!("data.dir={}", mnist.display());
+    let out_flag = format!("output.dir={run_arg}");
+    let output = run_in(
+        tmp.path(),
+        &[
+            "train",
+            "--set",
+            &data_flag,
+            "--set",
+            &out_flag,
+            "--set",
+            "output.dashboard=plain",
+        ],
+    );
+    assert_one_line_error(&output, &["output.dir", "already holds a run"]);
+}
+
+#[test]
+fn trains_end_to_end_on_synthetic_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 400, 30);
+    let run = tmp.path().join("run");
+    let out = train_ok(
+        tmp.path(),
+        &data,
+        &run,
+        &[
+            "data.validation_size=100",
+            "training.epochs=2",
+            "training.batch_size=50",
+            "model.hidden_size=32",
+            "model.init=kaiming",
+        ],
+    );
+    assert!(out.contains("Epoch: 0002"), "{out}");
+    assert!(out.contains("(30 test images)"), "{out}");
+    for file in [
+        "model.mpk",
+        "config.toml",
+        "metrics.csv",
+        "reconstruction.png",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    assert_eq!(png_size(&run.join("reconstruction.png")), grid_size(10, 2));
+    let stray: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") || n.ends_with(".part"))
+        .collect();
+    assert!(stray.is_empty(), "temporary files left: {stray:?}");
+}
+
+/// Runs `train` on `data` with plain output into a fresh folder, expecting a one-line error
+/// holding `needles`; asserts the output folder holds no file afterwards.
+fn train_fails(data: &Path, extra: &[&str], needles: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let data_flag = format!("data.dir={}", data.display());
+    let out_flag = format!("output.dir={}", run.display());
+    let mut args = vec![
+        "train",
+        "--set",
+        &data_flag,
+        "--set",
+        &out_flag,
+        "--set",
+        "output.dashboard=plain",
+        "--set",
+        "data.download=false",
+    ];
+    for flag in extra {
+        args.extend(["--set", flag]);
+    }
+    let output = run_in(tmp.path(), &args);
+    assert_one_line_error(&output, needles);
+    let files: Vec<_> = std::fs::read_dir(&run)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(files.is_empty(), "left behind: {files:?}");
+}
+
+#[test]
+fn bad_data_ends_in_one_line_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    train_fails(
+        &tmp.path().join("absent"),
+        &[],
+        &["absent' does not exist", "data.dir"],
+    );
+
+    let truncated = tmp.path().join("truncated");
+    synthetic_mnist(&truncated, 200, 20);
+    let images = truncated.join("train-images-idx3-ubyte.gz");
+    let bytes = std::fs::read(&images).unwrap();
+    std::fs::write(&images, &bytes[..bytes.len() / 2]).unwrap();
+    train_fails(
+        &truncated,
+        &["data.validation_size=50"],
+        &["train-images-idx3-ubyte.gz"],
+    );
+
+    let swapped = tmp.path().join("swapped");
+    synthetic_mnist(&swapped, 200, 20);
+    std::fs::write(
+        swapped.join("train-images-idx3-ubyte.gz"),
+        idx_labels(2049, 200, &[1; 200]),
+    )
+    .unwrap();
+    train_fails(
+        &swapped,
+        &["data.validation_size=50"],
+        &[
+            "train-images-idx3-ubyte.gz",
+            "magic number is 2049, expected 2051",
+        ],
+    );
+
+    let small = tmp.path().join("small");
+    synthetic_mnist(&small, 200, 20);
+    train_fails(
+        &small,
+        &[],
+        &[
+            "data.validation_size = 5000",
+            "must be below the 200 training images",
+        ],
+    );
+}
+
+#[test]
+fn bad_settings_end_in_one_line_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 200, 20);
+    train_fails(
+        &data,
+        &["training.batch_size=0"],
+        &["--set training.batch_size=0", "must be 1 to 60000"],
+    );
+    train_fails(
+        &data,
+        &["training.learning_rate=-1"],
+        &["training.learning_rate = -1"],
+    );
+    train_fails(&data, &["model.hidden_size=0"], &["model.hidden_size = 0"]);
+    train_fails(
+        &data,
+        &["training.epoch=3"],
+        &[
+            "unknown key 'training.epoch'",
+            "did you mean 'training.epochs'",
+        ],
+    );
+
+    let config = tmp.path().join("typo.toml");
+    std::fs::write(&config, "[model]\nhiden_size = 64\n").unwrap();
+    let output = run_in(
+        tmp.path(),
+        &["train", "--config", &config.display().to_string()],
+    );
+    assert_one_line_error(&output, &["typo.toml", "unknown key 'model.hiden_size'"]);
+
+    let output = run_in(tmp.path(), &["train", "--config", "missing.toml"]);
+    assert_one_line_error(&output, &["cannot read config file 'missing.toml'"]);
+
+    // stdout is a pipe here, so the dashboard cannot be drawn.
+    train_fails(
+        &data,
+        &["output.dashboard=tui", "data.validation_size=50"],
+        &["output.dashboard = \"tui\" needs a terminal"],
+    );
+}
+
+#[test]
+fn an_unwritable_output_dir_fails_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 200, 20);
+    // A folder under a regular file cannot be created, whoever runs the test (root included).
+    let blocker = tmp.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    let out_flag = format!("output.dir={}", blocker.join("run").display());
+    let data_flag = format!("data.dir={}", data.display());
+    let output = run_in(
+        tmp.path(),
+        &[
+            "train",
+            "--set",
+            &data_flag,
+            "--set",
+            &out_flag,
+            "--set",
+            "output.dashboard=plain",
+        ],
+    );
+    assert_one_line_error(&output, &["cannot write", "a-file/run", "set output.dir"]);
+    assert!(!stdout(&output).contains("Epoch"), "trained before failing");
+}
+
+#[test]
+fn an_offline_download_says_where_to_put_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_flag = format!("data.dir={}", tmp.path().join("mnist").display());
+    let out_flag = format!("output.dir={}", tmp.path().join("run").display());
+    let output = run_in(
+        tmp.path(),
+        &[
+            "train",
+            "--set",
+            &data_flag,
+            "--set",
+            &out_flag,
+            "--set",
+            "data.url=http://127.0.0.1:1/",
+            "--set",
+            "output.dashboard=plain",
+        ],
+    );
+    assert_one_line_error(
+        &output,
+        &[
+            "cannot download http://127.0.0.1:1/train-images-idx3-ubyte.gz",
+            "put the four MNIST files",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("mnist")).unwrap().count(),
+        0,
+        "partial download left"
+    );
+}
+
+#[test]
+fn commands_on_a_missing_or_damaged_model_fail_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().display().to_string();
+    let output = run_in(tmp.path(), &["evaluate", "--model", &empty]);
+    assert_one_line_error(&output, &["cannot read", "config.toml", "--model"]);
+
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 200, 20);
+    let run = tmp.path().join("run");
+    train_ok(
+        tmp.path(),
+        &data,
+        &run,
+        &[
+            "data.validation_size=50",
+            "training.epochs=1",
+            "model.hidden_size=8",
+        ],
+    );
+    let run_arg = run.display().to_string();
+
+    std::fs::write(run.join("model.mpk"), b"\x93not a record").unwrap();
+    let output = run_in(tmp.path(), &["reconstruct", "--model", &run_arg]);
+    assert_one_line_error(&output, &["model.mpk' is not a model record"]);
+
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    std::fs::write(
+        run.join("config.toml"),
+        config.replace("hidden_size = 8", "hidden_size = 9"),
+    )
+    .unwrap();
+    let output = run_in(tmp.path(), &["evaluate", "--model", &run_arg]);
+    assert_one_line_error(&output, &["model.mpk'"]);
+}

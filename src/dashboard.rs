@@ -51,8 +51,14 @@ fn lower_thread_priority(name: &str) {
             if comm.trim_end() == name
                 && let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok())
             {
-                // SAFETY: setpriority only reads its integer arguments.
-                unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 19) };
+                // SCHED_IDLE: run only when no other thread wants the CPU.
+                let param = libc::sched_param { sched_priority: 0 };
+                // SAFETY: plain system calls on a thread id of this process; `param` outlives them.
+                unsafe {
+                    if libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_IDLE, &param) != 0 {
+                        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+                    }
+                }
                 return;
             }
         }

@@ -112,7 +112,27 @@ pub struct TrainingConfig {
     pub batch_size: usize,
     pub learning_rate: f64,
     pub seed: u64,
+    pub optimizer: OptimizerKind,
     pub rmsprop: RmsPropSettings,
+}
+
+/// Which RMSProp update `training.rmsprop` configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// TensorFlow 1's `RMSPropOptimizer`, exactly (the tutorial's).
+    Tf1Rmsprop,
+    /// Burn's `RmsProp`.
+    BurnRmsprop,
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OptimizerKind::Tf1Rmsprop => "TF1 RMSProp",
+            OptimizerKind::BurnRmsprop => "Burn RMSProp",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

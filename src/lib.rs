@@ -13,6 +13,7 @@ pub mod epoch_log;
 pub mod evaluate;
 pub mod figure;
 pub mod model;
+pub mod optim;
 pub mod training;
 
 use thiserror::Error;

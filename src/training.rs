@@ -3,9 +3,11 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use burn::data::dataloader::DataLoaderBuilder;
+use std::sync::Arc;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::Dataset;
-use burn::optim::RmsPropConfig;
+use burn::optim::{Optimizer, RmsPropConfig};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -16,14 +18,15 @@ use burn::train::{Interrupter, Learner, SupervisedTraining};
 use crate::artifacts::{
     self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, RECONSTRUCTION_FILE, write_atomic,
 };
-use crate::config::{Config, DataConfig};
+use crate::config::{Config, DataConfig, OptimizerKind};
 use crate::dashboard::{self, PlainRenderer};
 use crate::data::{
-    LabeledImages, MnistBatcher, MnistDataset, MnistPart, download, split_train_valid,
+    LabeledImages, MnistBatch, MnistBatcher, MnistDataset, MnistPart, download, split_train_valid,
 };
 use crate::epoch_log::{EpochLogger, EpochRow};
 use crate::evaluate::{mean_squared_error, write_reconstruction_figure};
 use crate::model::{Autoencoder, AutoencoderConfig};
+use crate::optim::Tf1RmsPropConfig;
 use crate::{Error, IMAGE_PIXELS};
 
 /// Files and folders that mark a directory as holding a run.
@@ -110,12 +113,13 @@ pub fn train<B: AutodiffBackend>(
     let t = &config.training;
     if !tui {
         println!(
-            "Training {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} on {} MNIST images ({} validate) for {} epochs, batch {}, RMSProp lr {}, backend {}",
+            "Training {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} on {} MNIST images ({} validate) for {} epochs, batch {}, {} lr {}, backend {}",
             config.model.hidden_size,
             data.train.len(),
             data.valid.len(),
             t.epochs,
             t.batch_size,
+            t.optimizer,
             t.learning_rate,
             crate::backend::BACKEND_NAME,
         );
@@ -124,14 +128,6 @@ pub fn train<B: AutodiffBackend>(
     B::seed(device, t.seed);
     let model: Autoencoder<B> =
         AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init).init(device);
-    let r = &t.rmsprop;
-    let optimizer = RmsPropConfig::new()
-        .with_alpha(r.alpha)
-        .with_momentum(r.momentum)
-        .with_epsilon(r.epsilon)
-        .with_centered(r.centered)
-        .init();
-
     let train_loader = DataLoaderBuilder::new(MnistBatcher)
         .batch_size(t.batch_size)
         .shuffle(t.seed)
@@ -139,25 +135,38 @@ pub fn train<B: AutodiffBackend>(
     let valid_loader = DataLoaderBuilder::<B::InnerBackend, _, _>::new(MnistBatcher)
         .batch_size(t.batch_size)
         .build(data.valid);
-
-    let interrupter = Interrupter::new();
     let (epoch_logger, history) = EpochLogger::new(out.join(METRICS_FILE), !tui);
-    let training = SupervisedTraining::new(&out, train_loader, valid_loader)
-        .metrics((LossMetric::<B::InnerBackend>::new(),))
-        .with_metric_logger(FileMetricLogger::new(&out))
-        .with_metric_logger(epoch_logger)
-        .num_epochs(t.epochs)
-        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
-        .with_interrupter(interrupter.clone());
-    let training = if tui {
-        training.renderer(dashboard::tui(interrupter.clone()))
-    } else {
-        training.renderer(PlainRenderer)
+    let run = Run {
+        dir: &out,
+        train_loader,
+        valid_loader,
+        epoch_logger,
+        epochs: t.epochs,
+        learning_rate: t.learning_rate,
+        tui,
     };
-    let result = training.launch(Learner::new(model, optimizer, t.learning_rate));
-    // Closes the dashboard, so that what follows is printed on the normal screen.
-    drop(result.renderer);
-    let model = result.model;
+
+    let r = &t.rmsprop;
+    let (model, stopped) = match t.optimizer {
+        OptimizerKind::Tf1Rmsprop => {
+            let optimizer = Tf1RmsPropConfig::new()
+                .with_decay(r.alpha)
+                .with_momentum(r.momentum)
+                .with_epsilon(r.epsilon)
+                .with_centered(r.centered)
+                .init();
+            run.launch(model, optimizer)
+        }
+        OptimizerKind::BurnRmsprop => {
+            let optimizer = RmsPropConfig::new()
+                .with_alpha(r.alpha)
+                .with_momentum(r.momentum)
+                .with_epsilon(r.epsilon)
+                .with_centered(r.centered)
+                .init();
+            run.launch(model, optimizer)
+        }
+    };
 
     let (rows, write_error) = {
         let mut history = history.lock().expect("epoch history lock");
@@ -185,12 +194,50 @@ pub fn train<B: AutodiffBackend>(
         device,
     )?;
     Ok(TrainReport {
-        completed: rows.len() == t.epochs && !interrupter.should_stop(),
+        completed: rows.len() == t.epochs && !stopped,
         rows,
         test_mse,
         test_images: data.test.len(),
         output_dir: out,
     })
+}
+
+/// Everything a Learner launch needs besides the model and its optimiser.
+struct Run<'a, B: AutodiffBackend> {
+    dir: &'a Path,
+    train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>>,
+    valid_loader: Arc<dyn DataLoader<B::InnerBackend, MnistBatch<B::InnerBackend>>>,
+    epoch_logger: EpochLogger,
+    epochs: usize,
+    learning_rate: f64,
+    tui: bool,
+}
+
+impl<B: AutodiffBackend> Run<'_, B> {
+    /// Trains with `optimizer`, on Burn's dashboard or plain; returns the trained model and
+    /// whether training was stopped before its last epoch.
+    fn launch<O>(self, model: Autoencoder<B>, optimizer: O) -> (Autoencoder<B::InnerBackend>, bool)
+    where
+        O: Optimizer<Autoencoder<B>, B> + 'static,
+    {
+        let interrupter = Interrupter::new();
+        let training = SupervisedTraining::new(self.dir, self.train_loader, self.valid_loader)
+            .metrics((LossMetric::<B::InnerBackend>::new(),))
+            .with_metric_logger(FileMetricLogger::new(self.dir))
+            .with_metric_logger(self.epoch_logger)
+            .num_epochs(self.epochs)
+            .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+            .with_interrupter(interrupter.clone());
+        let training = if self.tui {
+            training.renderer(dashboard::tui(interrupter.clone()))
+        } else {
+            training.renderer(PlainRenderer)
+        };
+        let result = training.launch(Learner::new(model, optimizer, self.learning_rate));
+        // Closes the dashboard, so that what follows is printed on the normal screen.
+        drop(result.renderer);
+        (result.model, interrupter.should_stop())
+    }
 }
 
 /// A run's files are never overwritten by another run.

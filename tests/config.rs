@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use mnist_autoencoder::config::{Config, ConfigError, Dashboard, Init, Origin};
+use mnist_autoencoder::config::{Config, ConfigError, Dashboard, Init, OptimizerKind, Origin};
 
 fn sets(flags: &[&str]) -> Vec<String> {
     flags.iter().map(|s| s.to_string()).collect()
@@ -30,11 +30,30 @@ fn the_shipped_default_holds_the_tutorials_settings() {
     assert_eq!(config.training.epochs, 20);
     assert_eq!(config.training.batch_size, 100);
     assert_eq!(config.training.learning_rate, 0.01);
+    assert_eq!(config.training.optimizer, OptimizerKind::Tf1Rmsprop);
     assert_eq!(config.training.rmsprop.alpha, 0.9);
+    assert_eq!(config.training.rmsprop.epsilon, 1e-10);
     assert_eq!(config.training.rmsprop.momentum, 0.0);
     assert_eq!(config.data.validation_size, 5000);
     assert_eq!(config.data.train_limit, 0);
     assert_eq!(config.output.dashboard, Dashboard::Auto);
+}
+
+#[test]
+fn every_shipped_config_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Config::load(Some(&path), &[]).unwrap_or_else(|e| panic!("{e}"));
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 2,
+        "expected default.toml and modern.toml, found {seen} files"
+    );
 }
 
 #[test]
@@ -48,6 +67,7 @@ fn a_partial_file_and_flags_are_laid_over_the_defaults_in_order() {
         "output.dashboard=plain",
         "training.learning_rate=1",
         "model.init=\"xavier\"",
+        "training.optimizer=burn-rmsprop",
     ]);
     let config = Config::load(Some(&path), &flags).unwrap();
     assert_eq!(config.training.epochs, 5);
@@ -56,6 +76,7 @@ fn a_partial_file_and_flags_are_laid_over_the_defaults_in_order() {
     assert_eq!(config.data.dir, Path::new("/some where/mnist"));
     assert_eq!(config.output.dashboard, Dashboard::Plain);
     assert_eq!(config.model.init, Init::Xavier);
+    assert_eq!(config.training.optimizer, OptimizerKind::BurnRmsprop);
     assert_eq!(config.model.hidden_size, 256);
 }
 

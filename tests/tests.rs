@@ -7,3 +7,4 @@ mod data;
 mod download;
 mod end_to_end;
 mod model;
+mod optim;

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""The tutorial's autoencoder in TensorFlow, TF1 API (tf.compat.v1), on the same IDX files.
+
+The reference run the Rust trainer is compared against: the graph, loss, optimiser and loop of
+the tutorial (784-256-784, sigmoid, tf.random_normal init, RMSPropOptimizer(0.01), batch 100),
+the tutorial's split (first 5,000 training images validate), each epoch's order drawn afresh.
+
+    python3 bench/reference/tf1_autoencoder.py --data ../shared/data/mnist --seed 1 --out tf-1.json
+
+Writes JSON: {"seed", "epochs": [{"epoch", "train_cost", "valid_cost", "seconds"}], "test_mse"},
+and with --figure FILE the first ten test digits over their reconstructions as a PNG.
+Needs `tensorflow-cpu` (pip) and numpy.
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import sys
+import time
+import zlib
+
+import numpy as np
+
+IMAGE_PIXELS = 28 * 28
+
+
+def read_idx(directory, stem):
+    """Reads `stem.gz` or `stem` from `directory` as a uint8 array."""
+    for name in (stem + ".gz", stem):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            break
+    else:
+        sys.exit(f"error: no {stem}[.gz] in '{directory}'; pass --data the MNIST folder")
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    with (gzip.open if gzipped else open)(path, "rb") as f:
+        data = f.read()
+    magic, count = struct.unpack(">II", data[:8])
+    if magic == 2051:
+        rows, cols = struct.unpack(">II", data[8:16])
+        return np.frombuffer(data, np.uint8, offset=16).reshape(count, rows * cols)
+    if magic == 2049:
+        return np.frombuffer(data, np.uint8, offset=8)
+    sys.exit(f"error: '{path}' is not an IDX file (magic {magic})")
+
+
+def write_png(path, rows, scale=4, gap=8, background=96):
+    """Gray PNG of `rows` (lists of 784-value images in [0, 1]), laid out as the Rust figure."""
+    cell = 28 * scale
+    cols = max(len(r) for r in rows)
+    width, height = cols * cell + (cols + 1) * gap, len(rows) * cell + (len(rows) + 1) * gap
+    canvas = np.full((height, width), background, np.uint8)
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            digit = np.round(np.clip(np.asarray(image).reshape(28, 28), 0, 1) * 255).astype(np.uint8)
+            top, left = gap + r * (cell + gap), gap + c * (cell + gap)
+            canvas[top:top + cell, left:left + cell] = np.kron(digit, np.ones((scale, scale), np.uint8))
+    raw = b"".join(b"\x00" + canvas[y].tobytes() for y in range(height))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(png)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="folder with the four MNIST IDX files")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--learning-rate", type=float, default=0.01)
+    parser.add_argument("--validation-size", type=int, default=5000)
+    parser.add_argument("--out", help="JSON file for the per-epoch costs (default: stdout)")
+    parser.add_argument("--figure", help="PNG of the first ten test digits over their reconstructions")
+    args = parser.parse_args()
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    tf1.disable_eager_execution()
+    tf1.set_random_seed(args.seed)
+    rng = np.random.RandomState(args.seed)
+
+    started = time.perf_counter()
+    train_all = read_idx(args.data, "train-images-idx3-ubyte").astype(np.float32) / 255.0
+    test = read_idx(args.data, "t10k-images-idx3-ubyte").astype(np.float32) / 255.0
+    valid, train = train_all[: args.validation_size], train_all[args.validation_size:]
+    load_seconds = time.perf_counter() - started
+
+    # The tutorial's graph, as written there.
+    X = tf1.placeholder(tf.float32, [None, IMAGE_PIXELS])
+    W_encode = tf.Variable(tf1.random_normal([IMAGE_PIXELS, args.hidden]))
+    b_encode = tf.Variable(tf1.random_normal([args.hidden]))
+    encoder = tf.nn.sigmoid(tf.add(tf.matmul(X, W_encode), b_encode))
+    W_decode = tf.Variable(tf1.random_normal([args.hidden, IMAGE_PIXELS]))
+    b_decode = tf.Variable(tf1.random_normal([IMAGE_PIXELS]))
+    decoder = tf.nn.sigmoid(tf.add(tf.matmul(encoder, W_decode), b_decode))
+    cost = tf.reduce_mean(tf.pow(X - decoder, 2))
+    optimizer = tf1.train.RMSPropOptimizer(args.learning_rate).minimize(cost)
+
+    sess = tf1.Session()
+    sess.run(tf1.global_variables_initializer())
+    total_batch = len(train) // args.batch_size
+    epochs = []
+    for epoch in range(args.epochs):
+        epoch_start = time.perf_counter()
+        order = rng.permutation(len(train))
+        total_cost = 0.0
+        for i in range(total_batch):
+            batch = train[order[i * args.batch_size:(i + 1) * args.batch_size]]
+            _, cost_val = sess.run([optimizer, cost], feed_dict={X: batch})
+            total_cost += cost_val
+        valid_costs = [
+            sess.run(cost, feed_dict={X: valid[i:i + args.batch_size]})
+            for i in range(0, len(valid), args.batch_size)
+        ]
+        seconds = time.perf_counter() - epoch_start
+        row = {
+            "epoch": epoch + 1,
+            "train_cost": float(total_cost / total_batch),
+            "valid_cost": float(np.mean(valid_costs)),
+            "seconds": seconds,
+        }
+        epochs.append(row)
+        print(f"Epoch: {epoch + 1:04d} Avg.cost = {row['train_cost']:.4f} "
+              f"valid = {row['valid_cost']:.4f} secs = {seconds:.2f}", file=sys.stderr, flush=True)
+
+    test_mse = float(sess.run(cost, feed_dict={X: test}))
+    if args.figure:
+        samples = sess.run(decoder, feed_dict={X: test[:10]})
+        write_png(args.figure, [list(test[:10]), list(samples)])
+    result = {
+        "seed": args.seed,
+        "tensorflow": tf.__version__,
+        "load_seconds": load_seconds,
+        "epochs": epochs,
+        "test_mse": test_mse,
+    }
+    text = json.dumps(result, indent=1)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,7 +2,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
@@ -168,6 +167,8 @@ pub fn train<B: AutodiffBackend>(
         }
     };
 
+    // The trained weights first: whatever fails after this, the training is not lost.
+    artifacts::save_model(&model, &out)?;
     let (rows, write_error) = {
         let mut history = history.lock().expect("epoch history lock");
         (
@@ -184,7 +185,6 @@ pub fn train<B: AutodiffBackend>(
         }
     }
 
-    artifacts::save_model(&model, &out)?;
     let test_mse = mean_squared_error(&model, &data.test, device);
     write_reconstruction_figure(
         &model,

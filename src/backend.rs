@@ -4,6 +4,11 @@
 //! GPU backend (Vulkan, Metal or DirectX 12 through wgpu). If both are enabled, wgpu wins, so
 //! `--features wgpu` alone also selects it.
 
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
+
 #[cfg(not(any(feature = "ndarray", feature = "wgpu")))]
 compile_error!("enable a backend feature: `ndarray` (the default) or `wgpu`");
 
@@ -25,3 +30,109 @@ pub type Backend = selected::Backend;
 pub type TrainingBackend = burn::backend::Autodiff<Backend>;
 /// The cargo feature that picked [`Backend`].
 pub const BACKEND_NAME: &str = selected::NAME;
+/// A device of [`Backend`].
+pub type Device = burn::tensor::Device<Backend>;
+
+/// Which device `backend.device` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// The backend's choice: the CPU for ndarray, the most capable adapter for wgpu.
+    Default,
+    /// A CPU (for wgpu: a software adapter such as Mesa's lavapipe).
+    Cpu,
+    /// The Nth discrete GPU (wgpu).
+    Discrete(usize),
+    /// The Nth integrated GPU (wgpu).
+    Integrated(usize),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let indexed = |rest: &str| {
+            rest.parse::<usize>()
+                .map_err(|_| format!("'{rest}' is not a device index"))
+        };
+        match text {
+            "default" => Ok(Self::Default),
+            "cpu" => Ok(Self::Cpu),
+            _ => match text.split_once(':') {
+                Some(("discrete", n)) => indexed(n).map(Self::Discrete),
+                Some(("integrated", n)) => indexed(n).map(Self::Integrated),
+                _ => Err(
+                    "must be \"default\", \"cpu\", \"discrete:N\" or \"integrated:N\"".to_owned(),
+                ),
+            },
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => write!(f, "default"),
+            Self::Cpu => write!(f, "cpu"),
+            Self::Discrete(n) => write!(f, "discrete:{n}"),
+            Self::Integrated(n) => write!(f, "integrated:{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+#[error("backend.device = \"{spec}\": {reason}")]
+pub struct DeviceError {
+    pub spec: DeviceSpec,
+    pub reason: String,
+}
+
+/// The device `spec` names, checked to work: a missing GPU driver is an error, not a panic
+/// deep inside the first kernel.
+pub fn device(spec: DeviceSpec) -> Result<Device, DeviceError> {
+    let device = select(spec)?;
+    if !probe(&device) {
+        return Err(DeviceError {
+            spec,
+            reason: format!(
+                "the {BACKEND_NAME} backend found no usable adapter; install a GPU driver (on Linux a Vulkan driver, e.g. Debian's mesa-vulkan-drivers), choose another backend.device, or build the default ndarray backend"
+            ),
+        });
+    }
+    Ok(device)
+}
+
+#[cfg(feature = "wgpu")]
+fn select(spec: DeviceSpec) -> Result<Device, DeviceError> {
+    use burn::backend::wgpu::WgpuDevice;
+    Ok(match spec {
+        DeviceSpec::Default => WgpuDevice::DefaultDevice,
+        DeviceSpec::Cpu => WgpuDevice::Cpu,
+        DeviceSpec::Discrete(n) => WgpuDevice::DiscreteGpu(n),
+        DeviceSpec::Integrated(n) => WgpuDevice::IntegratedGpu(n),
+    })
+}
+
+#[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
+fn select(spec: DeviceSpec) -> Result<Device, DeviceError> {
+    match spec {
+        DeviceSpec::Default | DeviceSpec::Cpu => Ok(burn::backend::ndarray::NdArrayDevice::Cpu),
+        _ => Err(DeviceError {
+            spec,
+            reason: "GPUs need the wgpu backend; this build has ndarray (build with --no-default-features --features wgpu)".to_owned(),
+        }),
+    }
+}
+
+/// Whether one tiny operation runs on `device`. Backends report a missing adapter by panicking
+/// (wgpu on its device thread, which leaves this one a bare `RecvError`, so the message carries
+/// nothing worth showing); the panic is caught here and its report silenced.
+fn probe(device: &Device) -> bool {
+    use burn::tensor::Tensor;
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(|| {
+        Tensor::<Backend, 1>::zeros([1], device).into_data();
+    });
+    std::panic::set_hook(previous_hook);
+    outcome.is_ok()
+}

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::IMAGE_PIXELS;
+use crate::backend::DeviceSpec;
 
 /// The shipped defaults, `config/default.toml`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config/default.toml");
@@ -73,7 +74,24 @@ pub struct Config {
     pub data: DataConfig,
     pub model: ModelSettings,
     pub training: TrainingConfig,
+    pub backend: BackendSettings,
     pub output: OutputConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSettings {
+    /// `default`, `cpu`, `discrete:N` or `integrated:N`; see [`DeviceSpec`].
+    pub device: String,
+}
+
+impl BackendSettings {
+    /// The parsed device (validated when the config was loaded).
+    pub fn device_spec(&self) -> DeviceSpec {
+        self.device
+            .parse()
+            .expect("backend.device is validated at load")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -267,6 +285,13 @@ impl Config {
                 "training.rmsprop.epsilon",
                 &r.epsilon,
                 "must be 0 or a small positive number",
+            );
+        }
+        if let Err(reason) = self.backend.device.parse::<DeviceSpec>() {
+            return invalid(
+                "backend.device",
+                &format!("\"{}\"", self.backend.device),
+                &reason,
             );
         }
         if self.output.dir.as_os_str().is_empty() {

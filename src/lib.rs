@@ -36,6 +36,8 @@ pub enum Error {
     Artifact(#[from] artifacts::ArtifactError),
     #[error(transparent)]
     Dashboard(#[from] dashboard::NoTerminal),
+    #[error(transparent)]
+    Device(#[from] backend::DeviceError),
     #[error("{key} = {value}: {reason}")]
     Setting {
         key: &'static str,

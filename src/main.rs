@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use mnist_autoencoder::backend::{Backend, TrainingBackend};
+use mnist_autoencoder::backend::{self, Backend, DeviceSpec, TrainingBackend};
 use mnist_autoencoder::cli::{Cli, Command};
 use mnist_autoencoder::config::Config;
 use mnist_autoencoder::training;
@@ -36,10 +36,10 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
-    let device = Default::default();
     match command {
         Command::Train { config, sets } => {
             let config = Config::load(config.as_deref(), &sets)?;
+            let device = backend::device(config.backend.device_spec())?;
             let report = training::train::<TrainingBackend>(&config, &device)?;
             println!(
                 "Test MSE = {:.6} ({} test images)",
@@ -64,6 +64,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             samples,
             data_dir,
         } => {
+            let device = backend::device(DeviceSpec::Default)?;
             let path = training::reconstruct::<Backend>(
                 &model,
                 output.as_deref(),
@@ -74,6 +75,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("Wrote {}", path.display());
         }
         Command::Evaluate { model, data_dir } => {
+            let device = backend::device(DeviceSpec::Default)?;
             let (mse, images) =
                 training::evaluate::<Backend>(&model, data_dir.as_deref(), &device)?;
             println!(

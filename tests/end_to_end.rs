@@ -401,3 +401,38 @@ fn commands_on_a_missing_or_damaged_model_fail_cleanly() {
     let output = run_in(tmp.path(), &["evaluate", "--model", &run_arg]);
     assert_one_line_error(&output, &["model.mpk'"]);
 }
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn without_a_gpu_driver_wgpu_ends_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 200, 20);
+    let data_flag = format!("data.dir={}", data.display());
+    let out_flag = format!("output.dir={}", tmp.path().join("run").display());
+    // The Vulkan loader reads its driver list from these; a missing file leaves it no driver.
+    let missing = tmp.path().join("no-driver.json");
+    let output = std::process::Command::new(crate::common::BIN)
+        .args([
+            "train",
+            "--set",
+            &data_flag,
+            "--set",
+            &out_flag,
+            "--set",
+            "data.validation_size=50",
+        ])
+        .env("VK_ICD_FILENAMES", &missing)
+        .env("VK_DRIVER_FILES", &missing)
+        .env("XDG_RUNTIME_DIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &output,
+        &[
+            "backend.device = \"default\"",
+            "found no usable adapter",
+            "mesa-vulkan-drivers",
+        ],
+    );
+}

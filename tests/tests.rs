@@ -1,5 +1,7 @@
 //! The integration tests: one binary, so Burn is linked once.
 
+#[cfg(all(feature = "ndarray", feature = "wgpu"))]
+mod backends;
 mod cli;
 mod common;
 mod config;

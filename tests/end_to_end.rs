@@ -3,6 +3,7 @@
 //! in one line, exit code 1 and no artifact.
 
 use std::path::Path;
+use std::process::Output;
 
 use mnist_autoencoder::config::{Config, Origin};
 use mnist_autoencoder::epoch_log::parse_metrics_csv;
@@ -12,16 +13,14 @@ use crate::common::{
     assert_one_line_error, idx_labels, real_mnist, run_in, stderr, stdout, synthetic_mnist,
 };
 
-/// Runs `train` with plain output and the given overrides; returns (stdout, output dir).
-fn train_ok(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> String {
+/// Runs `train` on `data` into `out` with plain output and `--set` for each of `extra`.
+fn train(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
     let data_flag = format!("data.dir={}", data.display());
     let out_flag = format!("output.dir={}", out.display());
     let mut args = vec![
         "train",
         "--set",
         &data_flag,
-        "--set",
-        "data.download=false",
         "--set",
         &out_flag,
         "--set",
@@ -30,7 +29,12 @@ fn train_ok(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> String {
     for flag in extra {
         args.extend(["--set", flag]);
     }
-    let output = run_in(cwd, &args);
+    run_in(cwd, &args)
+}
+
+/// [`train`] without downloading, expected to succeed; returns its stdout.
+fn train_ok(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> String {
+    let output = train(cwd, data, out, &[&["data.download=false"], extra].concat());
     assert!(output.status.success(), "train failed: {}", stderr(&output));
     stdout(&output)
 }
@@ -132,20 +136,7 @@ fn trains_on_real_mnist_then_reconstructs_and_evaluates_the_saved_model() {
     );
 
     // A second run into the same folder is refused rather than mixed into the first.
-    let data_flag = format!("data.dir={}", mnist.display());
-    let out_flag = format!("output.dir={run_arg}");
-    let output = run_in(
-        tmp.path(),
-        &[
-            "train",
-            "--set",
-            &data_flag,
-            "--set",
-            &out_flag,
-            "--set",
-            "output.dashboard=plain",
-        ],
-    );
+    let output = train(tmp.path(), &mnist, &run, &[]);
     assert_one_line_error(&output, &["output.dir", "already holds a run"]);
 }
 
@@ -155,18 +146,14 @@ fn trains_end_to_end_on_synthetic_files() {
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 400, 30);
     let run = tmp.path().join("run");
-    let out = train_ok(
-        tmp.path(),
-        &data,
-        &run,
-        &[
-            "data.validation_size=100",
-            "training.epochs=2",
-            "training.batch_size=50",
-            "model.hidden_size=32",
-            "model.init=kaiming",
-        ],
-    );
+    let flags = &[
+        "data.validation_size=100",
+        "training.epochs=2",
+        "training.batch_size=50",
+        "model.hidden_size=32",
+        "model.init=kaiming",
+    ];
+    let out = train_ok(tmp.path(), &data, &run, flags);
     assert!(out.contains("Epoch: 0002"), "{out}");
     assert!(out.contains("(30 test images)"), "{out}");
     for file in [
@@ -184,6 +171,31 @@ fn trains_end_to_end_on_synthetic_files() {
         .filter(|n| n.ends_with(".tmp") || n.ends_with(".part"))
         .collect();
     assert!(stray.is_empty(), "temporary files left: {stray:?}");
+
+    // The same seed repeats the run exactly (promised for ndarray; GPU kernels may sum in
+    // another order from run to run).
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let again = tmp.path().join("again");
+        train_ok(tmp.path(), &data, &again, flags);
+        let costs = |dir: &Path| {
+            let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+            parse_metrics_csv(&text)
+                .unwrap()
+                .iter()
+                .map(|r| (r.train_cost, r.valid_cost))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(costs(&run), costs(&again));
+        let evaluate = |dir: &Path| {
+            stdout(&run_in(
+                tmp.path(),
+                &["evaluate", "--model", &dir.display().to_string()],
+            ))
+            .replace(&dir.display().to_string(), "")
+        };
+        assert_eq!(evaluate(&run), evaluate(&again));
+    }
 }
 
 /// Runs `train` on `data` with plain output into a fresh folder, expecting a one-line error
@@ -191,23 +203,12 @@ fn trains_end_to_end_on_synthetic_files() {
 fn train_fails(data: &Path, extra: &[&str], needles: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let data_flag = format!("data.dir={}", data.display());
-    let out_flag = format!("output.dir={}", run.display());
-    let mut args = vec![
-        "train",
-        "--set",
-        &data_flag,
-        "--set",
-        &out_flag,
-        "--set",
-        "output.dashboard=plain",
-        "--set",
-        "data.download=false",
-    ];
-    for flag in extra {
-        args.extend(["--set", flag]);
-    }
-    let output = run_in(tmp.path(), &args);
+    let output = train(
+        tmp.path(),
+        data,
+        &run,
+        &[&["data.download=false"], extra].concat(),
+    );
     assert_one_line_error(&output, needles);
     let files: Vec<_> = std::fs::read_dir(&run)
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
@@ -315,20 +316,7 @@ fn an_unwritable_output_dir_fails_before_training() {
     // A folder under a regular file cannot be created, whoever runs the test (root included).
     let blocker = tmp.path().join("a-file");
     std::fs::write(&blocker, "").unwrap();
-    let out_flag = format!("output.dir={}", blocker.join("run").display());
-    let data_flag = format!("data.dir={}", data.display());
-    let output = run_in(
-        tmp.path(),
-        &[
-            "train",
-            "--set",
-            &data_flag,
-            "--set",
-            &out_flag,
-            "--set",
-            "output.dashboard=plain",
-        ],
-    );
+    let output = train(tmp.path(), &data, &blocker.join("run"), &[]);
     assert_one_line_error(&output, &["cannot write", "a-file/run", "set output.dir"]);
     assert!(!stdout(&output).contains("Epoch"), "trained before failing");
 }
@@ -336,22 +324,8 @@ fn an_unwritable_output_dir_fails_before_training() {
 #[test]
 fn an_offline_download_says_where_to_put_the_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let data_flag = format!("data.dir={}", tmp.path().join("mnist").display());
-    let out_flag = format!("output.dir={}", tmp.path().join("run").display());
-    let output = run_in(
-        tmp.path(),
-        &[
-            "train",
-            "--set",
-            &data_flag,
-            "--set",
-            &out_flag,
-            "--set",
-            "data.url=http://127.0.0.1:1/",
-            "--set",
-            "output.dashboard=plain",
-        ],
-    );
+    let (data, run) = (tmp.path().join("mnist"), tmp.path().join("run"));
+    let output = train(tmp.path(), &data, &run, &["data.url=http://127.0.0.1:1/"]);
     assert_one_line_error(
         &output,
         &[
@@ -360,7 +334,7 @@ fn an_offline_download_says_where_to_put_the_files() {
         ],
     );
     assert_eq!(
-        std::fs::read_dir(tmp.path().join("mnist")).unwrap().count(),
+        std::fs::read_dir(&data).unwrap().count(),
         0,
         "partial download left"
     );

@@ -33,8 +33,9 @@ pub const BACKEND_NAME: &str = selected::NAME;
 /// A device of [`Backend`].
 pub type Device = burn::tensor::Device<Backend>;
 
-/// Which device `backend.device` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which device `backend.device` asks for; read and written as its text form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DeviceSpec {
     /// The backend's choice: the CPU for ndarray, the most capable adapter for wgpu.
     Default,
@@ -65,6 +66,20 @@ impl FromStr for DeviceSpec {
                 ),
             },
         }
+    }
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(spec: DeviceSpec) -> String {
+        spec.to_string()
     }
 }
 

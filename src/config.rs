@@ -81,17 +81,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendSettings {
-    /// `default`, `cpu`, `discrete:N` or `integrated:N`; see [`DeviceSpec`].
-    pub device: String,
-}
-
-impl BackendSettings {
-    /// The parsed device (validated when the config was loaded).
-    pub fn device_spec(&self) -> DeviceSpec {
-        self.device
-            .parse()
-            .expect("backend.device is validated at load")
-    }
+    /// `default`, `cpu`, `discrete:N` or `integrated:N`.
+    pub device: DeviceSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,13 +276,6 @@ impl Config {
                 "training.rmsprop.epsilon",
                 &r.epsilon,
                 "must be 0 or a small positive number",
-            );
-        }
-        if let Err(reason) = self.backend.device.parse::<DeviceSpec>() {
-            return invalid(
-                "backend.device",
-                &format!("\"{}\"", self.backend.device),
-                &reason,
             );
         }
         if self.output.dir.as_os_str().is_empty() {

@@ -39,7 +39,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Train { config, sets } => {
             let config = Config::load(config.as_deref(), &sets)?;
-            let device = backend::device(config.backend.device_spec())?;
+            let device = backend::device(config.backend.device)?;
             let report = training::train::<TrainingBackend>(&config, &device)?;
             println!(
                 "Test MSE = {:.6} ({} test images)",

@@ -95,6 +95,11 @@ pub fn synthetic_mnist(dir: &Path, train: usize, test: usize) {
 
 /// Runs the binary with `args` from `cwd`.
 pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
+    command_in(cwd, args).output().expect("the binary runs")
+}
+
+/// The binary with `args`, to run from `cwd`.
+pub fn command_in(cwd: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args).current_dir(cwd);
     // Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on stderr when it is
@@ -102,7 +107,7 @@ pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         command.env("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
-    command.output().expect("the binary runs")
+    command
 }
 
 pub fn stdout(output: &Output) -> String {

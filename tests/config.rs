@@ -82,7 +82,15 @@ fn a_partial_file_and_flags_are_laid_over_the_defaults_in_order() {
 
 #[test]
 fn the_resolved_config_round_trips_through_toml() {
-    let config = Config::load(None, &sets(&["training.seed=9", "data.train_limit=100"])).unwrap();
+    let config = Config::load(
+        None,
+        &sets(&[
+            "training.seed=9",
+            "data.train_limit=100",
+            "backend.device=discrete:1",
+        ]),
+    )
+    .unwrap();
     let again = Config::from_toml(&config.to_toml(), Origin::Default).unwrap();
     assert_eq!(again, config);
 }
@@ -168,6 +176,11 @@ fn wrong_types_name_the_key() {
     );
     let message = load_err(Some("[training]\nepochs = -3\n"), &[]);
     assert!(message.contains("training.epochs"), "{message}");
+    let message = load_err(None, &["backend.device=gpu"]);
+    assert!(
+        message.contains("backend.device: must be \"default\", \"cpu\""),
+        "{message}"
+    );
     let message = load_err(None, &["model.init=gaussian"]);
     assert!(
         message.contains("model.init: unknown variant `gaussian`"),

@@ -3,18 +3,26 @@
 //! in one line, exit code 1 and no artifact.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use mnist_autoencoder::config::{Config, Origin};
 use mnist_autoencoder::epoch_log::parse_metrics_csv;
 use mnist_autoencoder::figure::grid_size;
 
 use crate::common::{
-    assert_one_line_error, idx_labels, real_mnist, run_in, stderr, stdout, synthetic_mnist,
+    assert_one_line_error, command_in, idx_labels, real_mnist, run_in, stderr, stdout,
+    synthetic_mnist,
 };
 
 /// Runs `train` on `data` into `out` with plain output and `--set` for each of `extra`.
 fn train(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
+    train_command(cwd, data, out, extra)
+        .output()
+        .expect("the binary runs")
+}
+
+/// The command [`train`] runs.
+fn train_command(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
     let data_flag = format!("data.dir={}", data.display());
     let out_flag = format!("output.dir={}", out.display());
     let mut args = vec![
@@ -29,7 +37,7 @@ fn train(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
     for flag in extra {
         args.extend(["--set", flag]);
     }
-    run_in(cwd, &args)
+    command_in(cwd, &args)
 }
 
 /// [`train`] without downloading, expected to succeed; returns its stdout.
@@ -382,20 +390,10 @@ fn without_a_gpu_driver_wgpu_ends_in_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 200, 20);
-    let data_flag = format!("data.dir={}", data.display());
-    let out_flag = format!("output.dir={}", tmp.path().join("run").display());
     // The Vulkan loader reads its driver list from these; a missing file leaves it no driver.
     let missing = tmp.path().join("no-driver.json");
-    let output = std::process::Command::new(crate::common::BIN)
-        .args([
-            "train",
-            "--set",
-            &data_flag,
-            "--set",
-            &out_flag,
-            "--set",
-            "data.validation_size=50",
-        ])
+    let run = tmp.path().join("run");
+    let output = train_command(tmp.path(), &data, &run, &["data.validation_size=50"])
         .env("VK_ICD_FILENAMES", &missing)
         .env("VK_DRIVER_FILES", &missing)
         .env("XDG_RUNTIME_DIR", tmp.path())

@@ -177,6 +177,16 @@ impl MnistDataset {
         Some(&self.images.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])
     }
 
+    /// The images `range` of this dataset (no copy); `range` is clamped to its length.
+    pub fn subset(&self, range: Range<usize>) -> MnistDataset {
+        let end = range.end.min(self.range.len());
+        let start = range.start.min(end);
+        MnistDataset {
+            images: self.images.clone(),
+            range: self.range.start + start..self.range.start + end,
+        }
+    }
+
     fn absolute(&self, index: usize) -> Option<usize> {
         (index < self.range.len()).then(|| self.range.start + index)
     }

@@ -3,6 +3,8 @@
 
 pub mod download;
 pub mod idx;
+mod loader;
 mod mnist;
 
+pub use loader::{EpochLoader, epoch_order};
 pub use mnist::*;

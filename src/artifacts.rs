@@ -7,7 +7,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::{Config, Origin};
@@ -36,7 +37,7 @@ pub enum ArtifactError {
         #[source]
         source: io::Error,
     },
-    #[error("'{}' is not a model record this program wrote ({reason}); pass --model a folder written by `train`", path.display())]
+    #[error("cannot load '{}': {reason}; pass --model a folder written by `train`", path.display())]
     BadModel { path: PathBuf, reason: String },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -103,6 +104,49 @@ fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
     NamedMpkBytesRecorder::default()
 }
 
+/// Marks the end of a record this program wrote: `SEAL_MAGIC` then the SHA-256 of what comes
+/// before. MessagePack readers (Burn's `NamedMpkFileRecorder` too) stop after the record and
+/// never see it; a truncated or altered file fails the check instead of loading wrong weights.
+const SEAL_MAGIC: &[u8; 8] = b"MNAE-SHA";
+const SEAL_LEN: usize = SEAL_MAGIC.len() + 32;
+
+/// `payload` followed by its seal.
+pub fn seal(mut payload: Vec<u8>) -> Vec<u8> {
+    let digest = Sha256::digest(&payload);
+    payload.extend_from_slice(SEAL_MAGIC);
+    payload.extend_from_slice(&digest);
+    payload
+}
+
+/// The payload of a sealed file, if the seal is there and matches.
+pub fn unseal(bytes: &[u8]) -> Result<&[u8], String> {
+    let body_len = bytes.len().checked_sub(SEAL_LEN).ok_or_else(|| {
+        format!(
+            "only {} bytes, too short to be a record (truncated?)",
+            bytes.len()
+        )
+    })?;
+    let (payload, seal) = bytes.split_at(body_len);
+    if &seal[..SEAL_MAGIC.len()] != SEAL_MAGIC {
+        return Err("it does not end with this program's checksum (truncated, or written by something else)".to_owned());
+    }
+    if Sha256::digest(payload).as_slice() != &seal[SEAL_MAGIC.len()..] {
+        return Err(
+            "its checksum does not match its contents (the file was altered or damaged)".to_owned(),
+        );
+    }
+    Ok(payload)
+}
+
+/// The message of a Burn recorder error, without its enum wrapping.
+pub fn recorder_reason(error: &RecorderError) -> String {
+    match error {
+        RecorderError::FileNotFound(m)
+        | RecorderError::DeserializeError(m)
+        | RecorderError::Unknown(m) => m.lines().next().unwrap_or_default().to_owned(),
+    }
+}
+
 /// Saves the model's weights to `dir/model.mpk` at full precision.
 pub fn save_model<B: Backend>(model: &Autoencoder<B>, dir: &Path) -> Result<(), ArtifactError> {
     let path = dir.join(MODEL_FILE);
@@ -113,6 +157,7 @@ pub fn save_model<B: Backend>(model: &Autoencoder<B>, dir: &Path) -> Result<(), 
                 source: io::Error::other(e.to_string()),
             }
         })?;
+    let bytes = seal(bytes);
     write_atomic(&path, |file| file.write_all(&bytes))
 }
 
@@ -140,7 +185,9 @@ pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<SavedRun<B
         path: model_path.clone(),
         reason,
     };
-    let record = Recorder::<B>::load(&recorder(), bytes, device).map_err(|e| bad(e.to_string()))?;
+    let payload = unseal(&bytes).map_err(&bad)?.to_vec();
+    let record =
+        Recorder::<B>::load(&recorder(), payload, device).map_err(|e| bad(recorder_reason(&e)))?;
     let template =
         AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init).init(device);
     let expected = shapes(&template);

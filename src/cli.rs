@@ -26,6 +26,9 @@ pub enum Command {
         /// Override one config key, e.g. --set training.epochs=5 (repeatable)
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Continue the run in DIR after its last complete epoch, with its saved config
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
     },
     /// Draw test digits over their reconstructions with a trained model
     Reconstruct {

@@ -14,6 +14,15 @@ use thiserror::Error;
 use crate::IMAGE_PIXELS;
 use crate::backend::DeviceSpec;
 
+/// The keys `train --resume` lets `--set` change: they do not change what the saved
+/// checkpoints mean.
+pub const RESUME_KEYS: [&str; 4] = [
+    "training.epochs",
+    "training.learning_rate",
+    "output.dashboard",
+    "backend.device",
+];
+
 /// The shipped defaults, `config/default.toml`.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config/default.toml");
 
@@ -43,6 +52,12 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("--resume '{}': cannot read its config.toml ({source}); pass the output.dir of an earlier `train`", dir.display())]
+    NoRun {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{origin}: {message}")]
     Syntax { origin: Origin, message: String },
     #[error("{origin}: unknown key '{key}'{hint}")]
@@ -59,6 +74,11 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    #[error(
+        "--set {flag}: a resumed run keeps its settings; only {} can change with --resume",
+        RESUME_KEYS.join(", ")
+    )]
+    NotOnResume { flag: String },
     #[error("{origin}: {key} = {value}: {reason}")]
     Invalid {
         origin: Origin,
@@ -199,6 +219,28 @@ impl Config {
             layers.apply_flag(flag)?;
         }
         layers.finish()
+    }
+
+    /// The config of the run in `dir` (its `config.toml`), with `--set` flags for the keys a
+    /// resumed run may change ([`RESUME_KEYS`]); `output.dir` becomes `dir`.
+    pub fn load_resume(dir: &Path, sets: &[String]) -> Result<Self, ConfigError> {
+        let path = dir.join("config.toml");
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::NoRun {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        let mut layers = Layers::new();
+        layers.apply_file(&text, Origin::File(path))?;
+        for flag in sets {
+            let key = flag.split_once('=').map_or("", |(key, _)| key.trim());
+            if !RESUME_KEYS.contains(&key) {
+                return Err(ConfigError::NotOnResume { flag: flag.clone() });
+            }
+            layers.apply_flag(flag)?;
+        }
+        let mut config = layers.finish()?;
+        config.output.dir = dir.to_owned();
+        Ok(config)
     }
 
     /// Parses a whole config text (as written to `config.toml` next to a model).

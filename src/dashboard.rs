@@ -30,12 +30,46 @@ pub fn use_tui(setting: Dashboard) -> Result<bool, NoTerminal> {
     }
 }
 
-/// Burn's dashboard, its drawing thread made to yield to training.
-pub fn tui(interrupter: Interrupter) -> TuiMetricsRendererWrapper {
-    let renderer = TuiMetricsRendererWrapper::new(interrupter, None);
+/// Burn's dashboard (showing `checkpoint` as the epoch a resumed run starts from), its drawing
+/// thread made to yield to training, and Ctrl-C kept as a signal.
+pub fn tui(interrupter: Interrupter, checkpoint: Option<usize>) -> TuiMetricsRendererWrapper {
+    let renderer = TuiMetricsRendererWrapper::new(interrupter, checkpoint);
     lower_thread_priority("train-renderer");
+    keep_ctrl_c_a_signal();
     renderer
 }
+
+/// The dashboard puts the terminal in raw mode, where Ctrl-C is a key press that it ignores
+/// (its quit menu is on `q`). Turning the terminal's ISIG flag back on makes Ctrl-C raise
+/// SIGINT again, which stops training cleanly (see [`crate::stop`]).
+#[cfg(unix)]
+fn keep_ctrl_c_a_signal() {
+    use std::os::fd::AsRawFd;
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return;
+    };
+    let fd = tty.as_raw_fd();
+    // Raw mode is switched on by the dashboard's thread as it starts: wait for it.
+    for _ in 0..400 {
+        // SAFETY: termios is plain data; tcgetattr/tcsetattr only read and write it for `fd`,
+        // which stays open for the whole loop.
+        unsafe {
+            let mut termios: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut termios) != 0 {
+                return;
+            }
+            if termios.c_lflag & libc::ICANON == 0 {
+                termios.c_lflag |= libc::ISIG;
+                libc::tcsetattr(fd, libc::TCSANOW, &termios);
+                return;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[cfg(not(unix))]
+fn keep_ctrl_c_a_signal() {}
 
 /// Burn 0.21's dashboard thread polls its channel without sleeping; on a 2-core machine it
 /// would take a core from training. At the lowest priority it only gets time training leaves.

@@ -13,6 +13,7 @@ use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 
 use crate::artifacts::{ArtifactError, write_atomic};
+use crate::stop::{Stop, StopReason};
 
 /// The name Burn's `LossMetric` registers under.
 const LOSS_METRIC: &str = "Loss";
@@ -90,6 +91,9 @@ pub struct EpochLogger {
     history: Arc<Mutex<EpochHistory>>,
     csv_path: PathBuf,
     print_lines: bool,
+    stop: Stop,
+    /// Training batches seen in the current epoch.
+    step: usize,
     loss_id: Option<MetricId>,
     train: Mean,
     valid: Mean,
@@ -98,13 +102,25 @@ pub struct EpochLogger {
 }
 
 impl EpochLogger {
-    /// A logger writing `csv_path`; with `print_lines` it prints the tutorial's line per epoch.
-    pub fn new(csv_path: PathBuf, print_lines: bool) -> (Self, Arc<Mutex<EpochHistory>>) {
-        let history = Arc::new(Mutex::new(EpochHistory::default()));
+    /// A logger writing `csv_path` after the epochs in `rows` (those of a resumed run); with
+    /// `print_lines` it prints the tutorial's line per epoch. A non-finite training loss asks
+    /// `stop` to stop; an epoch during which a stop was asked for gets no row.
+    pub fn new(
+        csv_path: PathBuf,
+        print_lines: bool,
+        rows: Vec<EpochRow>,
+        stop: Stop,
+    ) -> (Self, Arc<Mutex<EpochHistory>>) {
+        let history = Arc::new(Mutex::new(EpochHistory {
+            rows,
+            write_error: None,
+        }));
         let logger = Self {
             history: history.clone(),
             csv_path,
             print_lines,
+            stop,
+            step: 0,
             loss_id: None,
             train: Mean::default(),
             valid: Mean::default(),
@@ -115,6 +131,10 @@ impl EpochLogger {
     }
 
     fn finish_epoch(&mut self, epoch: usize) {
+        if self.stop.requested() {
+            // Cut short: its validation (and maybe training) is partial. A resumed run redoes it.
+            return;
+        }
         let row = EpochRow {
             epoch,
             train_cost: self.train_cost,
@@ -139,15 +159,27 @@ impl EpochLogger {
 }
 
 impl MetricLogger for EpochLogger {
-    fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &Split) {
+    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
         let mean = match split {
-            Split::Train => &mut self.train,
+            Split::Train => {
+                self.step += 1;
+                &mut self.train
+            }
             Split::Valid => &mut self.valid,
             Split::Test(_) => return,
         };
         for numeric in &update.entries_numeric {
-            if Some(&numeric.entry.metric_id) == self.loss_id.as_ref() {
-                mean.add(&numeric.numeric_entry);
+            if Some(&numeric.entry.metric_id) != self.loss_id.as_ref() {
+                continue;
+            }
+            mean.add(&numeric.numeric_entry);
+            let loss = numeric.numeric_entry.current();
+            if *split == Split::Train && !loss.is_finite() {
+                self.stop.request(StopReason::Diverged {
+                    epoch,
+                    step: self.step,
+                    loss,
+                });
             }
         }
     }
@@ -171,7 +203,10 @@ impl MetricLogger for EpochLogger {
 
     fn log_epoch_summary(&mut self, summary: EpochSummary) {
         match summary.split {
-            Split::Train => self.train_cost = self.train.take(),
+            Split::Train => {
+                self.train_cost = self.train.take();
+                self.step = 0;
+            }
             Split::Valid => self.finish_epoch(summary.epoch_number),
             Split::Test(_) => {}
         }

@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod backend;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
@@ -14,6 +15,7 @@ pub mod evaluate;
 pub mod figure;
 pub mod model;
 pub mod optim;
+pub mod stop;
 pub mod training;
 
 use thiserror::Error;
@@ -36,6 +38,8 @@ pub enum Error {
     Artifact(#[from] artifacts::ArtifactError),
     #[error(transparent)]
     Dashboard(#[from] dashboard::NoTerminal),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
     #[error(transparent)]
     Device(#[from] backend::DeviceError),
     #[error("{key} = {value}: {reason}")]

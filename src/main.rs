@@ -5,7 +5,8 @@ use clap::error::ErrorKind;
 use mnist_autoencoder::backend::{self, Backend, DeviceSpec, TrainingBackend};
 use mnist_autoencoder::cli::{Cli, Command};
 use mnist_autoencoder::config::Config;
-use mnist_autoencoder::training;
+use mnist_autoencoder::stop::StopReason;
+use mnist_autoencoder::training::{self, Stopped, TrainOutcome};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -37,25 +38,36 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Train { config, sets } => {
-            let config = Config::load(config.as_deref(), &sets)?;
+        Command::Train {
+            config,
+            sets,
+            resume,
+        } => {
+            let config = match &resume {
+                Some(dir) if config.is_some() => anyhow::bail!(
+                    "--config cannot go with --resume: the run in '{}' keeps its config.toml",
+                    dir.display()
+                ),
+                Some(dir) => Config::load_resume(dir, &sets)?,
+                None => Config::load(config.as_deref(), &sets)?,
+            };
             let device = backend::device(config.backend.device)?;
-            let report = training::train::<TrainingBackend>(&config, &device)?;
-            println!(
-                "Test MSE = {:.6} ({} test images)",
-                report.test_mse, report.test_images
-            );
-            println!(
-                "Saved model.mpk, config.toml, metrics.csv and reconstruction.png in '{}'",
-                report.output_dir.display()
-            );
-            if !report.completed {
-                eprintln!(
-                    "error: training stopped after {} of {} epochs; the artifacts hold the model as it was then",
-                    report.rows.len(),
-                    config.training.epochs
-                );
-                return Ok(ExitCode::FAILURE);
+            match training::train::<TrainingBackend>(&config, resume.is_some(), &device)? {
+                TrainOutcome::Finished(report) => {
+                    println!(
+                        "Test MSE = {:.6} ({} test images)",
+                        report.test_mse, report.test_images
+                    );
+                    println!(
+                        "Saved model.mpk, config.toml, metrics.csv and reconstruction.png in '{}'",
+                        report.output_dir.display()
+                    );
+                }
+                TrainOutcome::Stopped(stopped) => {
+                    eprintln!("{}", stopped_message(&stopped));
+                    let code = stopped.reason.map_or(1, StopReason::exit_code);
+                    return Ok(ExitCode::from(code));
+                }
             }
         }
         Command::Reconstruct {
@@ -85,4 +97,24 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line: why training stopped, what is kept, and the command that continues it.
+fn stopped_message(stopped: &Stopped) -> String {
+    let dir = stopped.output_dir.display();
+    let kept = match stopped.epochs_done {
+        0 => "no epoch had finished, so resuming starts from the first".to_owned(),
+        n => format!("epochs 1-{n} of {} are checkpointed", stopped.epochs),
+    };
+    let resume = format!("mnist-autoencoder train --resume {dir}");
+    match stopped.reason {
+        Some(StopReason::Diverged { .. }) => format!(
+            "error: training diverged: {}; lower training.learning_rate (now {}); {kept}: {resume} --set training.learning_rate={}",
+            stopped.reason.expect("diverged"),
+            stopped.learning_rate,
+            stopped.learning_rate / 10.0
+        ),
+        Some(reason) => format!("Stopped by {reason}; {kept}; continue with: {resume}"),
+        None => format!("Stopped from the dashboard; {kept}; continue with: {resume}"),
+    }
 }

@@ -4,28 +4,31 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataloader::DataLoader;
 use burn::data::dataset::Dataset;
 use burn::optim::{Optimizer, RmsPropConfig};
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::record::{Record, Recorder};
 use burn::tensor::backend::AutodiffBackend;
+use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::logger::FileMetricLogger;
 use burn::train::metric::LossMetric;
-use burn::train::{Interrupter, Learner, SupervisedTraining};
+use burn::train::{Learner, SupervisedTraining};
 
 use crate::artifacts::{
     self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, RECONSTRUCTION_FILE, write_atomic,
 };
+use crate::checkpoint::{self, CheckpointError, CheckpointRecorder, KEPT_CHECKPOINTS, ResumePoint};
 use crate::config::{Config, DataConfig, OptimizerKind};
 use crate::dashboard::{self, PlainRenderer};
 use crate::data::{
-    LabeledImages, MnistBatch, MnistBatcher, MnistDataset, MnistPart, download, split_train_valid,
+    EpochLoader, LabeledImages, MnistBatch, MnistDataset, MnistPart, download, split_train_valid,
 };
 use crate::epoch_log::{EpochLogger, EpochRow};
 use crate::evaluate::{mean_squared_error, write_reconstruction_figure};
 use crate::model::{Autoencoder, AutoencoderConfig};
 use crate::optim::Tf1RmsPropConfig;
+use crate::stop::{SignalWatch, Stop, StopReason};
 use crate::{Error, IMAGE_PIXELS};
 
 /// Files and folders that mark a directory as holding a run.
@@ -84,24 +87,51 @@ pub fn load_part(data: &DataConfig, part: MnistPart) -> Result<LabeledImages, Er
     Ok(LabeledImages::load(&data.dir, part)?)
 }
 
-/// What a finished (or stopped) training run produced.
+/// What a finished training run produced.
 #[derive(Debug)]
 pub struct TrainReport {
     pub rows: Vec<EpochRow>,
     pub test_mse: f64,
     pub test_images: usize,
-    /// False when training was stopped before its last epoch.
-    pub completed: bool,
     pub output_dir: PathBuf,
 }
 
-/// Trains the autoencoder as `config` says and writes its artifacts to `output.dir`.
+/// A run stopped before its last epoch; its checkpoints let `train --resume` continue it.
+#[derive(Debug)]
+pub struct Stopped {
+    /// `None`: stopped from the dashboard's quit menu.
+    pub reason: Option<StopReason>,
+    /// Complete epochs, checkpointed: a resumed run continues after the last of them.
+    pub epochs_done: usize,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub output_dir: PathBuf,
+}
+
+#[derive(Debug)]
+pub enum TrainOutcome {
+    Finished(TrainReport),
+    Stopped(Stopped),
+}
+
+/// Trains the autoencoder as `config` says and writes its artifacts to `output.dir`. With
+/// `resume`, `output.dir` holds an earlier run, which continues after its last complete epoch.
 pub fn train<B: AutodiffBackend>(
     config: &Config,
+    resume: bool,
     device: &B::Device,
-) -> Result<TrainReport, Error> {
+) -> Result<TrainOutcome, Error> {
     let out = config.output.dir.clone();
-    refuse_existing_run(&out)?;
+    let t = &config.training;
+    let start = if resume {
+        checkpoint::resume_point(&out, t.epochs)?
+    } else {
+        refuse_existing_run(&out)?;
+        ResumePoint {
+            epoch: 0,
+            rows: Vec::new(),
+        }
+    };
     artifacts::prepare_output_dir(&out)?;
     let tui = dashboard::use_tui(config.output.dashboard)?;
     let data = load_mnist(&config.data)?;
@@ -109,7 +139,6 @@ pub fn train<B: AutodiffBackend>(
         f.write_all(config.to_toml().as_bytes())
     })?;
 
-    let t = &config.training;
     if !tui {
         println!(
             "Training {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} on {} MNIST images ({} validate) for {} epochs, batch {}, {} lr {}, backend {}",
@@ -122,19 +151,38 @@ pub fn train<B: AutodiffBackend>(
             t.learning_rate,
             crate::backend::BACKEND_NAME,
         );
+        if resume {
+            println!("Resuming '{}' after epoch {}", out.display(), start.epoch);
+            for row in &start.rows {
+                println!("{}", row.tutorial_line());
+            }
+        }
     }
 
     B::seed(device, t.seed);
     let model: Autoencoder<B> =
         AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init).init(device);
-    let train_loader = DataLoaderBuilder::new(MnistBatcher)
-        .batch_size(t.batch_size)
-        .shuffle(t.seed)
-        .build(data.train);
-    let valid_loader = DataLoaderBuilder::<B::InnerBackend, _, _>::new(MnistBatcher)
-        .batch_size(t.batch_size)
-        .build(data.valid);
-    let (epoch_logger, history) = EpochLogger::new(out.join(METRICS_FILE), !tui);
+    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(EpochLoader::new(
+        data.train,
+        t.batch_size,
+        Some(t.seed),
+        start.epoch + 1,
+        device,
+    ));
+    let valid_loader: Arc<dyn DataLoader<B::InnerBackend, MnistBatch<B::InnerBackend>>> =
+        Arc::new(EpochLoader::new(data.valid, t.batch_size, None, 1, device));
+    let stop = Stop::default();
+    let signals = SignalWatch::start(stop.clone()).map_err(|e| Error::Setting {
+        key: "training",
+        value: String::new(),
+        reason: format!("cannot watch for Ctrl-C: {e}"),
+    })?;
+    let (epoch_logger, history) = EpochLogger::new(
+        out.join(METRICS_FILE),
+        !tui,
+        start.rows.clone(),
+        stop.clone(),
+    );
     let run = Run {
         dir: &out,
         train_loader,
@@ -142,11 +190,15 @@ pub fn train<B: AutodiffBackend>(
         epoch_logger,
         epochs: t.epochs,
         learning_rate: t.learning_rate,
+        hidden_size: config.model.hidden_size,
+        resume_epoch: start.epoch,
+        stop: stop.clone(),
         tui,
+        device,
     };
 
     let r = &t.rmsprop;
-    let (model, stopped) = match t.optimizer {
+    let model = match t.optimizer {
         OptimizerKind::Tf1Rmsprop => {
             let optimizer = Tf1RmsPropConfig::new()
                 .with_decay(r.alpha)
@@ -154,7 +206,7 @@ pub fn train<B: AutodiffBackend>(
                 .with_epsilon(r.epsilon)
                 .with_centered(r.centered)
                 .init();
-            run.launch(model, optimizer)
+            run.launch(model, optimizer)?
         }
         OptimizerKind::BurnRmsprop => {
             let optimizer = RmsPropConfig::new()
@@ -163,12 +215,11 @@ pub fn train<B: AutodiffBackend>(
                 .with_epsilon(r.epsilon)
                 .with_centered(r.centered)
                 .init();
-            run.launch(model, optimizer)
+            run.launch(model, optimizer)?
         }
     };
+    drop(signals);
 
-    // The trained weights first: whatever fails after this, the training is not lost.
-    artifacts::save_model(&model, &out)?;
     let (rows, write_error) = {
         let mut history = history.lock().expect("epoch history lock");
         (
@@ -184,7 +235,19 @@ pub fn train<B: AutodiffBackend>(
             println!("{}", row.tutorial_line());
         }
     }
+    if rows.len() < t.epochs {
+        // The checkpoints of an epoch cut short hold a partial (or diverged) state.
+        checkpoint::remove_after(&out, rows.len());
+        return Ok(TrainOutcome::Stopped(Stopped {
+            reason: stop.reason(),
+            epochs_done: rows.len(),
+            epochs: t.epochs,
+            learning_rate: t.learning_rate,
+            output_dir: out,
+        }));
+    }
 
+    artifacts::save_model(&model, &out)?;
     let test_mse = mean_squared_error(&model, &data.test, device);
     write_reconstruction_figure(
         &model,
@@ -193,13 +256,12 @@ pub fn train<B: AutodiffBackend>(
         &out.join(RECONSTRUCTION_FILE),
         device,
     )?;
-    Ok(TrainReport {
-        completed: rows.len() == t.epochs && !stopped,
+    Ok(TrainOutcome::Finished(TrainReport {
         rows,
         test_mse,
         test_images: data.test.len(),
         output_dir: out,
-    })
+    }))
 }
 
 /// Everything a Learner launch needs besides the model and its optimiser.
@@ -210,34 +272,88 @@ struct Run<'a, B: AutodiffBackend> {
     epoch_logger: EpochLogger,
     epochs: usize,
     learning_rate: f64,
+    hidden_size: usize,
+    /// The checkpointed epoch to continue after; 0 for a fresh run.
+    resume_epoch: usize,
+    stop: Stop,
     tui: bool,
+    device: &'a B::Device,
 }
 
 impl<B: AutodiffBackend> Run<'_, B> {
-    /// Trains with `optimizer`, on Burn's dashboard or plain; returns the trained model and
-    /// whether training was stopped before its last epoch.
-    fn launch<O>(self, model: Autoencoder<B>, optimizer: O) -> (Autoencoder<B::InnerBackend>, bool)
+    /// Trains with `optimizer`, on Burn's dashboard or plain; returns the model as training left
+    /// it (finished or stopped).
+    fn launch<O>(
+        self,
+        model: Autoencoder<B>,
+        optimizer: O,
+    ) -> Result<Autoencoder<B::InnerBackend>, Error>
     where
         O: Optimizer<Autoencoder<B>, B> + 'static,
     {
-        let interrupter = Interrupter::new();
-        let training = SupervisedTraining::new(self.dir, self.train_loader, self.valid_loader)
+        let interrupter = self.stop.interrupter();
+        let mut training = SupervisedTraining::new(self.dir, self.train_loader, self.valid_loader)
             .metrics((LossMetric::<B::InnerBackend>::new(),))
             .with_metric_logger(FileMetricLogger::new(self.dir))
             .with_metric_logger(self.epoch_logger)
             .num_epochs(self.epochs)
-            .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+            .with_file_checkpointer(CheckpointRecorder)
+            .with_checkpointing_strategy(KeepLastNCheckpoints::new(KEPT_CHECKPOINTS))
             .with_interrupter(interrupter.clone());
+        let resumed = (self.resume_epoch > 0).then_some(self.resume_epoch);
+        if let Some(epoch) = resumed {
+            // Burn panics on a checkpoint it cannot load: read each one here first.
+            check_checkpoint::<B, O>(self.dir, epoch, self.hidden_size, self.device)?;
+            training = training.checkpoint(epoch);
+        }
         let training = if self.tui {
-            training.renderer(dashboard::tui(interrupter.clone()))
+            training.renderer(dashboard::tui(interrupter, resumed))
         } else {
             training.renderer(PlainRenderer)
         };
         let result = training.launch(Learner::new(model, optimizer, self.learning_rate));
         // Closes the dashboard, so that what follows is printed on the normal screen.
         drop(result.renderer);
-        (result.model, interrupter.should_stop())
+        Ok(result.model)
     }
+}
+
+/// Loads the three records of checkpoint `epoch`, so that a damaged one is an error message.
+fn check_checkpoint<B: AutodiffBackend, O: Optimizer<Autoencoder<B>, B>>(
+    dir: &Path,
+    epoch: usize,
+    hidden_size: usize,
+    device: &B::Device,
+) -> Result<(), CheckpointError> {
+    fn load<B: Backend, R: Record<B>>(
+        path: PathBuf,
+        device: &B::Device,
+    ) -> Result<R, CheckpointError> {
+        Recorder::<B>::load(&CheckpointRecorder, path.clone(), device).map_err(|e| {
+            CheckpointError::Damaged {
+                path,
+                reason: artifacts::recorder_reason(&e),
+            }
+        })
+    }
+    let model_path = checkpoint::checkpoint_path(dir, "model", epoch);
+    let record = load::<B, <Autoencoder<B> as Module<B>>::Record>(model_path.clone(), device)?;
+    let model: Autoencoder<B> = AutoencoderConfig::new()
+        .with_hidden_size(hidden_size)
+        .init(device)
+        .load_record(record);
+    let [encoder, decoder] = [model.encoder.weight.dims(), model.decoder.weight.dims()];
+    if encoder != [IMAGE_PIXELS, hidden_size] || decoder != [hidden_size, IMAGE_PIXELS] {
+        return Err(CheckpointError::Damaged {
+            path: model_path,
+            reason: format!(
+                "weights {encoder:?} and {decoder:?} do not fit model.hidden_size = {hidden_size}"
+            ),
+        });
+    }
+    load::<B, O::Record>(checkpoint::checkpoint_path(dir, "optim", epoch), device)?;
+    load::<B, ()>(checkpoint::checkpoint_path(dir, "scheduler", epoch), device)?;
+    Ok(())
 }
 
 /// A run's files are never overwritten by another run.

@@ -23,11 +23,17 @@ fn train_takes_a_config_and_repeated_sets() {
         "c.d=x",
     ])
     .unwrap();
-    let Command::Train { config, sets } = cli.command else {
+    let Command::Train {
+        config,
+        sets,
+        resume,
+    } = cli.command
+    else {
         panic!("not train")
     };
     assert_eq!(config.unwrap().to_str(), Some("c.toml"));
     assert_eq!(sets, ["a.b=1", "c.d=x"]);
+    assert_eq!(resume, None);
 }
 
 #[test]

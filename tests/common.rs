@@ -184,3 +184,36 @@ pub fn serve(files: Vec<(String, Vec<u8>)>, max_requests: usize) -> String {
     });
     url
 }
+
+/// Runs `train` on `data` into `out` with plain output and `--set` for each of `extra`.
+pub fn train(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
+    train_command(cwd, data, out, extra)
+        .output()
+        .expect("the binary runs")
+}
+
+/// The command [`train`] runs.
+pub fn train_command(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
+    let data_flag = format!("data.dir={}", data.display());
+    let out_flag = format!("output.dir={}", out.display());
+    let mut args = vec![
+        "train",
+        "--set",
+        &data_flag,
+        "--set",
+        &out_flag,
+        "--set",
+        "output.dashboard=plain",
+    ];
+    for flag in extra {
+        args.extend(["--set", flag]);
+    }
+    command_in(cwd, &args)
+}
+
+/// [`train`] without downloading, expected to succeed; returns its stdout.
+pub fn train_ok(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> String {
+    let output = train(cwd, data, out, &[&["data.download=false"], extra].concat());
+    assert!(output.status.success(), "train failed: {}", stderr(&output));
+    stdout(&output)
+}

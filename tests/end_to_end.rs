@@ -3,49 +3,15 @@
 //! in one line, exit code 1 and no artifact.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use mnist_autoencoder::config::{Config, Origin};
 use mnist_autoencoder::epoch_log::parse_metrics_csv;
 use mnist_autoencoder::figure::grid_size;
 
 use crate::common::{
-    assert_one_line_error, command_in, idx_labels, real_mnist, run_in, stderr, stdout,
-    synthetic_mnist,
+    assert_one_line_error, idx_labels, real_mnist, run_in, stderr, stdout, synthetic_mnist, train,
+    train_ok,
 };
-
-/// Runs `train` on `data` into `out` with plain output and `--set` for each of `extra`.
-fn train(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> Output {
-    train_command(cwd, data, out, extra)
-        .output()
-        .expect("the binary runs")
-}
-
-/// The command [`train`] runs.
-fn train_command(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> Command {
-    let data_flag = format!("data.dir={}", data.display());
-    let out_flag = format!("output.dir={}", out.display());
-    let mut args = vec![
-        "train",
-        "--set",
-        &data_flag,
-        "--set",
-        &out_flag,
-        "--set",
-        "output.dashboard=plain",
-    ];
-    for flag in extra {
-        args.extend(["--set", flag]);
-    }
-    command_in(cwd, &args)
-}
-
-/// [`train`] without downloading, expected to succeed; returns its stdout.
-fn train_ok(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> String {
-    let output = train(cwd, data, out, &[&["data.download=false"], extra].concat());
-    assert!(output.status.success(), "train failed: {}", stderr(&output));
-    stdout(&output)
-}
 
 fn png_size(path: &Path) -> (u32, u32) {
     image::image_dimensions(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -370,9 +336,11 @@ fn commands_on_a_missing_or_damaged_model_fail_cleanly() {
     );
     let run_arg = run.display().to_string();
 
+    let model = std::fs::read(run.join("model.mpk")).unwrap();
     std::fs::write(run.join("model.mpk"), b"\x93not a record").unwrap();
     let output = run_in(tmp.path(), &["reconstruct", "--model", &run_arg]);
-    assert_one_line_error(&output, &["model.mpk' is not a model record"]);
+    assert_one_line_error(&output, &["cannot load", "model.mpk'", "too short"]);
+    std::fs::write(run.join("model.mpk"), model).unwrap();
 
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     std::fs::write(
@@ -381,7 +349,7 @@ fn commands_on_a_missing_or_damaged_model_fail_cleanly() {
     )
     .unwrap();
     let output = run_in(tmp.path(), &["evaluate", "--model", &run_arg]);
-    assert_one_line_error(&output, &["model.mpk'"]);
+    assert_one_line_error(&output, &["model.mpk'", "model.hidden_size = 9"]);
 }
 
 #[cfg(feature = "wgpu")]

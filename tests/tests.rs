@@ -10,3 +10,6 @@ mod download;
 mod end_to_end;
 mod model;
 mod optim;
+// Trains for seconds per test: on ndarray only (bit-identical resume is an ndarray promise).
+#[cfg(not(feature = "wgpu"))]
+mod resume;

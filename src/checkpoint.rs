@@ -1,0 +1,182 @@
+//! Per-epoch checkpoints and where a resumed run starts.
+//!
+//! Burn's Learner saves `checkpoint/{model,optim,scheduler}-N.mpk` after epoch N through the
+//! recorder it is given. Its own file recorder deletes the old file and then writes the new one
+//! in place; [`CheckpointRecorder`] writes a temporary file and renames it, so every checkpoint
+//! file on disk is whole. An epoch counts as complete when its three files exist and
+//! `metrics.csv` holds its row: the row is written only for an epoch that ran to its end, not
+//! one cut short by a stop (see [`EpochLogger`](crate::epoch_log::EpochLogger)).
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use burn::record::{
+    FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError,
+};
+use burn::tensor::backend::Backend;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+use crate::artifacts::{METRICS_FILE, seal, unseal, write_atomic};
+use crate::epoch_log::{EpochRow, parse_metrics_csv};
+
+/// The folder of a run that holds Burn's checkpoints.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+/// The three records Burn saves per epoch.
+pub const CHECKPOINT_PARTS: [&str; 3] = ["model", "optim", "scheduler"];
+/// How many epochs' checkpoints are kept.
+pub const KEPT_CHECKPOINTS: usize = 3;
+
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error(
+        "cannot read '{}': {reason}; the run cannot resume from it (delete the run's checkpoint folder to start over)",
+        path.display()
+    )]
+    Damaged { path: PathBuf, reason: String },
+    #[error(
+        "'{}' already finished its {epochs} epochs; to train further raise the count, e.g. --set training.epochs={}",
+        dir.display(),
+        epochs + 10
+    )]
+    Finished { dir: PathBuf, epochs: usize },
+}
+
+/// Burn's named MessagePack format at full precision, sealed with a checksum
+/// ([`seal`]) and written atomically.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointRecorder;
+
+impl<B: Backend> Recorder<B> for CheckpointRecorder {
+    type Settings = FullPrecisionSettings;
+    type RecordArgs = PathBuf;
+    type RecordOutput = ();
+    type LoadArgs = PathBuf;
+
+    fn save_item<I: Serialize>(&self, item: I, mut file: PathBuf) -> Result<(), RecorderError> {
+        file.set_extension(<Self as FileRecorder<B>>::file_extension());
+        let bytes = Recorder::<B>::save_item(
+            &NamedMpkBytesRecorder::<FullPrecisionSettings>::default(),
+            item,
+            (),
+        )?;
+        if let Some(dir) = file.parent() {
+            fs::create_dir_all(dir).map_err(|e| RecorderError::Unknown(e.to_string()))?;
+        }
+        let bytes = seal(bytes);
+        write_atomic(&file, |f| f.write_all(&bytes))
+            .map_err(|e| RecorderError::Unknown(e.to_string()))
+    }
+
+    fn load_item<I: DeserializeOwned>(&self, file: &mut PathBuf) -> Result<I, RecorderError> {
+        file.set_extension(<Self as FileRecorder<B>>::file_extension());
+        let bytes = fs::read(&*file).map_err(|e| RecorderError::FileNotFound(e.to_string()))?;
+        let payload = unseal(&bytes).map_err(RecorderError::DeserializeError)?;
+        Recorder::<B>::load_item(
+            &NamedMpkBytesRecorder::<FullPrecisionSettings>::default(),
+            &mut payload.to_vec(),
+        )
+    }
+}
+
+impl<B: Backend> FileRecorder<B> for CheckpointRecorder {
+    fn file_extension() -> &'static str {
+        "mpk"
+    }
+}
+
+/// The path of one checkpoint file.
+pub fn checkpoint_path(run_dir: &Path, part: &str, epoch: usize) -> PathBuf {
+    run_dir
+        .join(CHECKPOINT_DIR)
+        .join(format!("{part}-{epoch}.mpk"))
+}
+
+/// Epochs whose three checkpoint files all exist, ascending.
+pub fn saved_epochs(run_dir: &Path) -> Vec<usize> {
+    let Ok(entries) = fs::read_dir(run_dir.join(CHECKPOINT_DIR)) else {
+        return Vec::new();
+    };
+    let mut epochs: Vec<usize> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            name.strip_prefix("model-")?
+                .strip_suffix(".mpk")?
+                .parse()
+                .ok()
+        })
+        .filter(|&epoch| {
+            CHECKPOINT_PARTS
+                .iter()
+                .all(|part| checkpoint_path(run_dir, part, epoch).is_file())
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs
+}
+
+/// Where a resumed run starts: after `epoch` (0: from the seed's initial weights), with the
+/// rows of the epochs before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumePoint {
+    pub epoch: usize,
+    pub rows: Vec<EpochRow>,
+}
+
+/// The last complete epoch of the run in `run_dir`, which is to train `epochs` epochs in all.
+pub fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, CheckpointError> {
+    let csv_path = run_dir.join(METRICS_FILE);
+    let mut rows = match fs::read_to_string(&csv_path) {
+        Ok(text) => parse_metrics_csv(&text).map_err(|reason| CheckpointError::Damaged {
+            path: csv_path.clone(),
+            reason,
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(CheckpointError::Damaged {
+                path: csv_path,
+                reason: e.to_string(),
+            });
+        }
+    };
+    // Rows are 1, 2, 3, ...: keep the leading run of them that a checkpoint backs.
+    let in_order = rows
+        .iter()
+        .enumerate()
+        .take_while(|(i, row)| row.epoch == i + 1)
+        .count();
+    let epoch = saved_epochs(run_dir)
+        .into_iter()
+        .filter(|&epoch| epoch <= in_order)
+        .max()
+        .unwrap_or(0);
+    rows.truncate(epoch);
+    let finished = epoch >= epochs && run_dir.join(crate::artifacts::MODEL_FILE).is_file();
+    if finished {
+        return Err(CheckpointError::Finished {
+            dir: run_dir.to_owned(),
+            epochs: epoch,
+        });
+    }
+    Ok(ResumePoint { epoch, rows })
+}
+
+/// Removes the checkpoint files of epochs after `epoch`: those of an epoch cut short.
+pub fn remove_after(run_dir: &Path, epoch: usize) {
+    let Ok(entries) = fs::read_dir(run_dir.join(CHECKPOINT_DIR)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let saved = name
+            .strip_suffix(".mpk")
+            .and_then(|stem| stem.rsplit_once('-'))
+            .and_then(|(part, n)| CHECKPOINT_PARTS.contains(&part).then_some(n)?.parse().ok());
+        if saved.is_some_and(|n: usize| n > epoch) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}

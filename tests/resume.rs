@@ -1,0 +1,338 @@
+//! Nothing lost: a run killed at any point resumes to the very weights and costs of a run that
+//! was never stopped; Ctrl-C and SIGTERM stop cleanly with a checkpoint; a diverging loss stops
+//! with a message; damaged checkpoints and models are errors, not panics.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use mnist_autoencoder::artifacts::load_run;
+use mnist_autoencoder::backend::Backend as Cpu;
+use mnist_autoencoder::data::epoch_order;
+use mnist_autoencoder::epoch_log::{EpochRow, parse_metrics_csv};
+
+use crate::common::{
+    assert_one_line_error, real_mnist, run_in, stderr, stdout, train, train_command, train_ok,
+};
+
+/// Four epochs of 80 steps (about a second each here), the tutorial's settings otherwise.
+const RUN: [&str; 4] = [
+    "data.download=false",
+    "data.train_limit=8000",
+    "data.validation_size=1000",
+    "training.epochs=4",
+];
+
+fn rows(dir: &Path) -> Vec<EpochRow> {
+    fs::read_to_string(dir.join("metrics.csv"))
+        .map(|text| parse_metrics_csv(&text).expect("metrics.csv parses"))
+        .unwrap_or_default()
+}
+
+/// Waits (up to two minutes) until `ready` holds for the run in `dir`.
+fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {what}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "no {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Every weight and bias of the model saved in `dir`, as bits.
+fn weight_bits(dir: &Path) -> Vec<u32> {
+    let model = load_run::<Cpu>(dir, &Default::default()).unwrap().model;
+    let mut bits = Vec::new();
+    for linear in [&model.encoder, &model.decoder] {
+        let bias = linear.bias.as_ref().unwrap().val();
+        for tensor in [linear.weight.val().flatten::<1>(0, 1), bias] {
+            let data = tensor.into_data();
+            bits.extend(data.as_slice::<f32>().unwrap().iter().map(|v| v.to_bits()));
+        }
+    }
+    bits
+}
+
+fn costs(rows: &[EpochRow]) -> Vec<(usize, u64, u64)> {
+    rows.iter()
+        .map(|r| (r.epoch, r.train_cost.to_bits(), r.valid_cost.to_bits()))
+        .collect()
+}
+
+#[test]
+fn a_run_killed_at_any_point_resumes_to_the_same_weights_and_costs() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    let broken = tmp.path().join("broken");
+    train_ok(tmp.path(), &mnist, &whole, &RUN);
+
+    let quiet = |mut command: std::process::Command| {
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        command.spawn().unwrap()
+    };
+    let resume_args = ["train", "--resume", broken.to_str().unwrap()];
+    let resume = || {
+        let mut command = crate::common::command_in(tmp.path(), &resume_args);
+        command.arg("--set").arg("output.dashboard=plain");
+        command
+    };
+
+    // 1. Killed in the first epoch, before any checkpoint exists.
+    let mut child = quiet(train_command(tmp.path(), &mnist, &broken, &RUN));
+    wait_until(&mut child, "the first batch", || {
+        broken.join("train/epoch-1").exists()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(rows(&broken).is_empty(), "epoch 1 finished before the kill");
+
+    // 2. Resumed (from the start), killed in the middle of epoch 3.
+    let mut child = quiet(resume());
+    wait_until(&mut child, "two epochs", || rows(&broken).len() >= 2);
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // 3. Resumed, killed the moment epoch 3's row is written, while its checkpoint is saved.
+    let mut child = quiet(resume());
+    wait_until(&mut child, "three epochs", || rows(&broken).len() >= 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // 4. Resumed to the end.
+    let output = resume().output().unwrap();
+    assert!(
+        output.status.success(),
+        "resume failed: {}",
+        stderr(&output)
+    );
+    let printed = stdout(&output);
+    assert!(printed.contains("Resuming"), "{printed}");
+    assert!(printed.contains("Epoch: 0004"), "{printed}");
+
+    assert_eq!(costs(&rows(&broken)), costs(&rows(&whole)));
+    assert_eq!(rows(&broken).len(), 4);
+    assert!(
+        weight_bits(&broken) == weight_bits(&whole),
+        "the resumed run's weights differ from the uninterrupted run's"
+    );
+}
+
+/// Starts a run, waits for its first finished epoch, sends `signal` and returns its output.
+fn stop_with(signal: i32, dir: &Path, cwd: &Path, mnist: &Path) -> std::process::Output {
+    let mut child = train_command(cwd, mnist, dir, &RUN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(&mut child, "one epoch", || !rows(dir).is_empty());
+    // SAFETY: sends a signal to our own child process, which has not been waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn ctrl_c_and_sigterm_stop_after_a_step_with_a_checkpoint_and_the_resume_command() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for (signal, name, code) in [
+        (libc::SIGINT, "SIGINT", 130),
+        (libc::SIGTERM, "SIGTERM", 143),
+    ] {
+        let dir = tmp.path().join(name);
+        let output = stop_with(signal, &dir, tmp.path(), &mnist);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(code), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        let resume = format!("train --resume {}", dir.display());
+        assert!(err.contains(name) && err.contains(&resume), "{err}");
+        let done = rows(&dir).len();
+        assert!((1..4).contains(&done), "{done} epochs done");
+        assert!(err.contains(&format!("epochs 1-{done} of 4")), "{err}");
+        // Final artifacts are for finished runs only; the checkpoint of the last epoch is whole.
+        assert!(!dir.join("model.mpk").exists());
+        for part in ["model", "optim", "scheduler"] {
+            assert!(dir.join(format!("checkpoint/{part}-{done}.mpk")).is_file());
+            assert!(
+                !dir.join(format!("checkpoint/{part}-{}.mpk", done + 1))
+                    .exists()
+            );
+        }
+    }
+    // The stopped run resumes and finishes.
+    let dir = tmp.path().join("SIGINT");
+    let output = run_in(tmp.path(), &["train", "--resume", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(rows(&dir).len(), 4);
+    assert!(dir.join("model.mpk").is_file());
+}
+
+#[test]
+fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    // Burn's RMSProp with no epsilon divides 0 by 0 for pixels that are always blank.
+    let settings = [
+        &RUN[..],
+        &[
+            "training.optimizer=burn-rmsprop",
+            "training.rmsprop.epsilon=0",
+        ],
+    ]
+    .concat();
+    let output = train(tmp.path(), &mnist, &dir, &settings);
+    assert_one_line_error(
+        &output,
+        &[
+            "diverged",
+            "NaN in epoch 1 at step",
+            "training.learning_rate",
+            "--resume",
+        ],
+    );
+    assert!(rows(&dir).is_empty());
+    assert!(!dir.join("model.mpk").exists());
+    assert!(!dir.join("checkpoint/model-1.mpk").exists());
+}
+
+#[test]
+fn damaged_checkpoints_and_models_are_one_line_errors() {
+    let Some(mnist) = real_mnist() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let done = tmp.path().join("done");
+    train_ok(
+        tmp.path(),
+        &mnist,
+        &done,
+        &[&RUN[..3], &["training.epochs=2"]].concat(),
+    );
+    let more = |dir: &Path| {
+        run_in(
+            tmp.path(),
+            &[
+                "train",
+                "--resume",
+                dir.to_str().unwrap(),
+                "--set",
+                "training.epochs=3",
+            ],
+        )
+    };
+
+    type Damage = fn(&mut Vec<u8>);
+    let damages: [(&str, Damage, &str); 3] = [
+        ("truncated", |b| b.truncate(b.len() / 2), "truncated"),
+        (
+            "one bit flipped",
+            |b| {
+                let middle = b.len() / 3;
+                b[middle] ^= 1;
+            },
+            "checksum does not match",
+        ),
+        ("emptied", Vec::clear, "too short"),
+    ];
+    for part in ["model", "optim", "scheduler"] {
+        for (what, damage, message) in damages {
+            let dir = tmp
+                .path()
+                .join(format!("{part}-{}", what.replace(' ', "-")));
+            copy_dir(&done, &dir);
+            let file = dir.join(format!("checkpoint/{part}-2.mpk"));
+            let mut bytes = fs::read(&file).unwrap();
+            damage(&mut bytes);
+            fs::write(&file, bytes).unwrap();
+            let output = more(&dir);
+            assert_one_line_error(&output, &[&file.display().to_string(), message]);
+            assert_eq!(rows(&dir).len(), 2, "{part} {what}: metrics.csv changed");
+        }
+    }
+
+    for (what, damage, message) in damages {
+        let dir = tmp
+            .path()
+            .join(format!("model-file-{}", what.replace(' ', "-")));
+        copy_dir(&done, &dir);
+        let file = dir.join("model.mpk");
+        let mut bytes = fs::read(&file).unwrap();
+        damage(&mut bytes);
+        fs::write(&file, bytes).unwrap();
+        for command in ["evaluate", "reconstruct"] {
+            let output = run_in(tmp.path(), &[command, "--model", dir.to_str().unwrap()]);
+            assert_one_line_error(&output, &[&file.display().to_string(), message]);
+        }
+    }
+
+    // The undamaged run continues; a finished run says how to train further.
+    let output = more(&done);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(rows(&done).len(), 3);
+    let output = run_in(tmp.path(), &["train", "--resume", done.to_str().unwrap()]);
+    assert_one_line_error(
+        &output,
+        &["already finished its 3 epochs", "training.epochs="],
+    );
+}
+
+#[test]
+fn resume_refuses_what_would_not_continue_the_same_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nowhere = tmp.path().join("nowhere");
+    let output = run_in(
+        tmp.path(),
+        &["train", "--resume", nowhere.to_str().unwrap()],
+    );
+    assert_one_line_error(&output, &["--resume", "config.toml", "output.dir"]);
+
+    fs::create_dir(&nowhere).unwrap();
+    fs::write(nowhere.join("config.toml"), "").unwrap();
+    let dir = nowhere.to_str().unwrap();
+    let output = run_in(
+        tmp.path(),
+        &["train", "--resume", dir, "--set", "model.hidden_size=3"],
+    );
+    assert_one_line_error(&output, &["model.hidden_size=3", "training.epochs"]);
+    let output = run_in(
+        tmp.path(),
+        &["train", "--resume", dir, "--config", "x.toml"],
+    );
+    assert_one_line_error(&output, &["--config", "--resume"]);
+}
+
+#[test]
+fn each_epoch_order_depends_on_seed_and_epoch_only() {
+    let first = epoch_order(1000, 42, 3);
+    let mut sorted = first.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..1000).collect::<Vec<_>>(), "a permutation");
+    assert_eq!(first, epoch_order(1000, 42, 3), "the same in any call");
+    assert_ne!(
+        first,
+        epoch_order(1000, 42, 4),
+        "another epoch, another order"
+    );
+    assert_ne!(
+        first,
+        epoch_order(1000, 43, 3),
+        "another seed, another order"
+    );
+    assert_ne!(first, (0..1000).collect::<Vec<_>>(), "shuffled");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

@@ -247,3 +247,46 @@ fn real_mnist_has_the_published_counts_and_first_labels() {
         [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     );
 }
+
+/// The outcome of a read as the name of its `IdxError` variant, or `Ok`.
+fn outcome<T>(result: Result<T, IdxError>) -> String {
+    match result {
+        Ok(_) => "Ok".to_owned(),
+        Err(e) => format!("{e:?}")
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+/// One input per distinct outcome the fuzzer reached (`fuzz/`, see the README's reliability
+/// section), named `images-<outcome>.labels-<outcome>.<gz|raw>`: both readers must still end
+/// that way, and never panic.
+#[test]
+fn fuzz_corpus_cases_keep_their_outcomes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let parts: Vec<&str> = name.split('.').collect();
+        let [images, labels, kind] = parts[..] else {
+            panic!("{name}: not images-X.labels-Y.gz|raw")
+        };
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(kind == "gz", bytes.starts_with(&[0x1f, 0x8b]), "{name}");
+        assert_eq!(
+            format!("images-{}", outcome(read_images(&bytes[..], &name))),
+            images,
+            "{name}"
+        );
+        assert_eq!(
+            format!("labels-{}", outcome(read_labels(&bytes[..], &name))),
+            labels,
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} cases");
+}

@@ -22,11 +22,16 @@ TUTORIAL = [0.2053, 0.0570, 0.0470, 0.0422, 0.0395, 0.0382, 0.0367, 0.0359, 0.03
             0.0320, 0.0314, 0.0311, 0.0307, 0.0301, 0.0294, 0.0291, 0.0288, 0.0284, 0.0279]
 
 
+def binary(args):
+    """The command that runs our program: --bin, or cargo run."""
+    return [args.bin] if args.bin else ["cargo", "run", "--release", "-q", "--"]
+
+
 def ours(args, config, seed, out_dir):
     """Trains with `config` and `seed`; returns (per-epoch train costs, test MSE)."""
     run_dir = os.path.join(out_dir, f"ours-{os.path.basename(config).removesuffix('.toml')}-seed{seed}")
     if not os.path.isfile(os.path.join(run_dir, "metrics.csv")):
-        cmd = ["cargo", "run", "--release", "-q", "--", "train", "--config", config,
+        cmd = binary(args) + ["train", "--config", config,
                "--set", f"data.dir={os.path.abspath(args.data)}", "--set", f"training.seed={seed}",
                "--set", f"training.epochs={args.epochs}", "--set", f"output.dir={run_dir}",
                "--set", "output.dashboard=plain"]
@@ -36,9 +41,9 @@ def ours(args, config, seed, out_dir):
     with open(os.path.join(run_dir, "metrics.csv")) as f:
         rows = [line.split(",") for line in f.read().splitlines()[1:]]
     evaluated = subprocess.run(
-        ["cargo", "run", "--release", "-q", "--", "evaluate", "--model", run_dir],
+        binary(args) + ["evaluate", "--model", run_dir, "--worst", "0"],
         cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    mse = float(evaluated.split("Test MSE = ")[1].split()[0])
+    mse = float(evaluated.split("Test MSE = ")[1].split()[0].rstrip(","))
     return [float(r[1]) for r in rows], mse, [float(r[3]) for r in rows]
 
 
@@ -71,6 +76,7 @@ def main():
     parser.add_argument("--data", required=True, help="folder with the four MNIST IDX files")
     parser.add_argument("--python", default="python3", help="a Python with tensorflow-cpu")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--bin", help="our built binary (default: cargo run --release)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--config", default=os.path.join(ROOT, "config", "default.toml"))
     parser.add_argument("--modern", help="a second config to train and report beside")

@@ -39,6 +39,10 @@ pub enum ArtifactError {
     },
     #[error("cannot load '{}': {reason}; pass --model a folder written by `train`", path.display())]
     BadModel { path: PathBuf, reason: String },
+    #[error("'{}' is damaged ({reason}); it is rewritten by `train` after each epoch", path.display())]
+    BadMetrics { path: PathBuf, reason: String },
+    #[error("cannot draw '{}': {reason}", path.display())]
+    Plot { path: PathBuf, reason: String },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
 }
@@ -167,14 +171,19 @@ pub struct SavedRun<B: Backend> {
     pub config: Config,
 }
 
-/// Loads `dir/config.toml` and `dir/model.mpk`, checking the weights fit the configured shape.
-pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<SavedRun<B>, ArtifactError> {
+/// Loads `dir/config.toml`.
+pub fn load_config(dir: &Path) -> Result<Config, ArtifactError> {
     let config_path = dir.join(CONFIG_FILE);
     let text = fs::read_to_string(&config_path).map_err(|source| ArtifactError::Read {
         path: config_path.clone(),
         source,
     })?;
-    let config = Config::from_toml(&text, Origin::File(config_path))?;
+    Ok(Config::from_toml(&text, Origin::File(config_path))?)
+}
+
+/// Loads `dir/config.toml` and `dir/model.mpk`, checking the weights fit the configured shape.
+pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<SavedRun<B>, ArtifactError> {
+    let config = load_config(dir)?;
 
     let model_path = dir.join(MODEL_FILE);
     let bytes = fs::read(&model_path).map_err(|source| ArtifactError::Read {

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::Scale;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mnist-autoencoder",
@@ -30,12 +32,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         resume: Option<PathBuf>,
     },
-    /// Draw test digits over their reconstructions with a trained model
+    /// Draw test digits, or your own images (--image), over their reconstructions
     Reconstruct {
         /// Output directory of a `train` run
         #[arg(long, value_name = "DIR")]
         model: PathBuf,
-        /// Where to write the PNG [default: DIR/reconstruction.png]
+        /// Where to write the PNG [default: DIR/reconstruction.png, or DIR/own-images.png]
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// How many test digits to show [default: output.samples of the run]
@@ -44,12 +46,70 @@ pub enum Command {
         /// MNIST folder [default: data.dir of the run]
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// PNG or JPEG pictures of digits (any size; a light background is inverted) to
+        /// reconstruct instead of test digits
+        #[arg(long = "image", value_name = "FILE", num_args = 1.., conflicts_with_all = ["samples", "data_dir"])]
+        images: Vec<PathBuf>,
     },
-    /// Report a trained model's mean squared error on the 10,000 test images
+    /// Report a trained model's test error (MSE, PSNR) and draw its worst reconstructions
     Evaluate {
         /// Output directory of a `train` run
         #[arg(long, value_name = "DIR")]
         model: PathBuf,
+        /// MNIST folder [default: data.dir of the run]
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// How many of the worst-reconstructed test images to draw (0: none)
+        #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(0..=100))]
+        worst: u16,
+        /// Where to draw them [default: DIR/worst.png]
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Draw the training curve (train and validation cost per epoch) from a run's metrics.csv
+    Curves {
+        /// Output directory of a `train` run
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// The y axis [default: output.loss_scale of the run]
+        #[arg(long, value_enum)]
+        scale: Option<Scale>,
+        /// Where to write the PNG [default: DIR/loss.png]
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Map the test set's codes in 2-D (PCA), coloured by class; also export the codes as CSV
+    Latent {
+        /// Output directory of a `train` run
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// Where to write the PNG [default: DIR/latent.png]
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Where to write the codes [default: DIR/codes.csv]
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// MNIST folder [default: data.dir of the run]
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Decode the straight line between the codes of two test images
+    Interpolate {
+        /// Output directory of a `train` run
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// Test image to start from (its index in the test set)
+        #[arg(long, value_name = "INDEX", default_value_t = 0)]
+        from: usize,
+        /// Test image to end at
+        #[arg(long, value_name = "INDEX", default_value_t = 1)]
+        to: usize,
+        /// Decoded images along the line, both ends included
+        #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(2..=30))]
+        steps: u16,
+        /// Where to write the PNG [default: DIR/interpolation.png]
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
         /// MNIST folder [default: data.dir of the run]
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,

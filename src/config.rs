@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use crate::IMAGE_PIXELS;
 use crate::backend::DeviceSpec;
+use crate::data::DatasetKind;
 
 /// The keys `train --resume` lets `--set` change: they do not change what the saved
 /// checkpoints mean.
@@ -108,6 +109,7 @@ pub struct BackendSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
+    pub dataset: DatasetKind,
     pub dir: PathBuf,
     pub download: bool,
     pub url: String,
@@ -142,7 +144,21 @@ pub struct TrainingConfig {
     pub learning_rate: f64,
     pub seed: u64,
     pub optimizer: OptimizerKind,
+    pub noise: NoiseKind,
+    pub noise_level: f32,
     pub rmsprop: RmsPropSettings,
+}
+
+/// How a denoising autoencoder corrupts its inputs (`training.noise`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoiseKind {
+    /// Clean inputs: the tutorial's plain autoencoder.
+    None,
+    /// Add N(0, level^2) to each pixel, clipped to [0, 1].
+    Gaussian,
+    /// Zero each pixel with probability `level`.
+    Masking,
 }
 
 /// Which RMSProp update `training.rmsprop` configures.
@@ -179,6 +195,15 @@ pub struct OutputConfig {
     pub dir: PathBuf,
     pub dashboard: Dashboard,
     pub samples: usize,
+    pub loss_scale: Scale,
+}
+
+/// The y axis of a plot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    Linear,
+    Log,
 }
 
 /// How training shows its progress.
@@ -323,6 +348,25 @@ impl Config {
         if self.output.dir.as_os_str().is_empty() {
             return invalid("output.dir", &"\"\"", "must name a folder");
         }
+        let level = t.noise_level;
+        match t.noise {
+            NoiseKind::None => {}
+            NoiseKind::Gaussian if !(level.is_finite() && level > 0.0 && level <= 1.0) => {
+                return invalid(
+                    "training.noise_level",
+                    &level,
+                    "with noise = \"gaussian\" it is the standard deviation: above 0, at most 1",
+                );
+            }
+            NoiseKind::Masking if !(level > 0.0 && level < 1.0) => {
+                return invalid(
+                    "training.noise_level",
+                    &level,
+                    "with noise = \"masking\" it is the share of pixels zeroed: above 0, below 1",
+                );
+            }
+            NoiseKind::Gaussian | NoiseKind::Masking => {}
+        }
         if self.output.samples == 0 || self.output.samples > MAX_SAMPLES {
             return invalid("output.samples", &self.output.samples, "must be 1 to 100");
         }
@@ -428,6 +472,14 @@ impl Layers {
                     .to_owned(),
             }
         })?;
+        let mut config = config;
+        // Fashion-MNIST has its own folder and mirror, unless the user named them.
+        if origin_of("data.dir") == Origin::Default {
+            config.data.dir = PathBuf::from(config.data.dataset.default_dir());
+        }
+        if origin_of("data.url") == Origin::Default {
+            config.data.url = config.data.dataset.default_url().to_owned();
+        }
         config.validate(origin_of)?;
         Ok(config)
     }

@@ -8,8 +8,9 @@ use burn::prelude::*;
 
 use crate::IMAGE_PIXELS;
 use crate::artifacts::ArtifactError;
+use crate::data::Noise;
 use crate::data::{MnistBatch, MnistBatcher, MnistDataset};
-use crate::figure::save_reconstruction;
+use crate::figure::{save_grid, save_reconstruction};
 use crate::model::{Autoencoder, mse};
 
 /// Images per forward pass when evaluating.
@@ -44,17 +45,35 @@ pub fn reconstruct_first<B: Backend>(
     (rows(batch.images), rows(output))
 }
 
-/// Writes the tutorial's figure for the first `count` images of `dataset` to `path`.
+/// Writes the tutorial's figure for the first `count` images of `dataset` to `path`. With
+/// `noise` (a denoising autoencoder), three rows: originals, their corrupted copies, and the
+/// model's reconstructions of those.
 pub fn write_reconstruction_figure<B: Backend>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     count: usize,
+    noise: Noise,
     path: &Path,
     device: &B::Device,
 ) -> Result<(), ArtifactError> {
-    let (originals, reconstructions) = reconstruct_first(model, dataset, count, device);
-    save_reconstruction(path, &originals, &reconstructions)
+    let count = count.min(dataset.len());
+    let batch = batch_of::<B>(dataset, 0..count, device);
+    let clean = rows(batch.images.clone());
+    match noise.apply(&clean.concat(), FIGURE_NOISE_STREAM) {
+        None => {
+            let output = model.forward(batch.images);
+            save_reconstruction(path, &clean, &rows(output))
+        }
+        Some(noisy) => {
+            let inputs = Tensor::from_data(TensorData::new(noisy, [count, IMAGE_PIXELS]), device);
+            let output = model.forward(inputs.clone());
+            save_grid(path, &[clean, rows(inputs), rows(output)])
+        }
+    }
 }
+
+/// Seeds the noise of the figure's inputs, the same in every run.
+const FIGURE_NOISE_STREAM: u64 = 2026;
 
 fn batch_of<B: Backend>(
     dataset: &MnistDataset,

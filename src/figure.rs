@@ -1,9 +1,9 @@
 //! The tutorial's figure: test digits on the top row, their reconstructions below.
 
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use image::{GrayImage, ImageFormat, Luma};
+use image::{DynamicImage, GrayImage, ImageFormat, Luma};
 
 use crate::IMAGE_SIDE;
 use crate::artifacts::{ArtifactError, write_atomic};
@@ -51,10 +51,21 @@ pub fn save_reconstruction(
     originals: &[Vec<f32>],
     reconstructions: &[Vec<f32>],
 ) -> Result<(), ArtifactError> {
-    let image = render_grid(&[originals.to_vec(), reconstructions.to_vec()]);
+    save_grid(path, &[originals.to_vec(), reconstructions.to_vec()])
+}
+
+/// Writes [`render_grid`] of `rows` to `path`.
+pub fn save_grid(path: &Path, rows: &[Vec<Vec<f32>>]) -> Result<(), ArtifactError> {
+    save_png(path, &render_grid(rows).into())
+}
+
+/// Writes `image` to `path` as a PNG, atomically.
+pub fn save_png(path: &Path, image: &DynamicImage) -> Result<(), ArtifactError> {
     write_atomic(path, |file| {
+        let mut writer = BufWriter::new(file);
         image
-            .write_to(&mut BufWriter::new(file), ImageFormat::Png)
-            .map_err(io::Error::other)
+            .write_to(&mut writer, ImageFormat::Png)
+            .map_err(io::Error::other)?;
+        writer.flush()
     })
 }

@@ -7,14 +7,17 @@ pub mod artifacts;
 pub mod backend;
 pub mod checkpoint;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod dashboard;
 pub mod data;
 pub mod epoch_log;
 pub mod evaluate;
+pub mod explore;
 pub mod figure;
 pub mod model;
 pub mod optim;
+pub mod plots;
 pub mod stop;
 pub mod training;
 
@@ -40,6 +43,8 @@ pub enum Error {
     Dashboard(#[from] dashboard::NoTerminal),
     #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error(transparent)]
+    Explore(#[from] explore::ExploreError),
     #[error(transparent)]
     Device(#[from] backend::DeviceError),
     #[error("{key} = {value}: {reason}")]

@@ -4,6 +4,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use mnist_autoencoder::backend::{self, Backend, DeviceSpec, TrainingBackend};
 use mnist_autoencoder::cli::{Cli, Command};
+use mnist_autoencoder::commands;
 use mnist_autoencoder::config::Config;
 use mnist_autoencoder::stop::StopReason;
 use mnist_autoencoder::training::{self, Stopped, TrainOutcome};
@@ -59,7 +60,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         report.test_mse, report.test_images
                     );
                     println!(
-                        "Saved model.mpk, config.toml, metrics.csv and reconstruction.png in '{}'",
+                        "Saved model.mpk, config.toml, metrics.csv, loss.png and reconstruction.png in '{}'",
                         report.output_dir.display()
                     );
                 }
@@ -75,25 +76,106 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             output,
             samples,
             data_dir,
+            images,
         } => {
             let device = backend::device(DeviceSpec::Default)?;
-            let path = training::reconstruct::<Backend>(
+            let path = if images.is_empty() {
+                commands::reconstruct::<Backend>(
+                    &model,
+                    output.as_deref(),
+                    samples.map(usize::from),
+                    data_dir.as_deref(),
+                    &device,
+                )?
+            } else {
+                commands::reconstruct_images::<Backend>(
+                    &model,
+                    &images,
+                    output.as_deref(),
+                    &device,
+                )?
+            };
+            println!("Wrote {}", path.display());
+        }
+        Command::Evaluate {
+            model,
+            data_dir,
+            worst,
+            output,
+        } => {
+            let device = backend::device(DeviceSpec::Default)?;
+            let evaluation = commands::evaluate::<Backend>(
+                &model,
+                data_dir.as_deref(),
+                usize::from(worst),
+                output.as_deref(),
+                &device,
+            )?;
+            println!(
+                "Test MSE = {:.6}, PSNR = {:.2} dB ({} test images, model '{}')",
+                evaluation.mse,
+                evaluation.psnr,
+                evaluation.images,
+                model.display()
+            );
+            if let Some(path) = &evaluation.worst_figure {
+                let list: Vec<String> = evaluation
+                    .worst
+                    .iter()
+                    .map(|(index, label, mse)| format!("#{index} ({label}) {mse:.4}"))
+                    .collect();
+                println!("Worst reconstructed: {}", list.join(", "));
+                println!("Wrote {}", path.display());
+            }
+        }
+        Command::Curves {
+            model,
+            scale,
+            output,
+        } => {
+            let path = commands::curves(&model, scale, output.as_deref())?;
+            println!("Wrote {}", path.display());
+        }
+        Command::Latent {
+            model,
+            output,
+            csv,
+            data_dir,
+        } => {
+            let device = backend::device(DeviceSpec::Default)?;
+            let (png, csv, report) = commands::latent::<Backend>(
                 &model,
                 output.as_deref(),
-                samples.map(usize::from),
+                csv.as_deref(),
+                data_dir.as_deref(),
+                &device,
+            )?;
+            println!(
+                "Encoded {} test images; the first two principal components hold {:.1}% and {:.1}% of the codes' variance",
+                report.images,
+                report.explained[0] * 100.0,
+                report.explained[1] * 100.0
+            );
+            println!("Wrote {} and {}", png.display(), csv.display());
+        }
+        Command::Interpolate {
+            model,
+            from,
+            to,
+            steps,
+            output,
+            data_dir,
+        } => {
+            let device = backend::device(DeviceSpec::Default)?;
+            let path = commands::interpolate::<Backend>(
+                &model,
+                [from, to],
+                usize::from(steps),
+                output.as_deref(),
                 data_dir.as_deref(),
                 &device,
             )?;
             println!("Wrote {}", path.display());
-        }
-        Command::Evaluate { model, data_dir } => {
-            let device = backend::device(DeviceSpec::Default)?;
-            let (mse, images) =
-                training::evaluate::<Backend>(&model, data_dir.as_deref(), &device)?;
-            println!(
-                "Test MSE = {mse:.6} ({images} test images, model '{}')",
-                model.display()
-            );
         }
     }
     Ok(ExitCode::SUCCESS)

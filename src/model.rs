@@ -122,7 +122,7 @@ impl<B: AutodiffBackend> TrainStep for Autoencoder<B> {
     type Output = ReconstructionOutput<B::InnerBackend>;
 
     fn step(&self, batch: MnistBatch<B>) -> TrainOutput<Self::Output> {
-        let loss = self.loss(batch.images);
+        let loss = mse(self.forward(batch.inputs), batch.images);
         let output = ReconstructionOutput {
             loss: loss.clone().inner(),
         };
@@ -136,7 +136,7 @@ impl<B: Backend> InferenceStep for Autoencoder<B> {
 
     fn step(&self, batch: MnistBatch<B>) -> Self::Output {
         ReconstructionOutput {
-            loss: self.loss(batch.images),
+            loss: mse(self.forward(batch.inputs), batch.images),
         }
     }
 }

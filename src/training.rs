@@ -19,15 +19,18 @@ use crate::artifacts::{
     self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, RECONSTRUCTION_FILE, write_atomic,
 };
 use crate::checkpoint::{self, CheckpointError, CheckpointRecorder, KEPT_CHECKPOINTS, ResumePoint};
-use crate::config::{Config, DataConfig, OptimizerKind};
+use crate::commands::{LOSS_FILE, curve_title};
+use crate::config::{Config, DataConfig, NoiseKind, OptimizerKind};
 use crate::dashboard::{self, PlainRenderer};
 use crate::data::{
-    EpochLoader, LabeledImages, MnistBatch, MnistDataset, MnistPart, download, split_train_valid,
+    EpochLoader, LabeledImages, MnistBatch, MnistDataset, MnistPart, Noise, download,
+    split_train_valid,
 };
 use crate::epoch_log::{EpochLogger, EpochRow};
 use crate::evaluate::{mean_squared_error, write_reconstruction_figure};
 use crate::model::{Autoencoder, AutoencoderConfig};
 use crate::optim::Tf1RmsPropConfig;
+use crate::plots::save_loss_chart;
 use crate::stop::{SignalWatch, Stop, StopReason};
 use crate::{Error, IMAGE_PIXELS};
 
@@ -75,7 +78,7 @@ pub fn load_mnist(data: &DataConfig) -> Result<MnistSplits, Error> {
 /// Reads one part of MNIST, downloading missing files first when `data.download` is set.
 pub fn load_part(data: &DataConfig, part: MnistPart) -> Result<LabeledImages, Error> {
     if data.download {
-        let fetched = download::download_missing(&data.dir, &data.url)?;
+        let fetched = download::download_missing(&data.dir, &data.url, data.dataset)?;
         if !fetched.is_empty() {
             eprintln!(
                 "Downloaded {} into '{}'",
@@ -141,14 +144,19 @@ pub fn train<B: AutodiffBackend>(
 
     if !tui {
         println!(
-            "Training {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} on {} MNIST images ({} validate) for {} epochs, batch {}, {} lr {}, backend {}",
+            "Training {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} on {} {} images ({} validate) for {} epochs, batch {}, {} lr {}{}, backend {}",
             config.model.hidden_size,
             data.train.len(),
+            config.data.dataset,
             data.valid.len(),
             t.epochs,
             t.batch_size,
             t.optimizer,
             t.learning_rate,
+            match t.noise {
+                NoiseKind::None => String::new(),
+                kind => format!(", {kind:?} noise {}", t.noise_level).to_lowercase(),
+            },
             crate::backend::BACKEND_NAME,
         );
         if resume {
@@ -162,15 +170,22 @@ pub fn train<B: AutodiffBackend>(
     B::seed(device, t.seed);
     let model: Autoencoder<B> =
         AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init).init(device);
-    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(EpochLoader::new(
-        data.train,
-        t.batch_size,
-        Some(t.seed),
-        start.epoch + 1,
-        device,
-    ));
+    let noise = Noise {
+        kind: t.noise,
+        level: t.noise_level,
+    };
+    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(
+        EpochLoader::new(
+            data.train,
+            t.batch_size,
+            Some(t.seed),
+            start.epoch + 1,
+            device,
+        )
+        .with_noise(noise),
+    );
     let valid_loader: Arc<dyn DataLoader<B::InnerBackend, MnistBatch<B::InnerBackend>>> =
-        Arc::new(EpochLoader::new(data.valid, t.batch_size, None, 1, device));
+        Arc::new(EpochLoader::new(data.valid, t.batch_size, None, 1, device).with_noise(noise));
     let stop = Stop::default();
     let signals = SignalWatch::start(stop.clone()).map_err(|e| Error::Setting {
         key: "training",
@@ -235,9 +250,22 @@ pub fn train<B: AutodiffBackend>(
             println!("{}", row.tutorial_line());
         }
     }
+    let loss_chart = out.join(LOSS_FILE);
+    let draw_curve = || {
+        save_loss_chart(
+            &loss_chart,
+            &rows,
+            config.output.loss_scale,
+            &curve_title(config),
+        )
+    };
     if rows.len() < t.epochs {
         // The checkpoints of an epoch cut short hold a partial (or diverged) state.
         checkpoint::remove_after(&out, rows.len());
+        if !rows.is_empty() {
+            // The curve so far; a failure to draw it must not hide why training stopped.
+            let _ = draw_curve();
+        }
         return Ok(TrainOutcome::Stopped(Stopped {
             reason: stop.reason(),
             epochs_done: rows.len(),
@@ -248,11 +276,13 @@ pub fn train<B: AutodiffBackend>(
     }
 
     artifacts::save_model(&model, &out)?;
+    draw_curve()?;
     let test_mse = mean_squared_error(&model, &data.test, device);
     write_reconstruction_figure(
         &model,
         &data.test,
         config.output.samples,
+        noise,
         &out.join(RECONSTRUCTION_FILE),
         device,
     )?;
@@ -369,44 +399,4 @@ fn refuse_existing_run(dir: &Path) -> Result<(), Error> {
         });
     }
     Ok(())
-}
-
-/// `evaluate`: the test-set MSE of the run in `model_dir`.
-pub fn evaluate<B: Backend>(
-    model_dir: &Path,
-    data_dir: Option<&Path>,
-    device: &B::Device,
-) -> Result<(f64, usize), Error> {
-    let (model, config) = open_run::<B>(model_dir, data_dir, device)?;
-    let test = load_part(&config.data, MnistPart::Test)?.dataset();
-    Ok((mean_squared_error(&model, &test, device), test.len()))
-}
-
-/// `reconstruct`: the tutorial's figure from the run in `model_dir`; returns the PNG's path.
-pub fn reconstruct<B: Backend>(
-    model_dir: &Path,
-    output: Option<&Path>,
-    samples: Option<usize>,
-    data_dir: Option<&Path>,
-    device: &B::Device,
-) -> Result<PathBuf, Error> {
-    let (model, config) = open_run::<B>(model_dir, data_dir, device)?;
-    let samples = samples.unwrap_or(config.output.samples);
-    let test = load_part(&config.data, MnistPart::Test)?.dataset();
-    let path = output.map_or_else(|| model_dir.join(RECONSTRUCTION_FILE), Path::to_owned);
-    write_reconstruction_figure(&model, &test, samples, &path, device)?;
-    Ok(path)
-}
-
-/// The model and config of a run, its data directory replaced by `data_dir` when given.
-fn open_run<B: Backend>(
-    model_dir: &Path,
-    data_dir: Option<&Path>,
-    device: &B::Device,
-) -> Result<(Autoencoder<B>, Config), Error> {
-    let mut saved = artifacts::load_run::<B>(model_dir, device)?;
-    if let Some(dir) = data_dir {
-        saved.config.data.dir = dir.to_owned();
-    }
-    Ok((saved.model, saved.config))
 }

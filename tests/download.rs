@@ -1,7 +1,7 @@
 //! Downloading MNIST from a mirror, against a local HTTP server on 127.0.0.1.
 
 use mnist_autoencoder::data::download::{DownloadError, MNIST_SHA256, download_missing};
-use mnist_autoencoder::data::{LabeledImages, MnistPart};
+use mnist_autoencoder::data::{DatasetKind, LabeledImages, MnistPart};
 
 use crate::common::{real_mnist, serve};
 
@@ -28,7 +28,7 @@ fn missing_files_are_fetched_verified_and_readable() {
     let url = serve(real_files(&source), 8);
     let target = tempfile::tempdir().unwrap();
     let data = target.path().join("mnist");
-    let fetched = download_missing(&data, &url).unwrap();
+    let fetched = download_missing(&data, &url, DatasetKind::Mnist).unwrap();
     assert_eq!(fetched.len(), 4);
     assert_eq!(
         LabeledImages::load(&data, MnistPart::Test).unwrap().len(),
@@ -47,7 +47,7 @@ fn missing_files_are_fetched_verified_and_readable() {
     );
     // Present files are not fetched again.
     assert!(
-        download_missing(&data, "http://127.0.0.1:1/")
+        download_missing(&data, "http://127.0.0.1:1/", DatasetKind::Mnist)
             .unwrap()
             .is_empty()
     );
@@ -63,7 +63,7 @@ fn a_corrupted_file_is_refused_and_nothing_is_left() {
     body[middle] ^= 0xff;
     let url = serve(files, 4);
     let target = tempfile::tempdir().unwrap();
-    let error = download_missing(target.path(), &url).unwrap_err();
+    let error = download_missing(target.path(), &url, DatasetKind::Mnist).unwrap_err();
     assert!(matches!(error, DownloadError::Checksum { .. }), "{error}");
     let message = error.to_string();
     assert!(
@@ -82,7 +82,7 @@ fn a_wrong_file_from_the_mirror_is_refused_without_real_data_too() {
         .collect();
     let url = serve(files, 4);
     let target = tempfile::tempdir().unwrap();
-    let error = download_missing(target.path(), &url).unwrap_err();
+    let error = download_missing(target.path(), &url, DatasetKind::Mnist).unwrap_err();
     assert!(matches!(error, DownloadError::Checksum { .. }), "{error}");
     assert_eq!(leftovers(target.path()), Vec::<String>::new());
 }
@@ -91,7 +91,7 @@ fn a_wrong_file_from_the_mirror_is_refused_without_real_data_too() {
 fn a_404_says_where_to_put_the_files() {
     let url = serve(Vec::new(), 4);
     let target = tempfile::tempdir().unwrap();
-    let message = download_missing(target.path(), &url)
+    let message = download_missing(target.path(), &url, DatasetKind::Mnist)
         .unwrap_err()
         .to_string();
     assert!(
@@ -110,9 +110,13 @@ fn a_404_says_where_to_put_the_files() {
 fn an_unreachable_mirror_ends_in_a_clear_message() {
     let target = tempfile::tempdir().unwrap();
     // Port 1 on loopback: nothing listens, the connection is refused at once.
-    let message = download_missing(target.path(), "http://127.0.0.1:1/mnist")
-        .unwrap_err()
-        .to_string();
+    let message = download_missing(
+        target.path(),
+        "http://127.0.0.1:1/mnist",
+        DatasetKind::Mnist,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         message.starts_with("cannot download http://127.0.0.1:1/mnist/train-images-idx3-ubyte.gz"),
         "{message}"
@@ -122,4 +126,40 @@ fn an_unreachable_mirror_ends_in_a_clear_message() {
         "{message}"
     );
     assert_eq!(message.lines().count(), 1);
+}
+
+#[test]
+fn fashion_mnist_files_are_fetched_and_checked_as_idx() {
+    let Some(mnist) = real_mnist() else { return };
+    let fashion = mnist.parent().unwrap().join("fashion-mnist");
+    let url = serve(real_files(&fashion), 8);
+    let target = tempfile::tempdir().unwrap();
+    let data = target.path().join("fashion");
+    let fetched = download_missing(&data, &url, DatasetKind::FashionMnist).unwrap();
+    assert_eq!(fetched.len(), 4);
+    assert_eq!(
+        LabeledImages::load(&data, MnistPart::Train).unwrap().len(),
+        60_000
+    );
+
+    // A mirror serving the wrong file under a name: refused, nothing kept.
+    let mut files = real_files(&fashion);
+    let labels = files[3].1.clone();
+    files[2].1 = labels;
+    let url = serve(files, 8);
+    let other = target.path().join("other");
+    let error = download_missing(&other, &url, DatasetKind::FashionMnist).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, DownloadError::NotIdx { .. }), "{message}");
+    assert!(
+        message.contains("t10k-images-idx3-ubyte.gz") && message.contains("Fashion-MNIST"),
+        "{message}"
+    );
+    assert!(
+        !leftovers(&other)
+            .iter()
+            .any(|n| n.starts_with("t10k-images")),
+        "{:?}",
+        leftovers(&other)
+    );
 }

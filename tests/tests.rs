@@ -10,6 +10,11 @@ mod download;
 mod end_to_end;
 mod model;
 mod optim;
-// Trains for seconds per test: on ndarray only (bit-identical resume is an ndarray promise).
+// These train for seconds per test: on ndarray only (on lavapipe they would take minutes;
+// bit-identical resume is an ndarray promise).
+#[cfg(not(feature = "wgpu"))]
+mod pen;
+#[cfg(not(feature = "wgpu"))]
+mod pictures;
 #[cfg(not(feature = "wgpu"))]
 mod resume;

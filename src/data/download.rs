@@ -9,11 +9,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use super::idx;
+use super::kind::DatasetKind;
 use super::mnist::{MNIST_FILE_STEMS, find_file};
 use crate::artifacts::temporary_sibling;
-
-/// A public mirror of the original MNIST distribution (the one PyTorch's torchvision uses).
-pub const DEFAULT_MNIST_URL: &str = "https://ossci-datasets.s3.amazonaws.com/mnist/";
 
 /// SHA-256 of the four original `.gz` files, as published with the LeCun distribution.
 pub const MNIST_SHA256: [(&str, &str); 4] = [
@@ -58,6 +57,14 @@ pub enum DownloadError {
         expected: &'static str,
     },
     #[error(
+        "{url} is not a {dataset} file ({reason}); nothing was saved; set data.url to a mirror of the original files"
+    )]
+    NotIdx {
+        url: String,
+        dataset: DatasetKind,
+        reason: String,
+    },
+    #[error(
         "cannot write into data directory '{dir}': {source}; set data.dir to a folder you can write to"
     )]
     Write {
@@ -67,9 +74,15 @@ pub enum DownloadError {
     },
 }
 
-/// Downloads each standard MNIST file that `dir` lacks (neither `name.gz` nor `name` present)
-/// from `base_url`. Returns the names of the files it fetched.
-pub fn download_missing(dir: &Path, base_url: &str) -> Result<Vec<&'static str>, DownloadError> {
+/// Downloads each of the four files that `dir` lacks (neither `name.gz` nor `name` present)
+/// from `base_url`. Returns the names of the files it fetched. MNIST files must match their
+/// published SHA-256; for Fashion-MNIST, whose checksums this program does not carry, each file
+/// must read as a whole IDX file of the expected kind and count.
+pub fn download_missing(
+    dir: &Path,
+    base_url: &str,
+    dataset: DatasetKind,
+) -> Result<Vec<&'static str>, DownloadError> {
     let missing: Vec<_> = MNIST_SHA256
         .iter()
         .zip(MNIST_FILE_STEMS)
@@ -89,11 +102,23 @@ pub fn download_missing(dir: &Path, base_url: &str) -> Result<Vec<&'static str>,
         .timeout_global(Some(Duration::from_secs(600)))
         .build()
         .into();
-    for &(name, expected) in &missing {
+    for &(name, sha256) in &missing {
         let url = format!("{}/{name}", base_url.trim_end_matches('/'));
+        let expected = match dataset {
+            DatasetKind::Mnist => Expected::Sha256(sha256),
+            DatasetKind::FashionMnist => Expected::Idx(dataset),
+        };
         fetch_verified(&agent, &url, dir, name, expected)?;
     }
     Ok(missing.iter().map(|(name, _)| *name).collect())
+}
+
+/// How a downloaded file is checked before it is moved into place.
+#[derive(Clone, Copy)]
+enum Expected {
+    Sha256(&'static str),
+    /// Read as IDX: right kind, 28x28, labels 0-9, 60,000 or 10,000 items.
+    Idx(DatasetKind),
 }
 
 fn fetch_verified(
@@ -101,7 +126,7 @@ fn fetch_verified(
     url: &str,
     dir: &Path,
     name: &str,
-    expected: &'static str,
+    expected: Expected,
 ) -> Result<(), DownloadError> {
     let fetch_error = |reason: String| DownloadError::Fetch {
         url: url.to_owned(),
@@ -140,12 +165,40 @@ fn fetch_verified(
         file.write_all(&buffer[..n]).map_err(write_error)?;
     }
     let got = format!("{:x}", hasher.finalize());
-    if total > MAX_DOWNLOAD_BYTES || got != expected {
-        return Err(DownloadError::Checksum {
-            url: url.to_owned(),
-            got,
-            expected,
-        });
+    match expected {
+        Expected::Sha256(sha256) if total > MAX_DOWNLOAD_BYTES || got != sha256 => {
+            return Err(DownloadError::Checksum {
+                url: url.to_owned(),
+                got,
+                expected: sha256,
+            });
+        }
+        Expected::Sha256(_) => {}
+        Expected::Idx(dataset) => {
+            file.as_file_mut().flush().map_err(write_error)?;
+            let not_idx = |reason: String| DownloadError::NotIdx {
+                url: url.to_owned(),
+                dataset,
+                reason,
+            };
+            if total > MAX_DOWNLOAD_BYTES {
+                return Err(not_idx(format!("larger than {MAX_DOWNLOAD_BYTES} bytes")));
+            }
+            let count = if name.starts_with("train") {
+                60_000
+            } else {
+                10_000
+            };
+            let items = if name.contains("labels") {
+                idx::read_labels_file(file.path()).map(|labels| labels.len())
+            } else {
+                idx::read_images_file(file.path()).map(|images| images.len())
+            }
+            .map_err(|e| not_idx(e.to_string()))?;
+            if items != count {
+                return Err(not_idx(format!("{items} items, expected {count}")));
+            }
+        }
     }
     file.as_file().sync_all().map_err(write_error)?;
     file.persist(dir.join(name))

@@ -12,11 +12,13 @@ use burn::prelude::*;
 
 use super::{MnistBatch, MnistDataset};
 use crate::IMAGE_PIXELS;
+use crate::config::NoiseKind;
 
 /// Batches of an [`MnistDataset`], shuffled per epoch or in order.
 pub struct EpochLoader<B: Backend> {
     dataset: MnistDataset,
     batch_size: usize,
+    noise: Noise,
     /// `Some(seed)`: each epoch in the order [`epoch_order`] gives; `None`: in file order.
     shuffle_seed: Option<u64>,
     /// The epoch the next `iter()` serves (1 for the first), shared by device copies.
@@ -37,10 +39,17 @@ impl<B: Backend> EpochLoader<B> {
         Self {
             dataset,
             batch_size,
+            noise: Noise::none(),
             shuffle_seed,
             next_epoch: Arc::new(AtomicUsize::new(first_epoch)),
             device: device.clone(),
         }
+    }
+
+    /// Corrupts the inputs of every batch with `noise` (the targets stay clean).
+    pub fn with_noise(mut self, noise: Noise) -> Self {
+        self.noise = noise;
+        self
     }
 
     fn order(&self, epoch: usize) -> Vec<usize> {
@@ -50,7 +59,8 @@ impl<B: Backend> EpochLoader<B> {
         }
     }
 
-    fn batch(&self, indices: &[usize]) -> MnistBatch<B> {
+    /// The images at `indices`; `stream` seeds their noise.
+    fn batch(&self, indices: &[usize], stream: u64) -> MnistBatch<B> {
         let mut pixels = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
         for &index in indices {
             let raw = self
@@ -59,20 +69,27 @@ impl<B: Backend> EpochLoader<B> {
                 .expect("the order holds indices of this dataset");
             pixels.extend(raw.iter().map(|&byte| f32::from(byte) / 255.0));
         }
-        let data = TensorData::new(pixels, [indices.len(), IMAGE_PIXELS]);
-        MnistBatch {
-            images: Tensor::from_data(data, &self.device),
-        }
+        let shape = [indices.len(), IMAGE_PIXELS];
+        let noisy = self.noise.apply(&pixels, stream);
+        let images = Tensor::from_data(TensorData::new(pixels, shape), &self.device);
+        let inputs = match noisy {
+            Some(noisy) => Tensor::from_data(TensorData::new(noisy, shape), &self.device),
+            None => images.clone(),
+        };
+        MnistBatch { images, inputs }
     }
 }
 
 impl<B: Backend> DataLoader<B, MnistBatch<B>> for EpochLoader<B> {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<MnistBatch<B>> + 'a> {
         let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        // Validation (unshuffled) sees the same noise every epoch.
+        let epoch_seed = self.shuffle_seed.map_or(0, |seed| mix(seed, epoch as u64));
         Box::new(EpochIter {
             loader: self,
             order: self.order(epoch),
             position: 0,
+            epoch_seed,
         })
     }
 
@@ -84,6 +101,7 @@ impl<B: Backend> DataLoader<B, MnistBatch<B>> for EpochLoader<B> {
         Arc::new(Self {
             dataset: self.dataset.clone(),
             batch_size: self.batch_size,
+            noise: self.noise,
             shuffle_seed: self.shuffle_seed,
             next_epoch: self.next_epoch.clone(),
             device: device.clone(),
@@ -94,6 +112,7 @@ impl<B: Backend> DataLoader<B, MnistBatch<B>> for EpochLoader<B> {
         Arc::new(Self {
             dataset: self.dataset.subset(start..end),
             batch_size: self.batch_size,
+            noise: self.noise,
             shuffle_seed: self.shuffle_seed,
             next_epoch: Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst))),
             device: self.device.clone(),
@@ -105,6 +124,7 @@ struct EpochIter<'a, B: Backend> {
     loader: &'a EpochLoader<B>,
     order: Vec<usize>,
     position: usize,
+    epoch_seed: u64,
 }
 
 impl<B: Backend> Iterator for EpochIter<'_, B> {
@@ -115,7 +135,8 @@ impl<B: Backend> Iterator for EpochIter<'_, B> {
             return None;
         }
         let end = (self.position + self.loader.batch_size).min(self.order.len());
-        let batch = self.loader.batch(&self.order[self.position..end]);
+        let stream = mix(self.epoch_seed, self.position as u64);
+        let batch = self.loader.batch(&self.order[self.position..end], stream);
         self.position = end;
         Some(batch)
     }
@@ -131,19 +152,78 @@ impl<B: Backend> DataLoaderIterator<MnistBatch<B>> for EpochIter<'_, B> {
 /// driven by SplitMix64 from (seed, epoch). The same arguments give the same order in any
 /// process, whatever ran before.
 pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    let mut state = seed ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    let mut next = move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
+    let mut rng = SplitMix64(seed ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mut order: Vec<usize> = (0..len).collect();
     for i in (1..len).rev() {
         // A draw in 0..=i by multiply-shift; the bias is below 2^-40 for these sizes.
-        let j = ((u128::from(next()) * (i as u128 + 1)) >> 64) as usize;
+        let j = ((u128::from(rng.next()) * (i as u128 + 1)) >> 64) as usize;
         order.swap(i, j);
     }
     order
+}
+
+/// A seed for stream `b` of seed `a`.
+fn mix(a: u64, b: u64) -> u64 {
+    SplitMix64(a ^ b.wrapping_mul(0xA076_1D64_78BD_642F)).next()
+}
+
+/// Steele, Lea and Flood's SplitMix64: tiny, fast and good enough for shuffling and noise.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// The corruption of a denoising autoencoder's inputs (`training.noise`, `noise_level`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Noise {
+    pub kind: NoiseKind,
+    pub level: f32,
+}
+
+impl Noise {
+    pub fn none() -> Self {
+        Self {
+            kind: NoiseKind::None,
+            level: 0.0,
+        }
+    }
+
+    /// A corrupted copy of `pixels`, drawn from `stream`; `None` when there is no noise.
+    pub fn apply(&self, pixels: &[f32], stream: u64) -> Option<Vec<f32>> {
+        let mut rng = SplitMix64(stream);
+        match self.kind {
+            NoiseKind::None => None,
+            NoiseKind::Masking => Some(
+                pixels
+                    .iter()
+                    .map(|&p| if rng.unit() < self.level { 0.0 } else { p })
+                    .collect(),
+            ),
+            NoiseKind::Gaussian => {
+                let mut out = pixels.to_vec();
+                // Box-Muller: two normal draws per pair of uniforms.
+                for pair in out.chunks_mut(2) {
+                    let radius = (-2.0 * (1.0 - rng.unit()).ln()).sqrt() * self.level;
+                    let angle = std::f32::consts::TAU * rng.unit();
+                    let draws = [radius * angle.cos(), radius * angle.sin()];
+                    for (p, d) in pair.iter_mut().zip(draws) {
+                        *p = (*p + d).clamp(0.0, 1.0);
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
 }

@@ -177,6 +177,11 @@ impl MnistDataset {
         Some(&self.images.pixels[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS])
     }
 
+    /// The label of image `index`.
+    pub fn label(&self, index: usize) -> Option<u8> {
+        Some(self.images.labels[self.absolute(index)?])
+    }
+
     /// The images `range` of this dataset (no copy); `range` is clamped to its length.
     pub fn subset(&self, range: Range<usize>) -> MnistDataset {
         let end = range.end.min(self.range.len());
@@ -211,7 +216,10 @@ impl Dataset<MnistItem> for MnistDataset {
 /// A batch of images, `[batch, IMAGE_PIXELS]`, values in [0, 1].
 #[derive(Debug, Clone)]
 pub struct MnistBatch<B: Backend> {
+    /// The clean images: the targets.
     pub images: Tensor<B, 2>,
+    /// What the model sees: `images` itself, or a corrupted copy for a denoising autoencoder.
+    pub inputs: Tensor<B, 2>,
 }
 
 /// Stacks items into one `[batch, IMAGE_PIXELS]` tensor.
@@ -225,8 +233,10 @@ impl<B: Backend> Batcher<B, MnistItem, MnistBatch<B>> for MnistBatcher {
             pixels.extend_from_slice(&item.pixels[..]);
         }
         let data = TensorData::new(pixels, [items.len(), IMAGE_PIXELS]);
+        let images = Tensor::from_data(data, device);
         MnistBatch {
-            images: Tensor::from_data(data, device),
+            inputs: images.clone(),
+            images,
         }
     }
 }

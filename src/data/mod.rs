@@ -3,8 +3,10 @@
 
 pub mod download;
 pub mod idx;
+mod kind;
 mod loader;
 mod mnist;
 
-pub use loader::{EpochLoader, epoch_order};
+pub use kind::DatasetKind;
+pub use loader::{EpochLoader, Noise, epoch_order};
 pub use mnist::*;

@@ -1,0 +1,462 @@
+//! Looking at what a trained autoencoder learned: the latent map, walks between two codes,
+//! the worst reconstructions, and reconstructions of the user's own images.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use burn::data::dataset::Dataset;
+use burn::prelude::*;
+use image::imageops::{self, FilterType};
+use image::{GrayImage, Luma};
+use thiserror::Error;
+
+use crate::artifacts::{ArtifactError, write_atomic};
+use crate::data::{DatasetKind, MnistDataset};
+use crate::figure::save_grid;
+use crate::model::Autoencoder;
+use crate::plots::{MapPoint, save_latent_chart};
+use crate::{IMAGE_PIXELS, IMAGE_SIDE};
+
+/// Images per forward pass.
+const BATCH: usize = 1000;
+/// MNIST's digits are scaled to fit a 20x20 box, then centred by mass in 28x28.
+const DIGIT_BOX: u32 = 20;
+
+#[derive(Debug, Error)]
+pub enum ExploreError {
+    #[error("cannot read image '{}': {reason}; pass a PNG or JPEG file", path.display())]
+    BadImage { path: PathBuf, reason: String },
+    #[error("image '{}' looks blank (no stroke stands out from its background); pass a picture of one digit", path.display())]
+    BlankImage { path: PathBuf },
+    #[error("{flag} {index}: the test set has {len} images; pick 0 to {}", len - 1)]
+    NoSuchImage {
+        flag: &'static str,
+        index: usize,
+        len: usize,
+    },
+}
+
+/// The pixels (each in [0, 1]) of `indices` in `dataset`, as one `[n, 784]` tensor.
+fn images<B: Backend>(
+    dataset: &MnistDataset,
+    indices: impl Iterator<Item = usize>,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut pixels = Vec::new();
+    let mut count = 0;
+    for index in indices {
+        let raw = dataset.raw_pixels(index).expect("index within the dataset");
+        pixels.extend(raw.iter().map(|&b| f32::from(b) / 255.0));
+        count += 1;
+    }
+    Tensor::from_data(TensorData::new(pixels, [count, IMAGE_PIXELS]), device)
+}
+
+fn to_rows<B: Backend>(tensor: Tensor<B, 2>) -> Vec<Vec<f32>> {
+    let [_, width] = tensor.dims();
+    let values = tensor.into_data().to_vec::<f32>().expect("f32 tensors");
+    values.chunks(width).map(<[f32]>::to_vec).collect()
+}
+
+fn one_image(pixels: &[u8]) -> Vec<f32> {
+    pixels.iter().map(|&b| f32::from(b) / 255.0).collect()
+}
+
+/// Codes of every image of `dataset`, row after row (`len * hidden` values).
+pub fn encode_all<B: Backend>(
+    model: &Autoencoder<B>,
+    dataset: &MnistDataset,
+    device: &B::Device,
+) -> Vec<f32> {
+    let mut codes = Vec::with_capacity(dataset.len() * model.hidden_size());
+    for start in (0..dataset.len()).step_by(BATCH) {
+        let end = (start + BATCH).min(dataset.len());
+        let batch = images::<B>(dataset, start..end, device);
+        codes.extend(
+            model
+                .encode(batch)
+                .into_data()
+                .to_vec::<f32>()
+                .expect("f32 tensors"),
+        );
+    }
+    codes
+}
+
+/// The first two principal components of `rows` (each `dim` values).
+#[derive(Debug, Clone)]
+pub struct Pca {
+    pub mean: Vec<f64>,
+    pub components: [Vec<f64>; 2],
+    /// Share of the total variance along each component.
+    pub explained: [f64; 2],
+}
+
+impl Pca {
+    pub fn fit(rows: &[f32], dim: usize) -> Self {
+        let n = rows.len() / dim;
+        let mut mean = vec![0f64; dim];
+        for row in rows.chunks(dim) {
+            for (m, &v) in mean.iter_mut().zip(row) {
+                *m += f64::from(v);
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+        let mut cov = vec![0f64; dim * dim];
+        let mut centred = vec![0f64; dim];
+        for row in rows.chunks(dim) {
+            for ((c, &v), m) in centred.iter_mut().zip(row).zip(&mean) {
+                *c = f64::from(v) - m;
+            }
+            for i in 0..dim {
+                let ci = centred[i];
+                let line = &mut cov[i * dim..(i + 1) * dim];
+                for (slot, &cj) in line[i..].iter_mut().zip(&centred[i..]) {
+                    *slot += ci * cj;
+                }
+            }
+        }
+        for i in 0..dim {
+            for j in i..dim {
+                let v = cov[i * dim + j] / (n.max(2) - 1) as f64;
+                cov[i * dim + j] = v;
+                cov[j * dim + i] = v;
+            }
+        }
+        let total: f64 = (0..dim).map(|i| cov[i * dim + i]).sum();
+        let (first, first_value) = top_eigenvector(&cov, dim);
+        // Deflate, then the next one.
+        for i in 0..dim {
+            for j in 0..dim {
+                cov[i * dim + j] -= first_value * first[i] * first[j];
+            }
+        }
+        let (second, second_value) = top_eigenvector(&cov, dim);
+        let share = |v: f64| if total > 0.0 { v / total } else { 0.0 };
+        Self {
+            mean,
+            components: [first, second],
+            explained: [share(first_value), share(second_value)],
+        }
+    }
+
+    pub fn project(&self, row: &[f32]) -> [f32; 2] {
+        self.components.each_ref().map(|component| {
+            row.iter()
+                .zip(&self.mean)
+                .zip(component)
+                .map(|((&v, m), c)| (f64::from(v) - m) * c)
+                .sum::<f64>() as f32
+        })
+    }
+}
+
+/// Power iteration on a symmetric positive semi-definite `dim x dim` matrix.
+fn top_eigenvector(matrix: &[f64], dim: usize) -> (Vec<f64>, f64) {
+    // A fixed, uneven start: deterministic, and not orthogonal to the answer in practice.
+    let mut v: Vec<f64> = (0..dim).map(|i| 1.0 + (i % 7) as f64 * 0.1).collect();
+    let mut value = 0.0;
+    for _ in 0..500 {
+        let next: Vec<f64> = (0..dim)
+            .map(|i| {
+                matrix[i * dim..(i + 1) * dim]
+                    .iter()
+                    .zip(&v)
+                    .map(|(a, b)| a * b)
+                    .sum()
+            })
+            .collect();
+        let norm = next.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return (v, 0.0);
+        }
+        let converged = next
+            .iter()
+            .zip(&v)
+            .map(|(a, b)| (a / norm - b).abs())
+            .fold(0.0, f64::max)
+            < 1e-12;
+        v = next.into_iter().map(|x| x / norm).collect();
+        value = norm;
+        if converged {
+            break;
+        }
+    }
+    (v, value)
+}
+
+/// What [`latent_map`] wrote.
+#[derive(Debug)]
+pub struct LatentReport {
+    pub images: usize,
+    pub explained: [f64; 2],
+}
+
+/// Encodes `dataset`, draws the codes' first two principal components to `png` and writes
+/// every code with its label and projection to `csv`.
+pub fn latent_map<B: Backend>(
+    model: &Autoencoder<B>,
+    dataset: &MnistDataset,
+    kind: DatasetKind,
+    png: &Path,
+    csv: &Path,
+    device: &B::Device,
+) -> Result<LatentReport, ArtifactError> {
+    let hidden = model.hidden_size();
+    let codes = encode_all(model, dataset, device);
+    let pca = Pca::fit(&codes, hidden);
+    let points: Vec<MapPoint> = codes
+        .chunks(hidden)
+        .enumerate()
+        .map(|(i, code)| {
+            let [x, y] = pca.project(code);
+            let label = dataset.label(i).expect("index within the dataset");
+            MapPoint { x, y, label }
+        })
+        .collect();
+
+    let mut text = String::from("index,label,pc1,pc2");
+    for j in 0..hidden {
+        let _ = write!(text, ",code_{j}");
+    }
+    text.push('\n');
+    for (i, (code, point)) in codes.chunks(hidden).zip(&points).enumerate() {
+        let _ = write!(text, "{i},{},{},{}", point.label, point.x, point.y);
+        for v in code {
+            let _ = write!(text, ",{v}");
+        }
+        text.push('\n');
+    }
+    write_atomic(csv, |f| f.write_all(text.as_bytes()))?;
+
+    let [a, b] = pca.explained.map(|share| share * 100.0);
+    save_latent_chart(
+        png,
+        &points,
+        &kind.class_names(),
+        [
+            &format!("principal component 1 ({a:.1}% of variance)"),
+            &format!("principal component 2 ({b:.1}% of variance)"),
+        ],
+        &format!(
+            "{} test images: {hidden}-unit codes, first two principal components",
+            dataset.len()
+        ),
+    )?;
+    Ok(LatentReport {
+        images: dataset.len(),
+        explained: pca.explained,
+    })
+}
+
+/// A strip walking from test image `from` to `to`: on top, decoded points of the straight line
+/// between their codes (ends: the two originals); below, the same steps blended in pixels.
+pub fn interpolation<B: Backend>(
+    model: &Autoencoder<B>,
+    dataset: &MnistDataset,
+    [from, to]: [usize; 2],
+    steps: usize,
+    path: &Path,
+    device: &B::Device,
+) -> Result<(), crate::Error> {
+    for (flag, index) in [("--from", from), ("--to", to)] {
+        if index >= dataset.len() {
+            return Err(ExploreError::NoSuchImage {
+                flag,
+                index,
+                len: dataset.len(),
+            }
+            .into());
+        }
+    }
+    let ends = images::<B>(dataset, [from, to].into_iter(), device);
+    let codes = model.encode(ends.clone());
+    let [code_a, code_b] = [0, 1].map(|i| codes.clone().narrow(0, i, 1));
+    let weights: Vec<f32> = (0..steps)
+        .map(|i| i as f32 / (steps - 1).max(1) as f32)
+        .collect();
+    let walk = Tensor::cat(
+        weights
+            .iter()
+            .map(|&t| code_a.clone().mul_scalar(1.0 - t) + code_b.clone().mul_scalar(t))
+            .collect(),
+        0,
+    );
+    let decoded = to_rows(model.decode(walk));
+    let [a, b] = [from, to].map(|i| one_image(dataset.raw_pixels(i).expect("checked")));
+    let blended: Vec<Vec<f32>> = weights
+        .iter()
+        .map(|&t| {
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| x * (1.0 - t) + y * t)
+                .collect()
+        })
+        .collect();
+    let top = [vec![a.clone()], decoded, vec![b.clone()]].concat();
+    let bottom = [vec![a], blended, vec![b]].concat();
+    save_grid(path, &[top, bottom])?;
+    Ok(())
+}
+
+/// Squared error of each image of `dataset` (mean over its pixels).
+pub fn per_image_mse<B: Backend>(
+    model: &Autoencoder<B>,
+    dataset: &MnistDataset,
+    device: &B::Device,
+) -> Vec<f32> {
+    let mut errors = Vec::with_capacity(dataset.len());
+    for start in (0..dataset.len()).step_by(BATCH) {
+        let end = (start + BATCH).min(dataset.len());
+        let batch = images::<B>(dataset, start..end, device);
+        let diff = model.forward(batch.clone()) - batch;
+        let per_image = (diff.clone() * diff).mean_dim(1);
+        errors.extend(per_image.into_data().to_vec::<f32>().expect("f32 tensors"));
+    }
+    errors
+}
+
+/// Peak signal-to-noise ratio in dB of a mean squared error, for pixels in [0, 1].
+pub fn psnr(mse: f64) -> f64 {
+    10.0 * (1.0 / mse.max(1e-12)).log10()
+}
+
+/// The `count` test images reconstructed worst, worst first: (index, label, mse).
+pub fn worst(errors: &[f32], dataset: &MnistDataset, count: usize) -> Vec<(usize, u8, f32)> {
+    let mut order: Vec<usize> = (0..errors.len()).collect();
+    order.sort_by(|&a, &b| errors[b].total_cmp(&errors[a]).then(a.cmp(&b)));
+    order
+        .into_iter()
+        .take(count)
+        .map(|i| {
+            (
+                i,
+                dataset.label(i).expect("index within the dataset"),
+                errors[i],
+            )
+        })
+        .collect()
+}
+
+/// Writes the images `indices` of `dataset` over their reconstructions to `path`.
+pub fn save_reconstructions_of<B: Backend>(
+    model: &Autoencoder<B>,
+    dataset: &MnistDataset,
+    indices: &[usize],
+    path: &Path,
+    device: &B::Device,
+) -> Result<(), ArtifactError> {
+    let batch = images::<B>(dataset, indices.iter().copied(), device);
+    let output = model.forward(batch.clone());
+    save_grid(path, &[to_rows(batch), to_rows(output)])
+}
+
+/// Reads a picture of one digit (PNG or JPEG, any size, colour or gray) and prepares it as
+/// MNIST prepared its digits: gray, a dark background (inverted when the picture's border is
+/// light), contrast stretched, the stroke scaled into a 20x20 box and centred by its mass in
+/// 28x28. Returns 784 values in [0, 1].
+pub fn load_own_image(path: &Path) -> Result<Vec<f32>, ExploreError> {
+    let bad = |reason: String| ExploreError::BadImage {
+        path: path.to_owned(),
+        reason,
+    };
+    let picture = image::ImageReader::open(path)
+        .map_err(|e| bad(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| bad(e.to_string()))?
+        .decode()
+        .map_err(|e| bad(e.to_string()))?;
+    let gray = picture.to_luma8();
+    let (width, height) = gray.dimensions();
+    if width == 0 || height == 0 {
+        return Err(bad("it has no pixels".to_owned()));
+    }
+    let border: Vec<f32> = gray
+        .enumerate_pixels()
+        .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == width - 1 || *y == height - 1)
+        .map(|(_, _, p)| f32::from(p[0]) / 255.0)
+        .collect();
+    let mut border_sorted = border.clone();
+    border_sorted.sort_by(f32::total_cmp);
+    let background = border_sorted[border_sorted.len() / 2];
+    let invert = background > 0.5;
+    let ink = |p: u8| {
+        let v = f32::from(p) / 255.0;
+        if invert { 1.0 - v } else { v }
+    };
+    let floor = if invert { 1.0 - background } else { background };
+    let peak = gray.pixels().map(|p| ink(p[0])).fold(0.0, f32::max);
+    if peak - floor < 0.2 {
+        return Err(ExploreError::BlankImage {
+            path: path.to_owned(),
+        });
+    }
+    let stretched = GrayImage::from_fn(width, height, |x, y| {
+        let v = ((ink(gray.get_pixel(x, y)[0]) - floor) / (peak - floor)).clamp(0.0, 1.0);
+        Luma([(v * 255.0).round() as u8])
+    });
+
+    // The stroke's bounding box (pixels clearly above the background).
+    let (mut x0, mut y0, mut x1, mut y1) = (width, height, 0, 0);
+    for (x, y, p) in stretched.enumerate_pixels() {
+        if p[0] > 50 {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    if x0 > x1 {
+        return Err(ExploreError::BlankImage {
+            path: path.to_owned(),
+        });
+    }
+    let cropped = imageops::crop_imm(&stretched, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
+    let (w, h) = cropped.dimensions();
+    let scale = DIGIT_BOX as f32 / w.max(h) as f32;
+    let (w, h) = (
+        ((w as f32 * scale).round() as u32).clamp(1, DIGIT_BOX),
+        ((h as f32 * scale).round() as u32).clamp(1, DIGIT_BOX),
+    );
+    let digit = imageops::resize(&cropped, w, h, FilterType::Triangle);
+
+    // Centre of mass to the middle of the 28x28 canvas.
+    let (mut mass, mut mx, mut my) = (0f32, 0f32, 0f32);
+    for (x, y, p) in digit.enumerate_pixels() {
+        let v = f32::from(p[0]);
+        mass += v;
+        mx += v * x as f32;
+        my += v * y as f32;
+    }
+    let side = IMAGE_SIDE as i64;
+    let offset = |centre: f32, extent: u32| {
+        let ideal = (side as f32 / 2.0 - centre).round() as i64;
+        ideal.clamp(0, side - i64::from(extent))
+    };
+    let (cx, cy) = if mass > 0.0 {
+        (mx / mass, my / mass)
+    } else {
+        (w as f32 / 2.0, h as f32 / 2.0)
+    };
+    let mut canvas = GrayImage::new(IMAGE_SIDE as u32, IMAGE_SIDE as u32);
+    imageops::replace(&mut canvas, &digit, offset(cx, w), offset(cy, h));
+    Ok(canvas.pixels().map(|p| f32::from(p[0]) / 255.0).collect())
+}
+
+/// Reads each of `paths` with [`load_own_image`], reconstructs them and writes the prepared
+/// inputs over their reconstructions to `output`.
+pub fn reconstruct_own_images<B: Backend>(
+    model: &Autoencoder<B>,
+    paths: &[PathBuf],
+    output: &Path,
+    device: &B::Device,
+) -> Result<(), crate::Error> {
+    let inputs = paths
+        .iter()
+        .map(|p| load_own_image(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let flat: Vec<f32> = inputs.concat();
+    let batch =
+        Tensor::<B, 2>::from_data(TensorData::new(flat, [inputs.len(), IMAGE_PIXELS]), device);
+    let output_rows = to_rows(model.forward(batch));
+    save_grid(output, &[inputs, output_rows])?;
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Charts: the training curve and the latent map, drawn with plotters into a pixel buffer and
+//! written as PNG atomically. The font (DejaVu Sans, `assets/`) is compiled in, so charts look
+//! the same on machines without fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use image::RgbImage;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use crate::artifacts::ArtifactError;
+use crate::config::Scale;
+use crate::epoch_log::EpochRow;
+use crate::figure::save_png;
+
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// Ten colours that stay apart (Tableau 10), one per class.
+pub const CLASS_COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Draws with `paint` on a white `width x height` canvas.
+fn render(
+    width: u32,
+    height: u32,
+    paint: impl FnOnce(&Area) -> DrawResult,
+) -> Result<RgbImage, String> {
+    static FONT_ONCE: Once = Once::new();
+    FONT_ONCE.call_once(|| {
+        if register_font(FAMILY, FontStyle::Normal, FONT).is_err() {
+            unreachable!("the bundled font parses");
+        }
+    });
+    let mut buffer = vec![0u8; (width * height * 3) as usize];
+    {
+        let area = BitMapBackend::with_buffer(&mut buffer, (width, height)).into_drawing_area();
+        area.fill(&WHITE).map_err(|e| e.to_string())?;
+        paint(&area).map_err(|e| e.to_string())?;
+        area.present().map_err(|e| e.to_string())?;
+    }
+    RgbImage::from_raw(width, height, buffer).ok_or_else(|| "buffer size".to_owned())
+}
+
+fn plot_error(path: &Path, reason: String) -> ArtifactError {
+    ArtifactError::Plot {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// `loss.png`: train and validation cost per epoch.
+pub fn loss_chart(rows: &[EpochRow], scale: Scale, title: &str) -> Result<RgbImage, String> {
+    if rows.is_empty() {
+        return Err("metrics.csv holds no epoch yet".to_owned());
+    }
+    let y = |v: f64| match scale {
+        Scale::Log => v.max(f64::MIN_POSITIVE).log10(),
+        Scale::Linear => v,
+    };
+    let values = rows
+        .iter()
+        .flat_map(|r| [r.train_cost, r.valid_cost])
+        .filter(|v| v.is_finite())
+        .map(y);
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+    let pad = ((hi - lo) * 0.08).max(1e-3);
+    let (lo, hi) = match scale {
+        Scale::Linear => ((lo - pad).max(0.0), hi + pad),
+        Scale::Log => (lo - pad, hi + pad),
+    };
+    let last = rows.last().map_or(1, |r| r.epoch).max(2);
+    let first = rows.first().map_or(1, |r| r.epoch);
+    render(900, 560, |area| {
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, (FAMILY, 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(72)
+            .build_cartesian_2d(first as f64 - 0.5..last as f64 + 0.5, lo..hi)?;
+        let y_label = match scale {
+            Scale::Log => "cost (mean squared error, log scale)",
+            Scale::Linear => "cost (mean squared error)",
+        };
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(y_label)
+            .x_labels((last - first + 1).min(12))
+            .x_label_formatter(&|x| {
+                // Whole epochs only: plotters may place ticks between them.
+                if (x - x.round()).abs() < 1e-6 {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|v| match scale {
+                Scale::Log => format!("{:.2e}", 10f64.powf(*v)),
+                Scale::Linear => format!("{v:.3}"),
+            })
+            .label_style((FAMILY, 15))
+            .axis_desc_style((FAMILY, 16))
+            .draw()?;
+        let series = [
+            ("train (Avg.cost)", CLASS_COLOURS[0], 0),
+            ("validation", CLASS_COLOURS[1], 1),
+        ];
+        for (name, colour, which) in series {
+            let points: Vec<(f64, f64)> = rows
+                .iter()
+                .map(|r| (r.epoch as f64, [r.train_cost, r.valid_cost][which]))
+                .filter(|(_, v)| v.is_finite())
+                .map(|(e, v)| (e, y(v)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(3)))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3))
+                });
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font((FAMILY, 16))
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// Writes [`loss_chart`] to `path`.
+pub fn save_loss_chart(
+    path: &Path,
+    rows: &[EpochRow],
+    scale: Scale,
+    title: &str,
+) -> Result<(), ArtifactError> {
+    let image = loss_chart(rows, scale, title).map_err(|e| plot_error(path, e))?;
+    save_png(path, &image.into())
+}
+
+/// One point of the latent map.
+#[derive(Debug, Clone, Copy)]
+pub struct MapPoint {
+    pub x: f32,
+    pub y: f32,
+    pub label: u8,
+}
+
+/// The latent map: each code projected to 2-D, coloured by class, with a legend.
+pub fn latent_chart(
+    points: &[MapPoint],
+    class_names: &[&str; 10],
+    axes: [&str; 2],
+    title: &str,
+) -> Result<RgbImage, String> {
+    if points.is_empty() {
+        return Err("no points to draw".to_owned());
+    }
+    let range = |f: fn(&MapPoint) -> f32| {
+        let (lo, hi) = points
+            .iter()
+            .map(f)
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            });
+        let pad = ((hi - lo) * 0.04).max(1e-3);
+        f64::from(lo - pad)..f64::from(hi + pad)
+    };
+    let (xs, ys) = (range(|p| p.x), range(|p| p.y));
+    render(1000, 820, |area| {
+        let (plot, legend) = area.split_horizontally(820);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(title, (FAMILY, 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(xs, ys)?;
+        chart
+            .configure_mesh()
+            .x_desc(axes[0])
+            .y_desc(axes[1])
+            .label_style((FAMILY, 14))
+            .axis_desc_style((FAMILY, 15))
+            .draw()?;
+        chart.draw_series(points.iter().map(|p| {
+            let colour = CLASS_COLOURS[usize::from(p.label) % 10];
+            Circle::new(
+                (f64::from(p.x), f64::from(p.y)),
+                2,
+                colour.mix(0.6).filled(),
+            )
+        }))?;
+        for (i, name) in class_names.iter().enumerate() {
+            let top = 60 + i as i32 * 34;
+            legend.draw(&Circle::new((16, top), 8, CLASS_COLOURS[i].filled()))?;
+            legend.draw(&Text::new(
+                name.to_string(),
+                (32, top - 9),
+                (FAMILY, 17).into_font().color(&BLACK),
+            ))?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes [`latent_chart`] to `path`.
+pub fn save_latent_chart(
+    path: &Path,
+    points: &[MapPoint],
+    class_names: &[&str; 10],
+    axes: [&str; 2],
+    title: &str,
+) -> Result<(), ArtifactError> {
+    let image = latent_chart(points, class_names, axes, title).map_err(|e| plot_error(path, e))?;
+    save_png(path, &image.into())
+}

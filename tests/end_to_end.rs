@@ -22,6 +22,7 @@ fn test_mse(text: &str) -> String {
         .find_map(|l| l.strip_prefix("Test MSE = "))
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no test MSE in: {text}"))
+        .trim_end_matches(',')
         .to_owned()
 }
 

@@ -137,14 +137,16 @@ pub fn train<B: AutodiffBackend>(
     };
     artifacts::prepare_output_dir(&out)?;
     let tui = dashboard::use_tui(config.output.dashboard)?;
+    let reading = std::time::Instant::now();
     let data = load_mnist(&config.data)?;
+    let read_seconds = reading.elapsed().as_secs_f64();
     write_atomic(&out.join(CONFIG_FILE), |f| {
         f.write_all(config.to_toml().as_bytes())
     })?;
 
     if !tui {
         println!(
-            "Training {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} on {} {} images ({} validate) for {} epochs, batch {}, {} lr {}{}, backend {}",
+            "Training {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} on {} {} images ({} validate; data read in {read_seconds:.2} s) for {} epochs, batch {}, {} lr {}{}, backend {}",
             config.model.hidden_size,
             data.train.len(),
             config.data.dataset,

@@ -42,7 +42,7 @@ fn trains_on_real_mnist_then_reconstructs_and_evaluates_the_saved_model() {
         ],
     );
     assert!(
-        out.contains("on 3000 MNIST images (5000 validate)"),
+        out.contains("on 3000 MNIST images (5000 validate; data read in "),
         "{out}"
     );
     assert!(out.contains("Epoch: 0001 Avg.cost = "), "{out}");
@@ -356,6 +356,7 @@ fn commands_on_a_missing_or_damaged_model_fail_cleanly() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn without_a_gpu_driver_wgpu_ends_in_one_line() {
+    use crate::common::train_command;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 200, 20);

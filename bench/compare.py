@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Times our trainer against the tutorial's graph in TensorFlow and PyTorch, in one run.
+
+Runs, alternately and `--rounds` times: ours with plain output, the TensorFlow reference
+(bench/reference/tf1_autoencoder.py), the PyTorch version (bench/reference/torch_autoencoder.py,
+with --torch-python) and ours with Burn's dashboard (under a pseudo-terminal made by `script`),
+each for `--epochs` epochs of the tutorial's settings on real MNIST. Prints the median seconds
+per epoch (training and validation) of each, the ratios, our data-loading time and our
+process's peak resident memory. With --scale, also one epoch of ours and TensorFlow for hidden
+sizes 64, 256, 1024 and batch sizes 50, 100, 500.
+
+    python3 bench/compare.py --data ../shared/data/mnist --tf-python /tmp/tf/bin/python3 \
+        --torch-python /tmp/torch/bin/python3
+
+A benchmark, not a test: it prints figures and asserts nothing.
+"""
+import argparse
+import json
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def peak_rss_mb(cmd):
+    """Runs `cmd` under GNU time; returns (its stdout, its stderr, its peak RSS in MB)."""
+    done = subprocess.run(["/usr/bin/time", "-f", "PEAK_RSS_KB=%M"] + cmd,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"error: {shlex.join(cmd)[:120]} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+    match = re.search(r"PEAK_RSS_KB=(\d+)", done.stderr)
+    return done.stdout, done.stderr, int(match.group(1)) / 1024 if match else float("nan")
+
+
+def epoch_seconds(run_dir):
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        return [float(line.split(",")[3]) for line in f.read().splitlines()[1:]]
+
+
+def ours(args, tmp, name, epochs, tui=False, hidden=256, batch=100):
+    run_dir = os.path.join(tmp, name)
+    cmd = [args.bin, "train", "--set", f"data.dir={os.path.abspath(args.data)}",
+           "--set", "data.download=false", "--set", f"training.epochs={epochs}",
+           "--set", f"model.hidden_size={hidden}", "--set", f"training.batch_size={batch}",
+           "--set", f"output.dir={run_dir}",
+           "--set", f"output.dashboard={'tui' if tui else 'plain'}"]
+    if tui:
+        # `script` gives the dashboard a terminal; its output (the drawing) is thrown away.
+        cmd = ["script", "-qfec", shlex.join(cmd), "/dev/null"]
+    out, err, rss = peak_rss_mb(cmd)
+    read = re.search(r"data read in ([0-9.]+) s", out)
+    return epoch_seconds(run_dir), rss, float(read.group(1)) if read else float("nan")
+
+
+def tensorflow(args, tmp, name, epochs, hidden=256, batch=100):
+    out_json = os.path.join(tmp, name + ".json")
+    cmd = [args.tf_python, os.path.join(HERE, "reference", "tf1_autoencoder.py"),
+           "--data", args.data, "--epochs", str(epochs), "--hidden", str(hidden),
+           "--batch-size", str(batch), "--out", out_json]
+    peak_rss_mb(cmd)
+    with open(out_json) as f:
+        result = json.load(f)
+    return [e["seconds"] for e in result["epochs"]], result.get("load_seconds", float("nan"))
+
+
+def pytorch(args, tmp, name, epochs):
+    out_json = os.path.join(tmp, name + ".json")
+    cmd = [args.torch_python, os.path.join(HERE, "reference", "torch_autoencoder.py"),
+           "--data", args.data, "--epochs", str(epochs), "--out", out_json]
+    peak_rss_mb(cmd)
+    with open(out_json) as f:
+        result = json.load(f)
+    return [e["seconds"] for e in result["epochs"]]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="folder with the four MNIST IDX files")
+    parser.add_argument("--tf-python", required=True, help="a Python with tensorflow-cpu")
+    parser.add_argument("--torch-python", help="a Python with torch (without it, no PyTorch row)")
+    parser.add_argument("--bin", default=os.path.join(
+        os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "mnist-autoencoder"),
+        help="our release binary (default: the cargo target folder's)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per process")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
+    parser.add_argument("--scale", action="store_true", help="also time hidden and batch sizes")
+    args = parser.parse_args()
+    if not os.path.isfile(args.bin):
+        sys.exit(f"error: no binary at {args.bin}; run `cargo build --release` or pass --bin")
+
+    plain, tui, tf, torch, rss, read, tf_read = [], [], [], [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
+            seconds, peak, loaded = ours(args, tmp, f"plain-{r}", args.epochs)
+            plain += seconds
+            rss.append(peak)
+            read.append(loaded)
+            seconds, loaded = tensorflow(args, tmp, f"tf-{r}", args.epochs)
+            tf += seconds
+            tf_read.append(loaded)
+            if args.torch_python:
+                torch += pytorch(args, tmp, f"torch-{r}", args.epochs)
+            seconds, peak, _ = ours(args, tmp, f"tui-{r}", args.epochs, tui=True)
+            tui += seconds
+            rss.append(peak)
+
+        med = statistics.median
+        print(f"\n{args.rounds} rounds x {args.epochs} epochs each; seconds per epoch "
+              "(55,000 training + 5,000 validation images), median:\n")
+        print("| run | s/epoch | vs TensorFlow |")
+        print("|---|---:|---:|")
+        print(f"| ours, plain output | {med(plain):.2f} | {med(tf) / med(plain):.2f}x faster |")
+        print(f"| ours, Burn's dashboard | {med(tui):.2f} | {med(tf) / med(tui):.2f}x faster |")
+        print(f"| TensorFlow 1 graph (reference) | {med(tf):.2f} | 1.00x |")
+        if torch:
+            print(f"| PyTorch | {med(torch):.2f} | {med(tf) / med(torch):.2f}x faster |")
+        print(f"\ndashboard vs plain: {100 * (med(tui) / med(plain) - 1):+.1f}%")
+        print(f"ours: data read in {med(read):.2f} s (TensorFlow script: {med(tf_read):.2f} s); "
+              f"peak RSS {max(rss):.0f} MB")
+
+        if args.scale:
+            print("\none epoch each, s/epoch (ours | TensorFlow):\n")
+            print("| hidden \\ batch | 50 | 100 | 500 |")
+            print("|---:|---:|---:|---:|")
+            for hidden in (64, 256, 1024):
+                cells = []
+                for batch in (50, 100, 500):
+                    name = f"scale-{hidden}-{batch}"
+                    mine, _, _ = ours(args, tmp, name, 1, hidden=hidden, batch=batch)
+                    theirs, _ = tensorflow(args, tmp, name, 1, hidden=hidden, batch=batch)
+                    cells.append(f"{mine[0]:.2f} \\| {theirs[0]:.2f}")
+                print(f"| {hidden} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -114,13 +114,13 @@ def main():
         med = statistics.median
         print(f"\n{args.rounds} rounds x {args.epochs} epochs each; seconds per epoch "
               "(55,000 training + 5,000 validation images), median:\n")
-        print("| run | s/epoch | vs TensorFlow |")
+        print("| run | s/epoch | speed vs TensorFlow (its s/epoch / this one's) |")
         print("|---|---:|---:|")
-        print(f"| ours, plain output | {med(plain):.2f} | {med(tf) / med(plain):.2f}x faster |")
-        print(f"| ours, Burn's dashboard | {med(tui):.2f} | {med(tf) / med(tui):.2f}x faster |")
+        print(f"| ours, plain output | {med(plain):.2f} | {med(tf) / med(plain):.2f}x |")
+        print(f"| ours, Burn's dashboard | {med(tui):.2f} | {med(tf) / med(tui):.2f}x |")
         print(f"| TensorFlow 1 graph (reference) | {med(tf):.2f} | 1.00x |")
         if torch:
-            print(f"| PyTorch | {med(torch):.2f} | {med(tf) / med(torch):.2f}x faster |")
+            print(f"| PyTorch | {med(torch):.2f} | {med(tf) / med(torch):.2f}x |")
         print(f"\ndashboard vs plain: {100 * (med(tui) / med(plain) - 1):+.1f}%")
         print(f"ours: data read in {med(read):.2f} s (TensorFlow script: {med(tf_read):.2f} s); "
               f"peak RSS {max(rss):.0f} MB")

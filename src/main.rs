@@ -10,6 +10,13 @@ use mnist_autoencoder::stop::StopReason;
 use mnist_autoencoder::training::{self, Stopped, TrainOutcome};
 
 fn main() -> ExitCode {
+    // A closed stdout (`train | head -1`) ends the process quietly, as it does other Unix tools,
+    // instead of panicking in `println!`. Every file is written atomically, so none is half done.
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {

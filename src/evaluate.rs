@@ -32,19 +32,6 @@ pub fn mean_squared_error<B: Backend>(
     weighted_sum / dataset.len().max(1) as f64
 }
 
-/// The first `count` images of `dataset` and the model's reconstructions of them.
-pub fn reconstruct_first<B: Backend>(
-    model: &Autoencoder<B>,
-    dataset: &MnistDataset,
-    count: usize,
-    device: &B::Device,
-) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let count = count.min(dataset.len());
-    let batch = batch_of::<B>(dataset, 0..count, device);
-    let output = model.forward(batch.images.clone());
-    (rows(batch.images), rows(output))
-}
-
 /// Writes the tutorial's figure for the first `count` images of `dataset` to `path`. With
 /// `noise` (a denoising autoencoder), three rows: originals, their corrupted copies, and the
 /// model's reconstructions of those.

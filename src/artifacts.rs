@@ -197,18 +197,29 @@ pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<SavedRun<B
     let payload = unseal(&bytes).map_err(&bad)?.to_vec();
     let record =
         Recorder::<B>::load(&recorder(), payload, device).map_err(|e| bad(recorder_reason(&e)))?;
-    let template =
-        AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init).init(device);
+    let model = model_from_record(record, config.model.hidden_size, device).map_err(bad)?;
+    Ok(SavedRun { model, config })
+}
+
+/// The model a record holds, if its weights fit `hidden_size` (Burn's `load_record` takes
+/// tensors of any shape).
+pub fn model_from_record<B: Backend>(
+    record: <Autoencoder<B> as Module<B>>::Record,
+    hidden_size: usize,
+    device: &B::Device,
+) -> Result<Autoencoder<B>, String> {
+    let template = AutoencoderConfig::new()
+        .with_hidden_size(hidden_size)
+        .init(device);
     let expected = shapes(&template);
     let model = template.load_record(record);
     let found = shapes(&model);
     if found != expected {
-        return Err(bad(format!(
-            "weight shapes {found:?} do not match model.hidden_size = {} in config.toml, which needs {expected:?}",
-            config.model.hidden_size
-        )));
+        return Err(format!(
+            "weight shapes {found:?} do not match model.hidden_size = {hidden_size}, which needs {expected:?}"
+        ));
     }
-    Ok(SavedRun { model, config })
+    Ok(model)
 }
 
 fn shapes<B: Backend>(model: &Autoencoder<B>) -> Vec<Vec<usize>> {

@@ -94,27 +94,36 @@ pub fn checkpoint_path(run_dir: &Path, part: &str, epoch: usize) -> PathBuf {
         .join(format!("{part}-{epoch}.mpk"))
 }
 
-/// Epochs whose three checkpoint files all exist, ascending.
-pub fn saved_epochs(run_dir: &Path) -> Vec<usize> {
+/// The checkpoint files in `run_dir`: (path, part, epoch) for each `{part}-{epoch}.mpk`.
+fn checkpoint_files(run_dir: &Path) -> Vec<(PathBuf, &'static str, usize)> {
     let Ok(entries) = fs::read_dir(run_dir.join(CHECKPOINT_DIR)) else {
         return Vec::new();
     };
-    let mut epochs: Vec<usize> = entries
+    entries
         .flatten()
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
-            name.strip_prefix("model-")?
-                .strip_suffix(".mpk")?
-                .parse()
-                .ok()
+            let (part, epoch) = name.strip_suffix(".mpk")?.rsplit_once('-')?;
+            let part = CHECKPOINT_PARTS.into_iter().find(|p| *p == part)?;
+            Some((entry.path(), part, epoch.parse().ok()?))
         })
+        .collect()
+}
+
+/// Epochs whose three checkpoint files all exist, ascending.
+pub fn saved_epochs(run_dir: &Path) -> Vec<usize> {
+    let files = checkpoint_files(run_dir);
+    let mut epochs: Vec<usize> = files
+        .iter()
+        .map(|(_, _, epoch)| *epoch)
         .filter(|&epoch| {
             CHECKPOINT_PARTS
                 .iter()
-                .all(|part| checkpoint_path(run_dir, part, epoch).is_file())
+                .all(|part| files.iter().any(|(_, p, e)| p == part && *e == epoch))
         })
         .collect();
     epochs.sort_unstable();
+    epochs.dedup();
     epochs
 }
 
@@ -166,17 +175,9 @@ pub fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, Checkp
 
 /// Removes the checkpoint files of epochs after `epoch`: those of an epoch cut short.
 pub fn remove_after(run_dir: &Path, epoch: usize) {
-    let Ok(entries) = fs::read_dir(run_dir.join(CHECKPOINT_DIR)) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let saved = name
-            .strip_suffix(".mpk")
-            .and_then(|stem| stem.rsplit_once('-'))
-            .and_then(|(part, n)| CHECKPOINT_PARTS.contains(&part).then_some(n)?.parse().ok());
-        if saved.is_some_and(|n: usize| n > epoch) {
-            let _ = fs::remove_file(entry.path());
+    for (path, _, saved) in checkpoint_files(run_dir) {
+        if saved > epoch {
+            let _ = fs::remove_file(path);
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::artifacts::{self, ArtifactError, METRICS_FILE, RECONSTRUCTION_FILE};
 use crate::config::{Config, Scale};
 use crate::data::{MnistPart, Noise};
 use crate::epoch_log::parse_metrics_csv;
-use crate::evaluate::{mean_squared_error, write_reconstruction_figure};
+use crate::evaluate::{mean_of, per_image_mse, write_reconstruction_figure};
 use crate::explore::{self, LatentReport};
 use crate::model::Autoencoder;
 use crate::plots::save_loss_chart;
@@ -49,7 +49,8 @@ pub fn evaluate<B: Backend>(
 ) -> Result<Evaluation, Error> {
     let (model, config) = open_run::<B>(model_dir, data_dir, device)?;
     let test = load_part(&config.data, MnistPart::Test)?.dataset();
-    let mse = mean_squared_error(&model, &test, device);
+    let errors = per_image_mse(&model, &test, device);
+    let mse = mean_of(&errors);
     let mut evaluation = Evaluation {
         mse,
         psnr: explore::psnr(mse),
@@ -58,7 +59,6 @@ pub fn evaluate<B: Backend>(
         worst_figure: None,
     };
     if worst > 0 {
-        let errors = explore::per_image_mse(&model, &test, device);
         evaluation.worst = explore::worst(&errors, &test, worst);
         let indices: Vec<usize> = evaluation.worst.iter().map(|w| w.0).collect();
         let path = output.map_or_else(|| model_dir.join(WORST_FILE), Path::to_owned);
@@ -80,10 +80,7 @@ pub fn reconstruct<B: Backend>(
     let samples = samples.unwrap_or(config.output.samples);
     let test = load_part(&config.data, MnistPart::Test)?.dataset();
     let path = output.map_or_else(|| model_dir.join(RECONSTRUCTION_FILE), Path::to_owned);
-    let noise = Noise {
-        kind: config.training.noise,
-        level: config.training.noise_level,
-    };
+    let noise = Noise::of(&config.training);
     write_reconstruction_figure(&model, &test, samples, noise, &path, device)?;
     Ok(path)
 }

@@ -249,7 +249,7 @@ impl Config {
     /// The config of the run in `dir` (its `config.toml`), with `--set` flags for the keys a
     /// resumed run may change ([`RESUME_KEYS`]); `output.dir` becomes `dir`.
     pub fn load_resume(dir: &Path, sets: &[String]) -> Result<Self, ConfigError> {
-        let path = dir.join("config.toml");
+        let path = dir.join(crate::artifacts::CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::NoRun {
             dir: dir.to_owned(),
             source,

@@ -1,20 +1,70 @@
-//! Using a trained model: the test-set error and the reconstruction figure.
+//! Using a trained model: per-image and test-set errors, and the reconstruction figure.
 
 use std::path::Path;
 
-use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 
 use crate::IMAGE_PIXELS;
 use crate::artifacts::ArtifactError;
-use crate::data::Noise;
-use crate::data::{MnistBatch, MnistBatcher, MnistDataset};
+use crate::data::{MnistDataset, Noise};
 use crate::figure::{save_grid, save_reconstruction};
-use crate::model::{Autoencoder, mse};
+use crate::model::Autoencoder;
 
 /// Images per forward pass when evaluating.
-const EVAL_BATCH: usize = 1000;
+pub const EVAL_BATCH: usize = 1000;
+
+/// The images `indices` of `dataset` (pixels in [0, 1]) as one `[n, 784]` tensor.
+pub fn images<B: Backend>(
+    dataset: &MnistDataset,
+    indices: impl IntoIterator<Item = usize>,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut pixels = Vec::new();
+    for index in indices {
+        dataset.push_scaled(index, &mut pixels);
+    }
+    let count = pixels.len() / IMAGE_PIXELS;
+    Tensor::from_data(TensorData::new(pixels, [count, IMAGE_PIXELS]), device)
+}
+
+/// The rows of a `[n, width]` tensor.
+pub fn rows<B: Backend>(tensor: Tensor<B, 2>) -> Vec<Vec<f32>> {
+    let [_, width] = tensor.dims();
+    let values = tensor
+        .into_data()
+        .to_vec::<f32>()
+        .expect("model tensors hold f32");
+    values.chunks(width).map(<[f32]>::to_vec).collect()
+}
+
+/// Squared error of each image of `dataset`, the mean over its pixels.
+pub fn per_image_mse<B: Backend>(
+    model: &Autoencoder<B>,
+    dataset: &MnistDataset,
+    device: &B::Device,
+) -> Vec<f32> {
+    let mut errors = Vec::with_capacity(dataset.len());
+    for start in (0..dataset.len()).step_by(EVAL_BATCH) {
+        let end = (start + EVAL_BATCH).min(dataset.len());
+        let batch = images::<B>(dataset, start..end, device);
+        let diff = model.forward(batch.clone()) - batch;
+        let per_image = (diff.clone() * diff).mean_dim(1);
+        errors.extend(
+            per_image
+                .into_data()
+                .to_vec::<f32>()
+                .expect("model tensors hold f32"),
+        );
+    }
+    errors
+}
+
+/// Mean squared error over every pixel of every image: the mean of [`per_image_mse`] (every
+/// image has the same number of pixels).
+pub fn mean_of(errors: &[f32]) -> f64 {
+    errors.iter().map(|&e| f64::from(e)).sum::<f64>() / errors.len().max(1) as f64
+}
 
 /// Mean squared error over every pixel of every image in `dataset`.
 pub fn mean_squared_error<B: Backend>(
@@ -22,14 +72,7 @@ pub fn mean_squared_error<B: Backend>(
     dataset: &MnistDataset,
     device: &B::Device,
 ) -> f64 {
-    let mut weighted_sum = 0.0;
-    for start in (0..dataset.len()).step_by(EVAL_BATCH) {
-        let end = (start + EVAL_BATCH).min(dataset.len());
-        let batch = batch_of::<B>(dataset, start..end, device);
-        let loss = mse(model.forward(batch.images.clone()), batch.images);
-        weighted_sum += loss.into_scalar().elem::<f64>() * (end - start) as f64;
-    }
-    weighted_sum / dataset.len().max(1) as f64
+    mean_of(&per_image_mse(model, dataset, device))
 }
 
 /// Writes the tutorial's figure for the first `count` images of `dataset` to `path`. With
@@ -43,14 +86,11 @@ pub fn write_reconstruction_figure<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<(), ArtifactError> {
-    let count = count.min(dataset.len());
-    let batch = batch_of::<B>(dataset, 0..count, device);
-    let clean = rows(batch.images.clone());
+    let batch = images::<B>(dataset, 0..count.min(dataset.len()), device);
+    let [count, _] = batch.dims();
+    let clean = rows(batch.clone());
     match noise.apply(&clean.concat(), FIGURE_NOISE_STREAM) {
-        None => {
-            let output = model.forward(batch.images);
-            save_reconstruction(path, &clean, &rows(output))
-        }
+        None => save_reconstruction(path, &clean, &rows(model.forward(batch))),
         Some(noisy) => {
             let inputs = Tensor::from_data(TensorData::new(noisy, [count, IMAGE_PIXELS]), device);
             let output = model.forward(inputs.clone());
@@ -61,20 +101,3 @@ pub fn write_reconstruction_figure<B: Backend>(
 
 /// Seeds the noise of the figure's inputs, the same in every run.
 const FIGURE_NOISE_STREAM: u64 = 2026;
-
-fn batch_of<B: Backend>(
-    dataset: &MnistDataset,
-    range: std::ops::Range<usize>,
-    device: &B::Device,
-) -> MnistBatch<B> {
-    let items = range.filter_map(|i| dataset.get(i)).collect();
-    MnistBatcher.batch(items, device)
-}
-
-fn rows<B: Backend>(images: Tensor<B, 2>) -> Vec<Vec<f32>> {
-    let values = images
-        .into_data()
-        .to_vec::<f32>()
-        .expect("model tensors hold f32");
-    values.chunks(IMAGE_PIXELS).map(<[f32]>::to_vec).collect()
-}

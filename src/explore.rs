@@ -13,13 +13,12 @@ use thiserror::Error;
 
 use crate::artifacts::{ArtifactError, write_atomic};
 use crate::data::{DatasetKind, MnistDataset};
+use crate::evaluate::{EVAL_BATCH, images, rows};
 use crate::figure::save_grid;
 use crate::model::Autoencoder;
 use crate::plots::{MapPoint, save_latent_chart};
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
-/// Images per forward pass.
-const BATCH: usize = 1000;
 /// MNIST's digits are scaled to fit a 20x20 box, then centred by mass in 28x28.
 const DIGIT_BOX: u32 = 20;
 
@@ -37,32 +36,6 @@ pub enum ExploreError {
     },
 }
 
-/// The pixels (each in [0, 1]) of `indices` in `dataset`, as one `[n, 784]` tensor.
-fn images<B: Backend>(
-    dataset: &MnistDataset,
-    indices: impl Iterator<Item = usize>,
-    device: &B::Device,
-) -> Tensor<B, 2> {
-    let mut pixels = Vec::new();
-    let mut count = 0;
-    for index in indices {
-        let raw = dataset.raw_pixels(index).expect("index within the dataset");
-        pixels.extend(raw.iter().map(|&b| f32::from(b) / 255.0));
-        count += 1;
-    }
-    Tensor::from_data(TensorData::new(pixels, [count, IMAGE_PIXELS]), device)
-}
-
-fn to_rows<B: Backend>(tensor: Tensor<B, 2>) -> Vec<Vec<f32>> {
-    let [_, width] = tensor.dims();
-    let values = tensor.into_data().to_vec::<f32>().expect("f32 tensors");
-    values.chunks(width).map(<[f32]>::to_vec).collect()
-}
-
-fn one_image(pixels: &[u8]) -> Vec<f32> {
-    pixels.iter().map(|&b| f32::from(b) / 255.0).collect()
-}
-
 /// Codes of every image of `dataset`, row after row (`len * hidden` values).
 pub fn encode_all<B: Backend>(
     model: &Autoencoder<B>,
@@ -70,8 +43,8 @@ pub fn encode_all<B: Backend>(
     device: &B::Device,
 ) -> Vec<f32> {
     let mut codes = Vec::with_capacity(dataset.len() * model.hidden_size());
-    for start in (0..dataset.len()).step_by(BATCH) {
-        let end = (start + BATCH).min(dataset.len());
+    for start in (0..dataset.len()).step_by(EVAL_BATCH) {
+        let end = (start + EVAL_BATCH).min(dataset.len());
         let batch = images::<B>(dataset, start..end, device);
         codes.extend(
             model
@@ -270,7 +243,7 @@ pub fn interpolation<B: Backend>(
             .into());
         }
     }
-    let ends = images::<B>(dataset, [from, to].into_iter(), device);
+    let ends = images::<B>(dataset, [from, to], device);
     let codes = model.encode(ends.clone());
     let [code_a, code_b] = [0, 1].map(|i| codes.clone().narrow(0, i, 1));
     let weights: Vec<f32> = (0..steps)
@@ -283,8 +256,8 @@ pub fn interpolation<B: Backend>(
             .collect(),
         0,
     );
-    let decoded = to_rows(model.decode(walk));
-    let [a, b] = [from, to].map(|i| one_image(dataset.raw_pixels(i).expect("checked")));
+    let decoded = rows(model.decode(walk));
+    let [a, b] = [from, to].map(|i| rows(images::<B>(dataset, [i], device)).remove(0));
     let blended: Vec<Vec<f32>> = weights
         .iter()
         .map(|&t| {
@@ -298,23 +271,6 @@ pub fn interpolation<B: Backend>(
     let bottom = [vec![a], blended, vec![b]].concat();
     save_grid(path, &[top, bottom])?;
     Ok(())
-}
-
-/// Squared error of each image of `dataset` (mean over its pixels).
-pub fn per_image_mse<B: Backend>(
-    model: &Autoencoder<B>,
-    dataset: &MnistDataset,
-    device: &B::Device,
-) -> Vec<f32> {
-    let mut errors = Vec::with_capacity(dataset.len());
-    for start in (0..dataset.len()).step_by(BATCH) {
-        let end = (start + BATCH).min(dataset.len());
-        let batch = images::<B>(dataset, start..end, device);
-        let diff = model.forward(batch.clone()) - batch;
-        let per_image = (diff.clone() * diff).mean_dim(1);
-        errors.extend(per_image.into_data().to_vec::<f32>().expect("f32 tensors"));
-    }
-    errors
 }
 
 /// Peak signal-to-noise ratio in dB of a mean squared error, for pixels in [0, 1].
@@ -349,7 +305,7 @@ pub fn save_reconstructions_of<B: Backend>(
 ) -> Result<(), ArtifactError> {
     let batch = images::<B>(dataset, indices.iter().copied(), device);
     let output = model.forward(batch.clone());
-    save_grid(path, &[to_rows(batch), to_rows(output)])
+    save_grid(path, &[rows(batch), rows(output)])
 }
 
 /// Reads a picture of one digit (PNG or JPEG, any size, colour or gray) and prepares it as
@@ -456,7 +412,7 @@ pub fn reconstruct_own_images<B: Backend>(
     let flat: Vec<f32> = inputs.concat();
     let batch =
         Tensor::<B, 2>::from_data(TensorData::new(flat, [inputs.len(), IMAGE_PIXELS]), device);
-    let output_rows = to_rows(model.forward(batch));
+    let output_rows = rows(model.forward(batch));
     save_grid(output, &[inputs, output_rows])?;
     Ok(())
 }

@@ -172,10 +172,7 @@ pub fn train<B: AutodiffBackend>(
     B::seed(device, t.seed);
     let model: Autoencoder<B> =
         AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init).init(device);
-    let noise = Noise {
-        kind: t.noise,
-        level: t.noise_level,
-    };
+    let noise = Noise::of(t);
     let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(
         EpochLoader::new(
             data.train,
@@ -370,19 +367,12 @@ fn check_checkpoint<B: AutodiffBackend, O: Optimizer<Autoencoder<B>, B>>(
     }
     let model_path = checkpoint::checkpoint_path(dir, "model", epoch);
     let record = load::<B, <Autoencoder<B> as Module<B>>::Record>(model_path.clone(), device)?;
-    let model: Autoencoder<B> = AutoencoderConfig::new()
-        .with_hidden_size(hidden_size)
-        .init(device)
-        .load_record(record);
-    let [encoder, decoder] = [model.encoder.weight.dims(), model.decoder.weight.dims()];
-    if encoder != [IMAGE_PIXELS, hidden_size] || decoder != [hidden_size, IMAGE_PIXELS] {
-        return Err(CheckpointError::Damaged {
+    artifacts::model_from_record(record, hidden_size, device).map_err(|reason| {
+        CheckpointError::Damaged {
             path: model_path,
-            reason: format!(
-                "weights {encoder:?} and {decoder:?} do not fit model.hidden_size = {hidden_size}"
-            ),
-        });
-    }
+            reason,
+        }
+    })?;
     load::<B, O::Record>(checkpoint::checkpoint_path(dir, "optim", epoch), device)?;
     load::<B, ()>(checkpoint::checkpoint_path(dir, "scheduler", epoch), device)?;
     Ok(())

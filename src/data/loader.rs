@@ -12,7 +12,7 @@ use burn::prelude::*;
 
 use super::{MnistBatch, MnistDataset};
 use crate::IMAGE_PIXELS;
-use crate::config::NoiseKind;
+use crate::config::{NoiseKind, TrainingConfig};
 
 /// Batches of an [`MnistDataset`], shuffled per epoch or in order.
 pub struct EpochLoader<B: Backend> {
@@ -63,11 +63,7 @@ impl<B: Backend> EpochLoader<B> {
     fn batch(&self, indices: &[usize], stream: u64) -> MnistBatch<B> {
         let mut pixels = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
         for &index in indices {
-            let raw = self
-                .dataset
-                .raw_pixels(index)
-                .expect("the order holds indices of this dataset");
-            pixels.extend(raw.iter().map(|&byte| f32::from(byte) / 255.0));
+            self.dataset.push_scaled(index, &mut pixels);
         }
         let shape = [indices.len(), IMAGE_PIXELS];
         let noisy = self.noise.apply(&pixels, stream);
@@ -193,6 +189,14 @@ pub struct Noise {
 }
 
 impl Noise {
+    /// The noise `training.noise` and `training.noise_level` ask for.
+    pub fn of(training: &TrainingConfig) -> Self {
+        Self {
+            kind: training.noise,
+            level: training.noise_level,
+        }
+    }
+
     pub fn none() -> Self {
         Self {
             kind: NoiseKind::None,

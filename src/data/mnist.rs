@@ -192,6 +192,16 @@ impl MnistDataset {
         }
     }
 
+    /// Appends the pixels of image `index`, scaled to [0, 1], to `out`: the one place bytes
+    /// become model inputs.
+    ///
+    /// # Panics
+    /// When `index` is past the end (callers iterate over `0..len()` or an order of it).
+    pub fn push_scaled(&self, index: usize, out: &mut Vec<f32>) {
+        let raw = self.raw_pixels(index).expect("index within the dataset");
+        out.extend(raw.iter().map(|&byte| f32::from(byte) / 255.0));
+    }
+
     fn absolute(&self, index: usize) -> Option<usize> {
         (index < self.range.len()).then(|| self.range.start + index)
     }
@@ -199,12 +209,10 @@ impl MnistDataset {
 
 impl Dataset<MnistItem> for MnistDataset {
     fn get(&self, index: usize) -> Option<MnistItem> {
-        let raw = self.raw_pixels(index)?;
-        let mut pixels = Box::new([0f32; IMAGE_PIXELS]);
-        for (out, &byte) in pixels.iter_mut().zip(raw) {
-            *out = f32::from(byte) / 255.0;
-        }
-        let label = self.images.labels[self.absolute(index)?];
+        let label = self.label(index)?;
+        let mut scaled = Vec::with_capacity(IMAGE_PIXELS);
+        self.push_scaled(index, &mut scaled);
+        let pixels = scaled.into_boxed_slice().try_into().expect("784 pixels");
         Some(MnistItem { pixels, label })
     }
 

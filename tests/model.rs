@@ -147,3 +147,55 @@ fn one_rmsprop_step_lowers_the_loss_on_a_fixed_batch() {
     let after = model.loss(batch).into_scalar().elem::<f32>();
     assert!(after < before, "loss went from {before} to {after}");
 }
+
+#[test]
+fn sigmoid_matches_burns_value_and_gradient_in_the_tails_too() {
+    use burn::tensor::activation;
+    use mnist_autoencoder::model::sigmoid;
+    // From far below exp's overflow (-88.7) to far above the point where y rounds to 1 (16.6).
+    let xs: Vec<f32> = (-1200..=1200).map(|i| i as f32 * 0.1).collect();
+    let n = xs.len();
+    // A fixed upstream gradient, as a loss would send back.
+    let upstream: Vec<f32> = (0..n).map(|i| ((i % 7) as f32 - 3.0) * 0.25).collect();
+    let run = |ours: bool| {
+        let x = Tensor::<AB, 1>::from_floats(xs.as_slice(), &device()).require_grad();
+        let y = if ours {
+            sigmoid(x.clone())
+        } else {
+            activation::sigmoid(x.clone())
+        };
+        let up = Tensor::<AB, 1>::from_floats(upstream.as_slice(), &device());
+        let grads = (y.clone() * up).sum().backward();
+        let g = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+        (y.into_data().to_vec::<f32>().unwrap(), g)
+    };
+    let (ours_y, ours_g) = run(true);
+    let (burn_y, burn_g) = run(false);
+    for i in 0..n {
+        let (x, a, b) = (xs[i], ours_y[i], burn_y[i]);
+        let truth = (1.0 / (1.0 + (-x as f64).exp())) as f32;
+        // Within two units in the last place of the true value; below x = -87.3 the value is
+        // subnormal and may be flushed to zero.
+        let tolerance = 4.0 * f32::EPSILON * truth + f32::MIN_POSITIVE;
+        assert!(
+            (a - truth).abs() <= tolerance,
+            "sigmoid({x}) = {a}, not {truth}"
+        );
+        // Burn's exp(-log(1 + exp(-x))) loses digits in the far negative tail: 2e-4 at -78.
+        let tolerance = 1e-3 * b + f32::MIN_POSITIVE;
+        assert!((a - b).abs() <= tolerance, "sigmoid({x}): {a}, Burn's {b}");
+        // The gradient is TensorFlow's y (1 - y), from the forward pass's y, as Burn's is
+        // from its own y.
+        assert_eq!(ours_g[i], a * (1.0 - a) * upstream[i], "gradient at {x}");
+        assert_eq!(
+            burn_g[i],
+            b * (1.0 - b) * upstream[i],
+            "Burn's gradient at {x}"
+        );
+    }
+    // Saturated above: exactly one and no gradient, as TensorFlow's SigmoidGrad gives.
+    assert_eq!(ours_y[n - 1], 1.0);
+    assert_eq!(ours_g[n - 1], 0.0);
+    // Below exp's overflow: zero, not NaN.
+    assert_eq!(ours_y[0], 0.0);
+}

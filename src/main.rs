@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(cli.command) {
+    match backend::run_on_compute_thread(|| run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");

@@ -6,7 +6,9 @@ Runs, alternately and `--rounds` times: ours with plain output, the TensorFlow r
 with --torch-python) and ours with Burn's dashboard (under a pseudo-terminal made by `script`),
 each for `--epochs` epochs of the tutorial's settings on real MNIST. Prints the median seconds
 per epoch (training and validation) of each, the ratios, our data-loading time and our
-process's peak resident memory. With --scale, also one epoch of ours and TensorFlow for hidden
+process's peak resident memory. When the matmul_floor example is built, also the seconds per
+epoch of the five matrix products of each step alone, on Burn's ndarray: a floor no epoch of
+ours can go under. With --scale, also one epoch of ours and TensorFlow for hidden
 sizes 64, 256, 1024 and batch sizes 50, 100, 500.
 
     python3 bench/compare.py --data ../shared/data/mnist --tf-python /tmp/tf/bin/python3 \
@@ -79,6 +81,12 @@ def pytorch(args, tmp, name, epochs):
     return [e["seconds"] for e in result["epochs"]]
 
 
+def matmul_floor(args):
+    """Seconds per epoch of Burn ndarray's five matrix products per step alone."""
+    out = subprocess.run([args.floor_bin], capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"median ([0-9.]+) s", out).group(1))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder with the four MNIST IDX files")
@@ -87,14 +95,22 @@ def main():
     parser.add_argument("--bin", default=os.path.join(
         os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "mnist-autoencoder"),
         help="our release binary (default: the cargo target folder's)")
+    parser.add_argument("--floor-bin", default=None,
+        help="the matmul_floor example (default: beside --bin, in examples/); without it, no floor row")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per process")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
     parser.add_argument("--scale", action="store_true", help="also time hidden and batch sizes")
     args = parser.parse_args()
     if not os.path.isfile(args.bin):
         sys.exit(f"error: no binary at {args.bin}; run `cargo build --release` or pass --bin")
+    if args.floor_bin is None:
+        args.floor_bin = os.path.join(os.path.dirname(args.bin), "examples", "matmul_floor")
+    if not os.path.isfile(args.floor_bin):
+        print(f"note: no {args.floor_bin} (cargo build --release --example matmul_floor): "
+              "no row for the matrix products alone", file=sys.stderr)
+        args.floor_bin = None
 
-    plain, tui, tf, torch, rss, read, tf_read = [], [], [], [], [], [], []
+    plain, tui, tf, torch, rss, read, tf_read, floor = [], [], [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
@@ -110,6 +126,8 @@ def main():
             seconds, peak, _ = ours(args, tmp, f"tui-{r}", args.epochs, tui=True)
             tui += seconds
             rss.append(peak)
+            if args.floor_bin:
+                floor.append(matmul_floor(args))
 
         med = statistics.median
         print(f"\n{args.rounds} rounds x {args.epochs} epochs each; seconds per epoch "
@@ -121,6 +139,9 @@ def main():
         print(f"| TensorFlow 1 graph (reference) | {med(tf):.2f} | 1.00x |")
         if torch:
             print(f"| PyTorch | {med(torch):.2f} | {med(tf) / med(torch):.2f}x |")
+        if floor:
+            print(f"| ours, the step's 5 matrix products alone (examples/matmul_floor.rs) "
+                  f"| {med(floor):.2f} | {med(tf) / med(floor):.2f}x |")
         print(f"\ndashboard vs plain: {100 * (med(tui) / med(plain) - 1):+.1f}%")
         print(f"ours: data read in {med(read):.2f} s (TensorFlow script: {med(tf_read):.2f} s); "
               f"peak RSS {max(rss):.0f} MB")

@@ -199,3 +199,18 @@ fn sigmoid_matches_burns_value_and_gradient_in_the_tails_too() {
     // Below exp's overflow: zero, not NaN.
     assert_eq!(ours_y[0], 0.0);
 }
+
+/// Burn's ndarray starts each matrix product in `rayon::scope`, which from outside a rayon pool
+/// hands it to another thread and sleeps: the commands run inside a one-thread pool instead.
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn on_ndarray_work_runs_in_the_compute_pool() {
+    use mnist_autoencoder::backend::run_on_compute_thread;
+    let name = run_on_compute_thread(|| std::thread::current().name().map(str::to_owned));
+    assert_eq!(name.as_deref(), Some("compute"));
+    let product = run_on_compute_thread(|| {
+        let a = Tensor::<B, 2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &device());
+        a.clone().matmul(a).into_data().to_vec::<f32>().unwrap()
+    });
+    assert_eq!(product, vec![7.0, 10.0, 15.0, 22.0]);
+}

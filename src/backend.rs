@@ -38,7 +38,7 @@ pub type Device = burn::tensor::Device<Backend>;
 /// For ndarray, that is inside a rayon pool of one thread. Burn's ndarray runs every matrix
 /// product in `rayon::scope`; called from a thread outside any pool, that wakes a pool thread,
 /// hands it the product and puts the caller to sleep until it is done: on this project's
-/// 2-core benchmark machine, a third of an epoch went to those hand-overs (measured: 20,000
+/// 2-core benchmark machine, about 30% of an epoch went to those hand-overs (measured: 20,000
 /// images took 1.5 s outside and 1.05 s inside). Inside the pool the scope runs on the calling
 /// thread, and the product still splits over two cores through matrixmultiply's own threads.
 pub fn run_on_compute_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {

@@ -89,9 +89,10 @@ impl<B: Backend> Autoencoder<B> {
 /// Burn 0.21's `sigmoid` computes `exp(-log(1 + exp(-x)))`, three transcendental passes, and its
 /// autodiff backward computes all three again from the input: in a profile of the tutorial's
 /// training, half of the main thread's time. Here `y` is computed off the graph with one `exp`
-/// and the graph carries `y + (x - x.detach()) * y (1 - y)`. The bracket is exactly zero, so the
-/// value is exactly `y`; its gradient is `y (1 - y)`, TensorFlow's `SigmoidGrad`, read from the
-/// forward pass instead of recomputed. On a backend without autodiff it is `y` alone.
+/// and the graph carries `y + (x - x.detach()) * y (1 - y)`. For finite `x` the bracket is
+/// exactly zero, so the value is exactly `y`; its gradient is `y (1 - y)`, TensorFlow's
+/// `SigmoidGrad`, read from the forward pass instead of recomputed. On a backend without
+/// autodiff it is `y` alone.
 pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     let denominator = x.clone().detach().neg().exp().add_scalar(1.0);
     // A division, not `recip()`: Burn's ndarray computes `recip` with the CPU's approximate

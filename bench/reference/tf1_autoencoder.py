@@ -68,16 +68,22 @@ def write_png(path, rows, scale=4, gap=8, background=96):
         f.write(png)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def tutorial_arguments(description, epochs):
+    """The options both reference scripts take: data, seed and the tutorial's settings."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", required=True, help="folder with the four MNIST IDX files")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--validation-size", type=int, default=5000)
     parser.add_argument("--out", help="JSON file for the per-epoch costs (default: stdout)")
+    return parser
+
+
+def main():
+    parser = tutorial_arguments(__doc__.splitlines()[0], epochs=20)
     parser.add_argument("--figure", help="PNG of the first ten test digits over their reconstructions")
     args = parser.parse_args()
 

@@ -12,7 +12,6 @@ step as TF1's (its update differs in where epsilon goes and in the accumulator's
 Writes JSON: {"seed", "torch", "threads", "load_seconds", "epochs": [{"epoch", "train_cost",
 "valid_cost", "seconds"}]}. Needs `torch` (pip) and numpy.
 """
-import argparse
 import json
 import os
 import sys
@@ -21,19 +20,11 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tf1_autoencoder import IMAGE_PIXELS, read_idx  # noqa: E402  (the same IDX reader)
+from tf1_autoencoder import IMAGE_PIXELS, read_idx, tutorial_arguments  # noqa: E402  (the same reader and options)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="folder with the four MNIST IDX files")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--learning-rate", type=float, default=0.01)
-    parser.add_argument("--validation-size", type=int, default=5000)
-    parser.add_argument("--out", help="JSON file (default: stdout)")
+    parser = tutorial_arguments(__doc__.splitlines()[0], epochs=3)
     args = parser.parse_args()
 
     import torch

@@ -82,6 +82,16 @@ def tutorial_arguments(description, epochs):
     return parser
 
 
+def write_result(result, out):
+    """Writes the run's JSON to `out`, or to stdout without one."""
+    text = json.dumps(result, indent=1)
+    if out:
+        with open(out, "w") as f:
+            f.write(text + "\n")
+    else:
+        print(text)
+
+
 def main():
     parser = tutorial_arguments(__doc__.splitlines()[0], epochs=20)
     parser.add_argument("--figure", help="PNG of the first ten test digits over their reconstructions")
@@ -150,12 +160,7 @@ def main():
         "epochs": epochs,
         "test_mse": test_mse,
     }
-    text = json.dumps(result, indent=1)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    else:
-        print(text)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

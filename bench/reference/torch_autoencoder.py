@@ -12,7 +12,6 @@ step as TF1's (its update differs in where epsilon goes and in the accumulator's
 Writes JSON: {"seed", "torch", "threads", "load_seconds", "epochs": [{"epoch", "train_cost",
 "valid_cost", "seconds"}]}. Needs `torch` (pip) and numpy.
 """
-import json
 import os
 import sys
 import time
@@ -20,7 +19,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tf1_autoencoder import IMAGE_PIXELS, read_idx, tutorial_arguments  # noqa: E402  (the same reader and options)
+from tf1_autoencoder import IMAGE_PIXELS, read_idx, tutorial_arguments, write_result  # noqa: E402  (the same reader and options)
 
 
 def main():
@@ -72,12 +71,7 @@ def main():
 
     result = {"seed": args.seed, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "load_seconds": load_seconds, "epochs": epochs}
-    text = json.dumps(result, indent=1)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
-    else:
-        print(text)
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

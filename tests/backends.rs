@@ -74,7 +74,6 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-#[test]
 fn ndarray_and_wgpu_train_alike_from_the_same_weights() {
     let cpu = NdArrayDevice::Cpu;
     let gpu = WgpuDevice::DefaultDevice;
@@ -122,3 +121,7 @@ fn ndarray_and_wgpu_train_alike_from_the_same_weights() {
         "loss did not fall: {cpu_losses:?}"
     );
 }
+
+crate::trials![
+    plain ndarray_and_wgpu_train_alike_from_the_same_weights,
+];

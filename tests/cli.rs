@@ -5,12 +5,10 @@ use mnist_autoencoder::cli::{Cli, Command};
 
 use crate::common::{BIN, assert_one_line_error};
 
-#[test]
 fn the_cli_definition_is_consistent() {
     Cli::command().debug_assert();
 }
 
-#[test]
 fn train_takes_a_config_and_repeated_sets() {
     let cli = Cli::try_parse_from([
         "mnist-autoencoder",
@@ -36,13 +34,11 @@ fn train_takes_a_config_and_repeated_sets() {
     assert_eq!(resume, None);
 }
 
-#[test]
 fn samples_out_of_range_are_rejected() {
     assert!(Cli::try_parse_from(["x", "reconstruct", "--model", "m", "--samples", "0"]).is_err());
     assert!(Cli::try_parse_from(["x", "reconstruct", "--model", "m", "--samples", "101"]).is_err());
 }
 
-#[test]
 fn an_unknown_flag_is_one_line_and_exit_code_1() {
     let output = std::process::Command::new(BIN)
         .args(["train", "--epochs", "3"])
@@ -50,3 +46,10 @@ fn an_unknown_flag_is_one_line_and_exit_code_1() {
         .unwrap();
     assert_one_line_error(&output, &["'--epochs'", "see --help"]);
 }
+
+crate::trials![
+    plain the_cli_definition_is_consistent,
+    plain train_takes_a_config_and_repeated_sets,
+    plain samples_out_of_range_are_rejected,
+    plain an_unknown_flag_is_one_line_and_exit_code_1,
+];

@@ -8,28 +8,125 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use libtest_mimic::{Completion, Trial};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mnist-autoencoder");
 
-/// The real MNIST files: `$MNIST_DIR`, else `../shared/data/mnist` beside the checkout.
-/// `None` (the test then says it skipped) unless `MNIST_REQUIRED=1`, as `.ci/run` sets.
-pub fn real_mnist() -> Option<PathBuf> {
-    let dir = std::env::var_os("MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    if dir.join("train-images-idx3-ubyte.gz").is_file() {
-        return Some(dir);
+/// The real datasets the tests can use.
+#[derive(Debug, Clone, Copy)]
+pub enum RealData {
+    Mnist,
+    FashionMnist,
+}
+
+impl RealData {
+    /// Where to look, in order: the variable's folder, the checkout's `data/` (where the quick
+    /// start's `train` downloads to), `../shared/data/` beside the checkout.
+    fn candidates(self) -> Vec<PathBuf> {
+        let (variable, folder) = match self {
+            RealData::Mnist => ("MNIST_DIR", "mnist"),
+            RealData::FashionMnist => ("FASHION_MNIST_DIR", "fashion-mnist"),
+        };
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs: Vec<PathBuf> = std::env::var_os(variable)
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        if let (RealData::FashionMnist, Some(mnist)) = (self, std::env::var_os("MNIST_DIR")) {
+            // Beside MNIST, as in ../shared/data.
+            dirs.push(Path::new(&mnist).with_file_name(folder));
+        }
+        dirs.push(root.join("data").join(folder));
+        dirs.push(root.join("../shared/data").join(folder));
+        dirs
     }
-    assert!(
-        std::env::var("MNIST_REQUIRED").as_deref() != Ok("1"),
-        "MNIST_REQUIRED=1 but no MNIST in '{}'; set MNIST_DIR",
-        dir.display()
-    );
-    eprintln!(
-        "skipped: no real MNIST in '{}' (set MNIST_DIR to the folder with the four .gz files)",
-        dir.display()
-    );
-    None
+
+    /// The first folder holding the four original `.gz` files, or why there is none.
+    pub fn find(self) -> Result<PathBuf, String> {
+        let candidates = self.candidates();
+        candidates
+            .iter()
+            .find(|dir| {
+                MNIST_FILES
+                    .iter()
+                    .all(|name| dir.join(format!("{name}.gz")).is_file())
+            })
+            .cloned()
+            .ok_or_else(|| {
+                let looked: Vec<String> = candidates
+                    .iter()
+                    .map(|d| format!("'{}'", d.display()))
+                    .collect();
+                format!(
+                    "no real {self:?} (the four .gz files) in {}",
+                    looked.join(", ")
+                )
+            })
+    }
+}
+
+/// The standard file stems, as every MNIST-format dataset names them.
+pub const MNIST_FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// A test that needs nothing but this machine.
+pub fn plain(name: &str, test: fn()) -> Trial {
+    Trial::test(test_name(name), move || {
+        test();
+        Ok(())
+    })
+}
+
+/// A test on the real MNIST; reported as ignored without it, unless `MNIST_REQUIRED=1` (as in
+/// `.ci/run`), where a missing dataset is a failure.
+pub fn mnist(name: &str, test: fn(&Path)) -> Trial {
+    with_data(name, RealData::Mnist, test)
+}
+
+/// A test on the real Fashion-MNIST; like [`mnist`].
+pub fn fashion(name: &str, test: fn(&Path)) -> Trial {
+    with_data(name, RealData::FashionMnist, test)
+}
+
+fn with_data(name: &str, data: RealData, test: fn(&Path)) -> Trial {
+    Trial::ignorable_test(test_name(name), move || match data.find() {
+        Ok(dir) => {
+            test(&dir);
+            Ok(Completion::Completed)
+        }
+        Err(why) if std::env::var("MNIST_REQUIRED").as_deref() == Ok("1") => {
+            Err(format!("MNIST_REQUIRED=1 but {why}; set MNIST_DIR").into())
+        }
+        Err(why) => Ok(Completion::ignored_with(why)),
+    })
+}
+
+/// `tests::config::name` as `config::name`, the names the built-in harness gave.
+fn test_name(path: &str) -> String {
+    path.strip_prefix("tests::").unwrap_or(path).to_owned()
+}
+
+/// Lists a module's tests as `kind name` pairs (`plain`, `mnist` or `fashion`, see above), as
+/// the function `trials()` that `tests.rs` collects. A test left out of the list is dead code,
+/// which `cargo clippy` reports.
+#[macro_export]
+macro_rules! trials {
+    ($($(#[$attr:meta])* $kind:ident $name:ident),* $(,)?) => {
+        // `vec![]` would not take the `#[cfg]` of an entry.
+        #[allow(clippy::vec_init_then_push)]
+        pub fn trials() -> Vec<libtest_mimic::Trial> {
+            let mut trials = Vec::new();
+            $(
+                $(#[$attr])*
+                trials.push($crate::common::$kind(concat!(module_path!(), "::", stringify!($name)), $name));
+            )*
+            trials
+        }
+    };
 }
 
 /// An IDX image file: the header as given, then `body` bytes.

@@ -20,7 +20,6 @@ fn load_err(file: Option<&str>, flags: &[&str]) -> String {
     message
 }
 
-#[test]
 fn the_shipped_default_holds_the_tutorials_settings() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
     let config = Config::load(Some(&path), &[]).unwrap();
@@ -39,7 +38,6 @@ fn the_shipped_default_holds_the_tutorials_settings() {
     assert_eq!(config.output.dashboard, Dashboard::Auto);
 }
 
-#[test]
 fn every_shipped_config_parses() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut seen = 0;
@@ -56,7 +54,6 @@ fn every_shipped_config_parses() {
     );
 }
 
-#[test]
 fn a_partial_file_and_flags_are_laid_over_the_defaults_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("small.toml");
@@ -80,7 +77,6 @@ fn a_partial_file_and_flags_are_laid_over_the_defaults_in_order() {
     assert_eq!(config.model.hidden_size, 256);
 }
 
-#[test]
 fn the_resolved_config_round_trips_through_toml() {
     let config = Config::load(
         None,
@@ -95,7 +91,6 @@ fn the_resolved_config_round_trips_through_toml() {
     assert_eq!(again, config);
 }
 
-#[test]
 fn a_typo_in_a_file_is_named_with_a_suggestion() {
     let message = load_err(Some("[training]\nepoch = 3\n"), &[]);
     assert!(message.contains("my.toml"), "{message}");
@@ -109,7 +104,6 @@ fn a_typo_in_a_file_is_named_with_a_suggestion() {
     );
 }
 
-#[test]
 fn a_typo_in_a_flag_is_named_with_the_flag() {
     let message = load_err(None, &["trainig.batch_size=10"]);
     assert!(
@@ -122,7 +116,6 @@ fn a_typo_in_a_flag_is_named_with_the_flag() {
     );
 }
 
-#[test]
 fn bad_values_are_rejected_by_key_and_value() {
     for (flag, needle) in [
         (
@@ -158,7 +151,6 @@ fn bad_values_are_rejected_by_key_and_value() {
     }
 }
 
-#[test]
 fn a_bad_value_in_a_file_names_the_file() {
     let message = load_err(Some("[training]\nbatch_size = 0\n"), &[]);
     assert!(
@@ -167,7 +159,6 @@ fn a_bad_value_in_a_file_names_the_file() {
     );
 }
 
-#[test]
 fn wrong_types_name_the_key() {
     let message = load_err(None, &["training.batch_size=many"]);
     assert!(
@@ -188,7 +179,6 @@ fn wrong_types_name_the_key() {
     );
 }
 
-#[test]
 fn malformed_toml_and_flags_are_reported_on_one_line() {
     let message = load_err(Some("[training\nepochs = 3\n"), &[]);
     assert!(message.contains("my.toml': line 1:"), "{message}");
@@ -198,9 +188,22 @@ fn malformed_toml_and_flags_are_reported_on_one_line() {
     assert!(message.contains("training: is a section"), "{message}");
 }
 
-#[test]
 fn a_missing_config_file_names_the_path() {
     let error = Config::load(Some(Path::new("no/such.toml")), &[]).unwrap_err();
     assert!(matches!(error, ConfigError::Read { .. }));
     assert!(error.to_string().contains("'no/such.toml'"));
 }
+
+crate::trials![
+    plain the_shipped_default_holds_the_tutorials_settings,
+    plain every_shipped_config_parses,
+    plain a_partial_file_and_flags_are_laid_over_the_defaults_in_order,
+    plain the_resolved_config_round_trips_through_toml,
+    plain a_typo_in_a_file_is_named_with_a_suggestion,
+    plain a_typo_in_a_flag_is_named_with_the_flag,
+    plain bad_values_are_rejected_by_key_and_value,
+    plain a_bad_value_in_a_file_names_the_file,
+    plain wrong_types_name_the_key,
+    plain malformed_toml_and_flags_are_reported_on_one_line,
+    plain a_missing_config_file_names_the_path,
+];

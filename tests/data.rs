@@ -2,6 +2,7 @@
 //! `Dataset` + `Batcher`.
 
 use std::io::Cursor;
+use std::path::Path;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
@@ -11,9 +12,8 @@ use mnist_autoencoder::data::{
     DataError, LabeledImages, MnistBatch, MnistBatcher, MnistPart, split_train_valid,
 };
 
-use crate::common::{gzip, idx_images, idx_labels, real_mnist, synthetic_mnist, synthetic_pixels};
+use crate::common::{gzip, idx_images, idx_labels, synthetic_mnist, synthetic_pixels};
 
-#[test]
 fn reads_raw_and_gzip_images_alike() {
     let pixels = synthetic_pixels(3);
     let raw = idx_images(2051, 3, 28, 28, &pixels);
@@ -24,7 +24,6 @@ fn reads_raw_and_gzip_images_alike() {
     assert_eq!(packed, plain);
 }
 
-#[test]
 fn reads_labels() {
     let labels = read_labels(Cursor::new(idx_labels(2049, 4, &[5, 0, 4, 9])), "l").unwrap();
     assert_eq!(labels, [5, 0, 4, 9]);
@@ -40,7 +39,6 @@ fn image_error(bytes: Vec<u8>) -> String {
     message
 }
 
-#[test]
 fn a_label_file_read_as_images_is_named_as_such() {
     let message = image_error(idx_labels(2049, 2, &[1, 2]));
     assert!(
@@ -50,14 +48,12 @@ fn a_label_file_read_as_images_is_named_as_such() {
     assert!(message.contains("this is a label file"), "{message}");
 }
 
-#[test]
 fn a_file_of_another_kind_is_rejected_by_its_magic() {
     let message = image_error(b"<html>not found</html> and then some".to_vec());
     assert!(message.contains("is not an IDX images file"), "{message}");
     assert!(message.contains("expected 2051"), "{message}");
 }
 
-#[test]
 fn a_truncated_header_reports_the_bytes_found() {
     let mut bytes = idx_images(2051, 1, 28, 28, &[]);
     bytes.truncate(10);
@@ -68,7 +64,6 @@ fn a_truncated_header_reports_the_bytes_found() {
     );
 }
 
-#[test]
 fn a_truncated_body_reports_promised_and_found_sizes() {
     let message = image_error(idx_images(2051, 2, 28, 28, &[0; 1000]));
     assert!(
@@ -77,7 +72,6 @@ fn a_truncated_body_reports_promised_and_found_sizes() {
     );
 }
 
-#[test]
 fn a_header_claiming_four_billion_images_fails_on_length_without_allocating_for_them() {
     // Allocating for the claim (3.4 TB) would abort the test process.
     let message = image_error(idx_images(2051, u32::MAX, 28, 28, &[0; 784]));
@@ -85,14 +79,12 @@ fn a_header_claiming_four_billion_images_fails_on_length_without_allocating_for_
     assert!(message.contains("only 784 bytes follow"), "{message}");
 }
 
-#[test]
 fn trailing_data_is_rejected() {
     let message = image_error(idx_images(2051, 1, 28, 28, &[0; 785]));
     assert!(message.contains("data after its last item"), "{message}");
     assert!(message.contains("1 items (784 data bytes)"), "{message}");
 }
 
-#[test]
 fn images_of_another_size_are_rejected_with_their_dimensions() {
     let message = image_error(idx_images(2051, 1, 32, 32, &[0; 1024]));
     assert!(
@@ -101,7 +93,6 @@ fn images_of_another_size_are_rejected_with_their_dimensions() {
     );
 }
 
-#[test]
 fn a_corrupt_gzip_stream_names_the_file() {
     let mut bytes = gzip(&idx_images(2051, 2, 28, 28, &synthetic_pixels(2)));
     let middle = bytes.len() / 2;
@@ -113,7 +104,6 @@ fn a_corrupt_gzip_stream_names_the_file() {
     );
 }
 
-#[test]
 fn labels_above_nine_are_rejected_with_their_position() {
     let error =
         read_labels(Cursor::new(idx_labels(2049, 3, &[1, 12, 3])), "labels.idx").unwrap_err();
@@ -132,7 +122,6 @@ fn labels_above_nine_are_rejected_with_their_position() {
     );
 }
 
-#[test]
 fn image_and_label_counts_must_agree() {
     let dir = tempfile::tempdir().unwrap();
     synthetic_mnist(dir.path(), 20, 10);
@@ -161,7 +150,6 @@ fn image_and_label_counts_must_agree() {
     );
 }
 
-#[test]
 fn uncompressed_files_are_found_too() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -178,7 +166,6 @@ fn uncompressed_files_are_found_too() {
     assert_eq!(test.len(), 2);
 }
 
-#[test]
 fn a_missing_folder_or_file_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere");
@@ -197,7 +184,6 @@ fn a_missing_folder_or_file_says_what_to_do() {
     assert!(message.contains("data.download = true"), "{message}");
 }
 
-#[test]
 fn the_split_holds_out_the_first_images_and_limits_the_rest() {
     let images = LabeledImages::new(synthetic_pixels(10), (0..10).collect());
     let (train, valid) = split_train_valid(&images, 3, 0);
@@ -210,7 +196,6 @@ fn the_split_holds_out_the_first_images_and_limits_the_rest() {
     assert_eq!(train.get(3).unwrap().label, 6);
 }
 
-#[test]
 fn items_are_scaled_to_the_unit_interval_and_batched_row_by_row() {
     let pixels = synthetic_pixels(2);
     let images = LabeledImages::new(pixels.clone(), vec![4, 2]);
@@ -228,11 +213,9 @@ fn items_are_scaled_to_the_unit_interval_and_batched_row_by_row() {
     assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
 }
 
-#[test]
-fn real_mnist_has_the_published_counts_and_first_labels() {
-    let Some(dir) = real_mnist() else { return };
-    let train = LabeledImages::load(&dir, MnistPart::Train).unwrap();
-    let test = LabeledImages::load(&dir, MnistPart::Test).unwrap();
+fn real_mnist_has_the_published_counts_and_first_labels(dir: &Path) {
+    let train = LabeledImages::load(dir, MnistPart::Train).unwrap();
+    let test = LabeledImages::load(dir, MnistPart::Test).unwrap();
     assert_eq!((train.len(), test.len()), (60_000, 10_000));
     let dataset = train.dataset();
     let first: Vec<u8> = (0..5).map(|i| dataset.get(i).unwrap().label).collect();
@@ -263,7 +246,6 @@ fn outcome<T>(result: Result<T, IdxError>) -> String {
 /// One input per distinct outcome the fuzzer reached (`fuzz/`, see the README's reliability
 /// section), named `images-<outcome>.labels-<outcome>.<gz|raw>`: both readers must still end
 /// that way, and never panic.
-#[test]
 fn fuzz_corpus_cases_keep_their_outcomes() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
     let mut checked = 0;
@@ -290,3 +272,24 @@ fn fuzz_corpus_cases_keep_their_outcomes() {
     }
     assert!(checked >= 20, "only {checked} cases");
 }
+
+crate::trials![
+    plain reads_raw_and_gzip_images_alike,
+    plain reads_labels,
+    plain a_label_file_read_as_images_is_named_as_such,
+    plain a_file_of_another_kind_is_rejected_by_its_magic,
+    plain a_truncated_header_reports_the_bytes_found,
+    plain a_truncated_body_reports_promised_and_found_sizes,
+    plain a_header_claiming_four_billion_images_fails_on_length_without_allocating_for_them,
+    plain trailing_data_is_rejected,
+    plain images_of_another_size_are_rejected_with_their_dimensions,
+    plain a_corrupt_gzip_stream_names_the_file,
+    plain labels_above_nine_are_rejected_with_their_position,
+    plain image_and_label_counts_must_agree,
+    plain uncompressed_files_are_found_too,
+    plain a_missing_folder_or_file_says_what_to_do,
+    plain the_split_holds_out_the_first_images_and_limits_the_rest,
+    plain items_are_scaled_to_the_unit_interval_and_batched_row_by_row,
+    mnist real_mnist_has_the_published_counts_and_first_labels,
+    plain fuzz_corpus_cases_keep_their_outcomes,
+];

@@ -1,18 +1,20 @@
 //! Downloading MNIST from a mirror, against a local HTTP server on 127.0.0.1.
 
+use std::path::Path;
+
 use mnist_autoencoder::data::download::{DownloadError, MNIST_SHA256, download_missing};
 use mnist_autoencoder::data::{DatasetKind, LabeledImages, MnistPart};
 
-use crate::common::{real_mnist, serve};
+use crate::common::serve;
 
-fn real_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+fn real_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     MNIST_SHA256
         .iter()
         .map(|(name, _)| (name.to_string(), std::fs::read(dir.join(name)).unwrap()))
         .collect()
 }
 
-fn leftovers(dir: &std::path::Path) -> Vec<String> {
+fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -22,10 +24,8 @@ fn leftovers(dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[test]
-fn missing_files_are_fetched_verified_and_readable() {
-    let Some(source) = real_mnist() else { return };
-    let url = serve(real_files(&source), 8);
+fn missing_files_are_fetched_verified_and_readable(source: &Path) {
+    let url = serve(real_files(source), 8);
     let target = tempfile::tempdir().unwrap();
     let data = target.path().join("mnist");
     let fetched = download_missing(&data, &url, DatasetKind::Mnist).unwrap();
@@ -53,10 +53,8 @@ fn missing_files_are_fetched_verified_and_readable() {
     );
 }
 
-#[test]
-fn a_corrupted_file_is_refused_and_nothing_is_left() {
-    let Some(source) = real_mnist() else { return };
-    let mut files = real_files(&source);
+fn a_corrupted_file_is_refused_and_nothing_is_left(source: &Path) {
+    let mut files = real_files(source);
     // Damage the first file served (train images): one flipped byte in the middle.
     let body = &mut files[0].1;
     let middle = body.len() / 2;
@@ -74,7 +72,6 @@ fn a_corrupted_file_is_refused_and_nothing_is_left() {
     assert_eq!(leftovers(target.path()), Vec::<String>::new());
 }
 
-#[test]
 fn a_wrong_file_from_the_mirror_is_refused_without_real_data_too() {
     let files = MNIST_SHA256
         .iter()
@@ -87,7 +84,6 @@ fn a_wrong_file_from_the_mirror_is_refused_without_real_data_too() {
     assert_eq!(leftovers(target.path()), Vec::<String>::new());
 }
 
-#[test]
 fn a_404_says_where_to_put_the_files() {
     let url = serve(Vec::new(), 4);
     let target = tempfile::tempdir().unwrap();
@@ -106,7 +102,6 @@ fn a_404_says_where_to_put_the_files() {
     );
 }
 
-#[test]
 fn an_unreachable_mirror_ends_in_a_clear_message() {
     let target = tempfile::tempdir().unwrap();
     // Port 1 on loopback: nothing listens, the connection is refused at once.
@@ -128,11 +123,8 @@ fn an_unreachable_mirror_ends_in_a_clear_message() {
     assert_eq!(message.lines().count(), 1);
 }
 
-#[test]
-fn fashion_mnist_files_are_fetched_and_checked_as_idx() {
-    let Some(mnist) = real_mnist() else { return };
-    let fashion = mnist.parent().unwrap().join("fashion-mnist");
-    let url = serve(real_files(&fashion), 8);
+fn fashion_mnist_files_are_fetched_and_checked_as_idx(fashion: &Path) {
+    let url = serve(real_files(fashion), 8);
     let target = tempfile::tempdir().unwrap();
     let data = target.path().join("fashion");
     let fetched = download_missing(&data, &url, DatasetKind::FashionMnist).unwrap();
@@ -143,7 +135,7 @@ fn fashion_mnist_files_are_fetched_and_checked_as_idx() {
     );
 
     // A mirror serving the wrong file under a name: refused, nothing kept.
-    let mut files = real_files(&fashion);
+    let mut files = real_files(fashion);
     let labels = files[3].1.clone();
     files[2].1 = labels;
     let url = serve(files, 8);
@@ -163,3 +155,12 @@ fn fashion_mnist_files_are_fetched_and_checked_as_idx() {
         leftovers(&other)
     );
 }
+
+crate::trials![
+    mnist missing_files_are_fetched_verified_and_readable,
+    mnist a_corrupted_file_is_refused_and_nothing_is_left,
+    plain a_wrong_file_from_the_mirror_is_refused_without_real_data_too,
+    plain a_404_says_where_to_put_the_files,
+    plain an_unreachable_mirror_ends_in_a_clear_message,
+    fashion fashion_mnist_files_are_fetched_and_checked_as_idx,
+];

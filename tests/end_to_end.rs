@@ -9,8 +9,7 @@ use mnist_autoencoder::epoch_log::parse_metrics_csv;
 use mnist_autoencoder::figure::grid_size;
 
 use crate::common::{
-    assert_one_line_error, idx_labels, real_mnist, run_in, stderr, stdout, synthetic_mnist, train,
-    train_ok,
+    assert_one_line_error, idx_labels, run_in, stderr, stdout, synthetic_mnist, train, train_ok,
 };
 
 fn png_size(path: &Path) -> (u32, u32) {
@@ -26,14 +25,12 @@ fn test_mse(text: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn trains_on_real_mnist_then_reconstructs_and_evaluates_the_saved_model() {
-    let Some(mnist) = real_mnist() else { return };
+fn trains_on_real_mnist_then_reconstructs_and_evaluates_the_saved_model(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     let out = train_ok(
         tmp.path(),
-        &mnist,
+        mnist,
         &run,
         &[
             "data.train_limit=3000",
@@ -111,11 +108,10 @@ fn trains_on_real_mnist_then_reconstructs_and_evaluates_the_saved_model() {
     );
 
     // A second run into the same folder is refused rather than mixed into the first.
-    let output = train(tmp.path(), &mnist, &run, &[]);
+    let output = train(tmp.path(), mnist, &run, &[]);
     assert_one_line_error(&output, &["output.dir", "already holds a run"]);
 }
 
-#[test]
 fn trains_end_to_end_on_synthetic_files() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -191,7 +187,6 @@ fn train_fails(data: &Path, extra: &[&str], needles: &[&str]) {
     assert!(files.is_empty(), "left behind: {files:?}");
 }
 
-#[test]
 fn bad_data_ends_in_one_line_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     train_fails(
@@ -239,7 +234,6 @@ fn bad_data_ends_in_one_line_naming_the_file() {
     );
 }
 
-#[test]
 fn bad_settings_end_in_one_line_naming_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -283,7 +277,6 @@ fn bad_settings_end_in_one_line_naming_the_key() {
     );
 }
 
-#[test]
 fn an_unwritable_output_dir_fails_before_training() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -296,7 +289,6 @@ fn an_unwritable_output_dir_fails_before_training() {
     assert!(!stdout(&output).contains("Epoch"), "trained before failing");
 }
 
-#[test]
 fn an_offline_download_says_where_to_put_the_files() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, run) = (tmp.path().join("mnist"), tmp.path().join("run"));
@@ -315,7 +307,6 @@ fn an_offline_download_says_where_to_put_the_files() {
     );
 }
 
-#[test]
 fn commands_on_a_missing_or_damaged_model_fail_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().display().to_string();
@@ -354,7 +345,6 @@ fn commands_on_a_missing_or_damaged_model_fail_cleanly() {
 }
 
 #[cfg(feature = "wgpu")]
-#[test]
 fn without_a_gpu_driver_wgpu_ends_in_one_line() {
     use crate::common::train_command;
     let tmp = tempfile::tempdir().unwrap();
@@ -378,3 +368,15 @@ fn without_a_gpu_driver_wgpu_ends_in_one_line() {
         ],
     );
 }
+
+crate::trials![
+    mnist trains_on_real_mnist_then_reconstructs_and_evaluates_the_saved_model,
+    plain trains_end_to_end_on_synthetic_files,
+    plain bad_data_ends_in_one_line_naming_the_file,
+    plain bad_settings_end_in_one_line_naming_the_key,
+    plain an_unwritable_output_dir_fails_before_training,
+    plain an_offline_download_says_where_to_put_the_files,
+    plain commands_on_a_missing_or_damaged_model_fail_cleanly,
+    #[cfg(feature = "wgpu")]
+    plain without_a_gpu_driver_wgpu_ends_in_one_line,
+];

@@ -23,7 +23,6 @@ fn images<X: Backend>(batch: usize) -> Tensor<X, 2> {
     )
 }
 
-#[test]
 fn shapes_follow_784_hidden_784() {
     let model: Autoencoder<B> = AutoencoderConfig::new()
         .with_hidden_size(32)
@@ -34,14 +33,12 @@ fn shapes_follow_784_hidden_784() {
     assert_eq!(model.hidden_size(), 32);
 }
 
-#[test]
 fn the_tutorial_model_has_402448_parameters() {
     let model: Autoencoder<B> = AutoencoderConfig::new().init(&device());
     // 784 * 256 + 256 (encoder) + 256 * 784 + 784 (decoder)
     assert_eq!(model.num_params(), 402_448);
 }
 
-#[test]
 fn outputs_and_codes_lie_in_the_unit_interval() {
     let model: Autoencoder<B> = AutoencoderConfig::new().init(&device());
     let x = images::<B>(8);
@@ -51,7 +48,6 @@ fn outputs_and_codes_lie_in_the_unit_interval() {
     }
 }
 
-#[test]
 fn a_zero_model_outputs_one_half_and_the_loss_is_exact() {
     let model: Autoencoder<B> = AutoencoderConfig::new()
         .with_initializer(Initializer::Constant { value: 0.0 })
@@ -66,7 +62,6 @@ fn a_zero_model_outputs_one_half_and_the_loss_is_exact() {
     assert_eq!(model.loss(zeros).into_scalar().elem::<f32>(), 0.25);
 }
 
-#[test]
 fn mse_is_the_mean_over_all_elements() {
     let a = Tensor::<B, 2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &device());
     let b = Tensor::<B, 2>::from_floats([[1.0, 0.0], [0.0, 4.0]], &device());
@@ -88,7 +83,6 @@ fn stats(tensor: Tensor<B, 2>) -> (f64, f64, f64) {
     (mean, var.sqrt(), f64::from(max))
 }
 
-#[test]
 fn each_initialisation_draws_from_its_distribution() {
     let init = |init| {
         let model: Autoencoder<B> = AutoencoderConfig::from_settings(256, init).init(&device());
@@ -116,7 +110,6 @@ fn each_initialisation_draws_from_its_distribution() {
     );
 }
 
-#[test]
 fn the_same_seed_gives_the_same_weights() {
     let draw = |seed| {
         B::seed(&device(), seed);
@@ -129,7 +122,6 @@ fn the_same_seed_gives_the_same_weights() {
     assert_ne!(draw(7), draw(8));
 }
 
-#[test]
 fn one_rmsprop_step_lowers_the_loss_on_a_fixed_batch() {
     let device = Default::default();
     AB::seed(&device, 1);
@@ -148,7 +140,6 @@ fn one_rmsprop_step_lowers_the_loss_on_a_fixed_batch() {
     assert!(after < before, "loss went from {before} to {after}");
 }
 
-#[test]
 fn sigmoid_matches_burns_value_and_gradient_in_the_tails_too() {
     use burn::tensor::activation;
     use mnist_autoencoder::model::sigmoid;
@@ -209,7 +200,6 @@ fn sigmoid_matches_burns_value_and_gradient_in_the_tails_too() {
 /// Burn's ndarray starts each matrix product in `rayon::scope`, which from outside a rayon pool
 /// hands it to another thread and sleeps: the commands run inside a one-thread pool instead.
 #[cfg(not(feature = "wgpu"))]
-#[test]
 fn on_ndarray_work_runs_in_the_compute_pool() {
     use mnist_autoencoder::backend::run_on_compute_thread;
     let name = run_on_compute_thread(|| std::thread::current().name().map(str::to_owned));
@@ -220,3 +210,16 @@ fn on_ndarray_work_runs_in_the_compute_pool() {
     });
     assert_eq!(product, vec![7.0, 10.0, 15.0, 22.0]);
 }
+
+crate::trials![
+    plain shapes_follow_784_hidden_784,
+    plain the_tutorial_model_has_402448_parameters,
+    plain outputs_and_codes_lie_in_the_unit_interval,
+    plain a_zero_model_outputs_one_half_and_the_loss_is_exact,
+    plain mse_is_the_mean_over_all_elements,
+    plain each_initialisation_draws_from_its_distribution,
+    plain the_same_seed_gives_the_same_weights,
+    plain one_rmsprop_step_lowers_the_loss_on_a_fixed_batch,
+    plain sigmoid_matches_burns_value_and_gradient_in_the_tails_too,
+    plain on_ndarray_work_runs_in_the_compute_pool,
+];

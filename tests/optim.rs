@@ -41,7 +41,6 @@ fn assert_close(got: &[Vec<f32>], want: &[[f64; 2]]) {
     }
 }
 
-#[test]
 fn defaults_are_tf1s() {
     let config = Tf1RmsPropConfig::new();
     assert_eq!(
@@ -55,7 +54,6 @@ fn defaults_are_tf1s() {
     );
 }
 
-#[test]
 fn first_steps_match_tf1_by_hand() {
     let got = steps(&Tf1RmsPropConfig::new().build(), 2);
     assert_close(
@@ -67,7 +65,6 @@ fn first_steps_match_tf1_by_hand() {
     );
 }
 
-#[test]
 fn momentum_accumulates_the_scaled_steps() {
     // mom2 = 0.5 * step1 + step2
     let got = steps(&Tf1RmsPropConfig::new().with_momentum(0.5).build(), 2);
@@ -80,7 +77,6 @@ fn momentum_accumulates_the_scaled_steps() {
     );
 }
 
-#[test]
 fn centered_subtracts_the_squared_mean_gradient() {
     // step 1: mg = 0.1 * g = [0.05, -0.4]; denominator ms - mg^2 = [0.9225, 2.34]
     let got = steps(&Tf1RmsPropConfig::new().with_centered(true).build(), 2);
@@ -93,7 +89,6 @@ fn centered_subtracts_the_squared_mean_gradient() {
     );
 }
 
-#[test]
 fn a_step_through_the_learner_adaptor_lowers_the_loss() {
     let device = Default::default();
     AB::seed(&device, 3);
@@ -114,3 +109,11 @@ fn a_step_through_the_learner_adaptor_lowers_the_loss() {
     let record = optim.to_record();
     assert_eq!(record.len(), 4);
 }
+
+crate::trials![
+    plain defaults_are_tf1s,
+    plain first_steps_match_tf1_by_hand,
+    plain momentum_accumulates_the_scaled_steps,
+    plain centered_subtracts_the_squared_mean_gradient,
+    plain a_step_through_the_learner_adaptor_lowers_the_loss,
+];

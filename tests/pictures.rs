@@ -9,7 +9,7 @@ use image::{GenericImageView, ImageFormat};
 use mnist_autoencoder::explore::{Pca, load_own_image};
 use mnist_autoencoder::figure::grid_size;
 
-use crate::common::{assert_one_line_error, real_mnist, run_in, stderr, stdout, train_ok};
+use crate::common::{assert_one_line_error, run_in, stderr, stdout, train_ok};
 use crate::pen::draw_digit;
 
 const QUICK: [&str; 4] = [
@@ -19,12 +19,11 @@ const QUICK: [&str; 4] = [
     "training.epochs=3",
 ];
 
-/// Trains a quick run on real MNIST into `dir/run`; `None` without the data.
-fn quick_run(dir: &Path, extra: &[&str]) -> Option<PathBuf> {
-    let mnist = real_mnist()?;
+/// Trains a quick run on real MNIST into `dir/run`.
+fn quick_run(mnist: &Path, dir: &Path, extra: &[&str]) -> PathBuf {
     let run = dir.join("run");
-    train_ok(dir, &mnist, &run, &[&QUICK[..], extra].concat());
-    Some(run)
+    train_ok(dir, mnist, &run, &[&QUICK[..], extra].concat());
+    run
 }
 
 /// Asserts `path` is a PNG of `size` with a picture on it: many distinct shades, and a fair
@@ -56,12 +55,9 @@ fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-#[test]
-fn training_draws_its_curve_and_curves_redraws_it_from_metrics_csv() {
+fn training_draws_its_curve_and_curves_redraws_it_from_metrics_csv(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(run) = quick_run(tmp.path(), &[]) else {
-        return;
-    };
+    let run = quick_run(mnist, tmp.path(), &[]);
     assert_picture(&run.join("loss.png"), (900, 560));
 
     let linear = tmp.path().join("linear.png");
@@ -94,12 +90,9 @@ fn training_draws_its_curve_and_curves_redraws_it_from_metrics_csv() {
     assert_one_line_error(&output, &["metrics.csv", "damaged"]);
 }
 
-#[test]
-fn latent_maps_the_test_codes_and_exports_them_with_labels() {
+fn latent_maps_the_test_codes_and_exports_them_with_labels(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(run) = quick_run(tmp.path(), &["model.hidden_size=32"]) else {
-        return;
-    };
+    let run = quick_run(mnist, tmp.path(), &["model.hidden_size=32"]);
     let output = run_in(tmp.path(), &["latent", "--model", arg(&run)]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("principal components hold"));
@@ -126,7 +119,6 @@ fn latent_maps_the_test_codes_and_exports_them_with_labels() {
     assert!(mean_pc1.abs() < 1e-3, "{mean_pc1}");
 }
 
-#[test]
 fn pca_finds_the_directions_of_largest_variance() {
     // Points spread 10 along (1, 1, 0)/sqrt2, 3 along z, 0.1 along (1, -1, 0)/sqrt2.
     let mut rows = Vec::new();
@@ -147,12 +139,9 @@ fn pca_finds_the_directions_of_largest_variance() {
     assert!(pca.explained[0] > 0.8 && pca.explained[1] > 0.05);
 }
 
-#[test]
-fn interpolate_draws_the_walk_between_two_test_images() {
+fn interpolate_draws_the_walk_between_two_test_images(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(run) = quick_run(tmp.path(), &[]) else {
-        return;
-    };
+    let run = quick_run(mnist, tmp.path(), &[]);
     let output = run_in(
         tmp.path(),
         &[
@@ -177,12 +166,9 @@ fn interpolate_draws_the_walk_between_two_test_images() {
     assert_one_line_error(&output, &["--to 10000", "0 to 9999"]);
 }
 
-#[test]
-fn evaluate_reports_psnr_and_draws_the_worst_reconstructions() {
+fn evaluate_reports_psnr_and_draws_the_worst_reconstructions(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(run) = quick_run(tmp.path(), &[]) else {
-        return;
-    };
+    let run = quick_run(mnist, tmp.path(), &[]);
     let output = run_in(
         tmp.path(),
         &["evaluate", "--model", arg(&run), "--worst", "8"],
@@ -215,12 +201,9 @@ fn evaluate_reports_psnr_and_draws_the_worst_reconstructions() {
     assert_picture(&run.join("worst.png"), grid_size(8, 2));
 }
 
-#[test]
-fn reconstruct_takes_the_users_own_pictures() {
+fn reconstruct_takes_the_users_own_pictures(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(run) = quick_run(tmp.path(), &[]) else {
-        return;
-    };
+    let run = quick_run(mnist, tmp.path(), &[]);
     // Dark ink on light paper in PNG and JPEG, and light ink on black, each its own size.
     let pictures = [
         (
@@ -315,20 +298,12 @@ fn reconstruct_takes_the_users_own_pictures() {
     assert_one_line_error(&output, &["blank.png", "blank"]);
 }
 
-#[test]
-fn fashion_mnist_trains_end_to_end() {
-    let Some(mnist) = real_mnist() else { return };
-    let fashion = mnist.parent().unwrap().join("fashion-mnist");
-    assert!(
-        fashion.is_dir(),
-        "no Fashion-MNIST beside MNIST at {}",
-        fashion.display()
-    );
+fn fashion_mnist_trains_end_to_end(fashion: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     let printed = train_ok(
         tmp.path(),
-        &fashion,
+        fashion,
         &run,
         &[&QUICK[..], &["data.dataset=fashion-mnist"]].concat(),
     );
@@ -345,11 +320,9 @@ fn fashion_mnist_trains_end_to_end() {
     assert!(csv.lines().nth(1).unwrap().starts_with("0,9,"));
 }
 
-#[test]
-fn the_denoising_variant_trains_on_noisy_inputs_and_shows_them() {
+fn the_denoising_variant_trains_on_noisy_inputs_and_shows_them(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/denoising.toml");
-    let Some(mnist) = real_mnist() else { return };
     let run = tmp.path().join("run");
     let data = format!("data.dir={}", mnist.display());
     let out = format!("output.dir={}", run.display());
@@ -392,7 +365,6 @@ fn the_denoising_variant_trains_on_noisy_inputs_and_shows_them() {
     assert_one_line_error(&output, &["training.noise_level", "share of pixels"]);
 }
 
-#[test]
 fn denoising_noise_is_reproducible_and_stays_in_range() {
     use mnist_autoencoder::config::NoiseKind;
     use mnist_autoencoder::data::Noise;
@@ -425,3 +397,15 @@ fn denoising_noise_is_reproducible_and_stays_in_range() {
     }
     assert_eq!(Noise::none().apply(&clean, 7), None);
 }
+
+crate::trials![
+    mnist training_draws_its_curve_and_curves_redraws_it_from_metrics_csv,
+    mnist latent_maps_the_test_codes_and_exports_them_with_labels,
+    plain pca_finds_the_directions_of_largest_variance,
+    mnist interpolate_draws_the_walk_between_two_test_images,
+    mnist evaluate_reports_psnr_and_draws_the_worst_reconstructions,
+    mnist reconstruct_takes_the_users_own_pictures,
+    fashion fashion_mnist_trains_end_to_end,
+    mnist the_denoising_variant_trains_on_noisy_inputs_and_shows_them,
+    plain denoising_noise_is_reproducible_and_stays_in_range,
+];

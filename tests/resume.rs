@@ -13,7 +13,7 @@ use mnist_autoencoder::data::epoch_order;
 use mnist_autoencoder::epoch_log::{EpochRow, parse_metrics_csv};
 
 use crate::common::{
-    assert_one_line_error, real_mnist, run_in, stderr, stdout, train, train_command, train_ok,
+    assert_one_line_error, run_in, stderr, stdout, train, train_command, train_ok,
 };
 
 /// Four epochs of 80 steps (about a second each here), the tutorial's settings otherwise.
@@ -62,13 +62,11 @@ fn costs(rows: &[EpochRow]) -> Vec<(usize, u64, u64)> {
         .collect()
 }
 
-#[test]
-fn a_run_killed_at_any_point_resumes_to_the_same_weights_and_costs() {
-    let Some(mnist) = real_mnist() else { return };
+fn a_run_killed_at_any_point_resumes_to_the_same_weights_and_costs(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
     let broken = tmp.path().join("broken");
-    train_ok(tmp.path(), &mnist, &whole, &RUN);
+    train_ok(tmp.path(), mnist, &whole, &RUN);
 
     let quiet = |mut command: std::process::Command| {
         command.stdout(Stdio::null()).stderr(Stdio::null());
@@ -82,7 +80,7 @@ fn a_run_killed_at_any_point_resumes_to_the_same_weights_and_costs() {
     };
 
     // 1. Killed in the first epoch, before any checkpoint exists.
-    let mut child = quiet(train_command(tmp.path(), &mnist, &broken, &RUN));
+    let mut child = quiet(train_command(tmp.path(), mnist, &broken, &RUN));
     wait_until(&mut child, "the first batch", || {
         broken.join("train/epoch-1").exists()
     });
@@ -135,16 +133,14 @@ fn stop_with(signal: i32, dir: &Path, cwd: &Path, mnist: &Path) -> std::process:
     child.wait_with_output().unwrap()
 }
 
-#[test]
-fn ctrl_c_and_sigterm_stop_after_a_step_with_a_checkpoint_and_the_resume_command() {
-    let Some(mnist) = real_mnist() else { return };
+fn ctrl_c_and_sigterm_stop_after_a_step_with_a_checkpoint_and_the_resume_command(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     for (signal, name, code) in [
         (libc::SIGINT, "SIGINT", 130),
         (libc::SIGTERM, "SIGTERM", 143),
     ] {
         let dir = tmp.path().join(name);
-        let output = stop_with(signal, &dir, tmp.path(), &mnist);
+        let output = stop_with(signal, &dir, tmp.path(), mnist);
         let err = stderr(&output);
         assert_eq!(output.status.code(), Some(code), "{name}: {err}");
         assert!(!err.contains("panicked"), "{err}");
@@ -172,9 +168,7 @@ fn ctrl_c_and_sigterm_stop_after_a_step_with_a_checkpoint_and_the_resume_command
     assert!(dir.join("model.mpk").is_file());
 }
 
-#[test]
-fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint() {
-    let Some(mnist) = real_mnist() else { return };
+fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     // Burn's RMSProp with no epsilon divides 0 by 0 for pixels that are always blank.
@@ -186,7 +180,7 @@ fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint() {
         ],
     ]
     .concat();
-    let output = train(tmp.path(), &mnist, &dir, &settings);
+    let output = train(tmp.path(), mnist, &dir, &settings);
     assert_one_line_error(
         &output,
         &[
@@ -201,14 +195,12 @@ fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint() {
     assert!(!dir.join("checkpoint/model-1.mpk").exists());
 }
 
-#[test]
-fn damaged_checkpoints_and_models_are_one_line_errors() {
-    let Some(mnist) = real_mnist() else { return };
+fn damaged_checkpoints_and_models_are_one_line_errors(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let done = tmp.path().join("done");
     train_ok(
         tmp.path(),
-        &mnist,
+        mnist,
         &done,
         &[&RUN[..3], &["training.epochs=2"]].concat(),
     );
@@ -280,7 +272,6 @@ fn damaged_checkpoints_and_models_are_one_line_errors() {
     );
 }
 
-#[test]
 fn resume_refuses_what_would_not_continue_the_same_run() {
     let tmp = tempfile::tempdir().unwrap();
     let nowhere = tmp.path().join("nowhere");
@@ -305,7 +296,6 @@ fn resume_refuses_what_would_not_continue_the_same_run() {
     assert_one_line_error(&output, &["--config", "--resume"]);
 }
 
-#[test]
 fn each_epoch_order_depends_on_seed_and_epoch_only() {
     let first = epoch_order(1000, 42, 3);
     let mut sorted = first.clone();
@@ -336,3 +326,12 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+crate::trials![
+    mnist a_run_killed_at_any_point_resumes_to_the_same_weights_and_costs,
+    mnist ctrl_c_and_sigterm_stop_after_a_step_with_a_checkpoint_and_the_resume_command,
+    mnist a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint,
+    mnist damaged_checkpoints_and_models_are_one_line_errors,
+    plain resume_refuses_what_would_not_continue_the_same_run,
+    plain each_epoch_order_depends_on_seed_and_epoch_only,
+];

@@ -1,4 +1,7 @@
-//! The integration tests: one binary, so Burn is linked once.
+//! The integration tests: one binary, so Burn is linked once, with libtest-mimic as its harness,
+//! so that a test whose real dataset is missing is reported as ignored (and why), not as passed.
+
+use std::process::ExitCode;
 
 #[cfg(all(feature = "ndarray", feature = "wgpu"))]
 mod backends;
@@ -18,3 +21,23 @@ mod pen;
 mod pictures;
 #[cfg(not(feature = "wgpu"))]
 mod resume;
+
+fn main() -> ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut trials = Vec::new();
+    #[cfg(all(feature = "ndarray", feature = "wgpu"))]
+    trials.extend(backends::trials());
+    trials.extend(cli::trials());
+    trials.extend(config::trials());
+    trials.extend(data::trials());
+    trials.extend(download::trials());
+    trials.extend(end_to_end::trials());
+    trials.extend(model::trials());
+    trials.extend(optim::trials());
+    #[cfg(not(feature = "wgpu"))]
+    {
+        trials.extend(pictures::trials());
+        trials.extend(resume::trials());
+    }
+    libtest_mimic::run(&args, trials).exit_code()
+}

@@ -14,6 +14,7 @@ use thiserror::Error;
 use crate::IMAGE_PIXELS;
 use crate::backend::DeviceSpec;
 use crate::data::DatasetKind;
+pub use crate::optim::{OptimizerKind, RmsPropSettings};
 
 /// The keys `train --resume` lets `--set` change: they do not change what the saved
 /// checkpoints mean.
@@ -159,34 +160,6 @@ pub enum NoiseKind {
     Gaussian,
     /// Zero each pixel with probability `level`.
     Masking,
-}
-
-/// Which RMSProp update `training.rmsprop` configures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OptimizerKind {
-    /// TensorFlow 1's `RMSPropOptimizer`, exactly (the tutorial's).
-    Tf1Rmsprop,
-    /// Burn's `RmsProp`.
-    BurnRmsprop,
-}
-
-impl fmt::Display for OptimizerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OptimizerKind::Tf1Rmsprop => "TF1 RMSProp",
-            OptimizerKind::BurnRmsprop => "Burn RMSProp",
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RmsPropSettings {
-    pub alpha: f32,
-    pub momentum: f32,
-    pub epsilon: f32,
-    pub centered: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

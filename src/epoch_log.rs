@@ -2,6 +2,7 @@
 //! of every epoch, keeps the tutorial's `Avg.cost` (the mean of the epoch's batch losses), prints
 //! the tutorial's line in plain mode and rewrites `metrics.csv` after each epoch.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -242,5 +243,54 @@ impl Mean {
         };
         *self = Self::default();
         mean
+    }
+}
+
+/// Gives a Burn [`MetricLogger`] the true epoch number of every batch.
+///
+/// Burn 0.21's metric store numbers the epochs of each process from 1 until its first epoch
+/// ends, also in a resumed run: the first resumed epoch's batches would be logged as epoch 1,
+/// and Burn's file logger would overwrite `train/epoch-1/` with them. This wrapper counts from
+/// the epoch the run starts at and moves on at each epoch's summary, as the store does after.
+pub struct TrueEpochs<L> {
+    inner: L,
+    first: usize,
+    current: HashMap<Split, usize>,
+}
+
+impl<L: MetricLogger> TrueEpochs<L> {
+    /// `inner`, in a run whose first epoch is `first` (1 for a fresh run).
+    pub fn new(inner: L, first: usize) -> Self {
+        Self {
+            inner,
+            first,
+            current: HashMap::new(),
+        }
+    }
+}
+
+impl<L: MetricLogger> MetricLogger for TrueEpochs<L> {
+    fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &Split) {
+        let epoch = *self.current.entry(split.clone()).or_insert(self.first);
+        self.inner.log(update, epoch, split);
+    }
+
+    fn read_numeric(
+        &mut self,
+        name: &str,
+        epoch: usize,
+        split: &Split,
+    ) -> Result<Vec<NumericEntry>, String> {
+        self.inner.read_numeric(name, epoch, split)
+    }
+
+    fn log_metric_definition(&mut self, definition: MetricDefinition) {
+        self.inner.log_metric_definition(definition);
+    }
+
+    fn log_epoch_summary(&mut self, summary: EpochSummary) {
+        self.current
+            .insert(summary.split.clone(), summary.epoch_number + 1);
+        self.inner.log_epoch_summary(summary);
     }
 }

@@ -200,10 +200,20 @@ fn stopped_message(stopped: &Stopped) -> String {
         Some(StopReason::Diverged { .. }) => format!(
             "error: training diverged: {}; lower training.learning_rate (now {}); {kept}: {resume} --set training.learning_rate={}",
             stopped.reason.expect("diverged"),
-            stopped.learning_rate,
-            stopped.learning_rate / 10.0
+            short_number(stopped.learning_rate),
+            short_number(stopped.learning_rate / 10.0)
         ),
         Some(reason) => format!("Stopped by {reason}; {kept}; continue with: {resume}"),
         None => format!("Stopped from the dashboard; {kept}; continue with: {resume}"),
+    }
+}
+
+/// A rate as a person would type it: `0.001`, and `1e-7` or `1e38` where plain digits would run
+/// long.
+fn short_number(value: f64) -> String {
+    if value != 0.0 && !(1e-4..1e6).contains(&value.abs()) {
+        format!("{value:e}")
+    } else {
+        value.to_string()
     }
 }

@@ -44,10 +44,20 @@ impl AutoencoderConfig {
                 .with_initializer(self.initializer.clone())
                 .init(device)
         };
-        Autoencoder {
+        let model = Autoencoder {
             encoder: linear(IMAGE_PIXELS, self.hidden_size),
             decoder: linear(self.hidden_size, IMAGE_PIXELS),
+        };
+        // Burn draws a parameter's initial values when it is first read, from one RNG shared
+        // by every thread. Reading them here, in a fixed order on this thread, keeps the Learner's
+        // threads from ever drawing them in another order: the same seed, the same weights.
+        for linear in [&model.encoder, &model.decoder] {
+            linear.weight.val();
+            if let Some(bias) = &linear.bias {
+                bias.val();
+            }
         }
+        model
     }
 }
 

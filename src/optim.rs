@@ -13,12 +13,64 @@
 //! outside the square root, and its momentum buffer accumulates `g / (sqrt(ms) + eps)` with the
 //! learning rate applied afterwards. The first makes its early steps about three times larger.
 
+use std::fmt;
+
 use burn::module::AutodiffModule;
-use burn::optim::SimpleOptimizer;
 use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{RmsPropConfig, SimpleOptimizer};
 use burn::prelude::*;
 use burn::record::Record;
 use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+/// Which RMSProp update `training.rmsprop` configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// TensorFlow 1's `RMSPropOptimizer`, exactly (the tutorial's).
+    Tf1Rmsprop,
+    /// Burn's `RmsProp`.
+    BurnRmsprop,
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OptimizerKind::Tf1Rmsprop => "TF1 RMSProp",
+            OptimizerKind::BurnRmsprop => "Burn RMSProp",
+        })
+    }
+}
+
+/// `training.rmsprop`: the settings both RMSProp updates take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RmsPropSettings {
+    pub alpha: f32,
+    pub momentum: f32,
+    pub epsilon: f32,
+    pub centered: bool,
+}
+
+impl RmsPropSettings {
+    /// TF1's update with these settings.
+    pub fn tf1(&self) -> Tf1RmsPropConfig {
+        Tf1RmsPropConfig::new()
+            .with_decay(self.alpha)
+            .with_momentum(self.momentum)
+            .with_epsilon(self.epsilon)
+            .with_centered(self.centered)
+    }
+
+    /// Burn's update with these settings.
+    pub fn burn(&self) -> RmsPropConfig {
+        RmsPropConfig::new()
+            .with_alpha(self.alpha)
+            .with_momentum(self.momentum)
+            .with_epsilon(self.epsilon)
+            .with_centered(self.centered)
+    }
+}
 
 /// TF1's RMSProp hyper-parameters; its defaults are TF1's.
 #[derive(Config, Debug)]

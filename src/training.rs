@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::data::dataloader::DataLoader;
 use burn::data::dataset::Dataset;
-use burn::optim::{Optimizer, RmsPropConfig};
+use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::record::{Record, Recorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -26,10 +26,9 @@ use crate::data::{
     EpochLoader, LabeledImages, MnistBatch, MnistDataset, MnistPart, Noise, download,
     split_train_valid,
 };
-use crate::epoch_log::{EpochLogger, EpochRow};
+use crate::epoch_log::{EpochLogger, EpochRow, TrueEpochs};
 use crate::evaluate::{mean_squared_error, write_reconstruction_figure};
 use crate::model::{Autoencoder, AutoencoderConfig};
-use crate::optim::Tf1RmsPropConfig;
 use crate::plots::save_loss_chart;
 use crate::stop::{SignalWatch, Stop, StopReason};
 use crate::{Error, IMAGE_PIXELS};
@@ -213,24 +212,8 @@ pub fn train<B: AutodiffBackend>(
 
     let r = &t.rmsprop;
     let model = match t.optimizer {
-        OptimizerKind::Tf1Rmsprop => {
-            let optimizer = Tf1RmsPropConfig::new()
-                .with_decay(r.alpha)
-                .with_momentum(r.momentum)
-                .with_epsilon(r.epsilon)
-                .with_centered(r.centered)
-                .init();
-            run.launch(model, optimizer)?
-        }
-        OptimizerKind::BurnRmsprop => {
-            let optimizer = RmsPropConfig::new()
-                .with_alpha(r.alpha)
-                .with_momentum(r.momentum)
-                .with_epsilon(r.epsilon)
-                .with_centered(r.centered)
-                .init();
-            run.launch(model, optimizer)?
-        }
+        OptimizerKind::Tf1Rmsprop => run.launch(model, r.tf1().init())?,
+        OptimizerKind::BurnRmsprop => run.launch(model, r.burn().init())?,
     };
     drop(signals);
 
@@ -323,8 +306,11 @@ impl<B: AutodiffBackend> Run<'_, B> {
         let interrupter = self.stop.interrupter();
         let mut training = SupervisedTraining::new(self.dir, self.train_loader, self.valid_loader)
             .metrics((LossMetric::<B::InnerBackend>::new(),))
-            .with_metric_logger(FileMetricLogger::new(self.dir))
-            .with_metric_logger(self.epoch_logger)
+            .with_metric_logger(TrueEpochs::new(
+                FileMetricLogger::new(self.dir),
+                self.resume_epoch + 1,
+            ))
+            .with_metric_logger(TrueEpochs::new(self.epoch_logger, self.resume_epoch + 1))
             .num_epochs(self.epochs)
             .with_file_checkpointer(CheckpointRecorder)
             .with_checkpointing_strategy(KeepLastNCheckpoints::new(KEPT_CHECKPOINTS))

@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use mnist_autoencoder::config::{Config, ConfigError, Dashboard, Init, OptimizerKind, Origin};
+use mnist_autoencoder::config::{
+    Config, ConfigError, Dashboard, Init, NoiseKind, OptimizerKind, Origin, Scale,
+};
+use mnist_autoencoder::data::DatasetKind;
 
 fn sets(flags: &[&str]) -> Vec<String> {
     flags.iter().map(|s| s.to_string()).collect()
@@ -23,7 +26,6 @@ fn load_err(file: Option<&str>, flags: &[&str]) -> String {
 fn the_shipped_default_holds_the_tutorials_settings() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
     let config = Config::load(Some(&path), &[]).unwrap();
-    assert_eq!(config, Config::default());
     assert_eq!(config.model.hidden_size, 256);
     assert_eq!(config.model.init, Init::Normal);
     assert_eq!(config.training.epochs, 20);
@@ -36,6 +38,59 @@ fn the_shipped_default_holds_the_tutorials_settings() {
     assert_eq!(config.data.validation_size, 5000);
     assert_eq!(config.data.train_limit, 0);
     assert_eq!(config.output.dashboard, Dashboard::Auto);
+    assert!(!config.training.rmsprop.centered);
+    assert_eq!(config.training.seed, 42);
+    assert_eq!(config.training.noise, NoiseKind::None);
+    assert_eq!(config.data.dataset, DatasetKind::Mnist);
+    assert_eq!(config.data.dir, Path::new("data/mnist"));
+    assert!(config.data.download);
+    assert_eq!(config.output.dir, Path::new("runs/default"));
+    assert_eq!(config.output.samples, 10);
+    assert_eq!(config.output.loss_scale, Scale::Log);
+}
+
+fn shipped(name: &str) -> Config {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(name);
+    Config::load(Some(&path), &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The modern settings: Xavier and Burn's RMSProp (alpha 0.99, momentum 0.9, lr 3e-4), the
+/// tutorial's model, data, batch and epochs otherwise.
+fn assert_modern(config: &Config) {
+    let t = &config.training;
+    assert_eq!(config.model.init, Init::Xavier);
+    assert_eq!(config.model.hidden_size, 256);
+    assert_eq!(t.optimizer, OptimizerKind::BurnRmsprop);
+    assert_eq!(t.learning_rate, 0.0003);
+    assert_eq!(
+        (t.rmsprop.alpha, t.rmsprop.momentum, t.rmsprop.epsilon),
+        (0.99, 0.9, 1e-10)
+    );
+    assert!(!t.rmsprop.centered);
+    assert_eq!((t.epochs, t.batch_size, t.seed), (20, 100, 42));
+}
+
+fn the_shipped_variants_hold_their_documented_settings() {
+    let modern = shipped("modern.toml");
+    assert_modern(&modern);
+    assert_eq!(modern.training.noise, NoiseKind::None);
+    assert_eq!(modern.output.dir, Path::new("runs/modern"));
+    assert_eq!(modern.data.dataset, DatasetKind::Mnist);
+
+    let fashion = shipped("fashion.toml");
+    assert_modern(&fashion);
+    assert_eq!(fashion.data.dataset, DatasetKind::FashionMnist);
+    assert_eq!(fashion.data.dir, Path::new("data/fashion-mnist"));
+    assert_eq!(fashion.data.url, DatasetKind::FashionMnist.default_url());
+    assert_eq!(fashion.output.dir, Path::new("runs/fashion"));
+
+    let denoising = shipped("denoising.toml");
+    assert_modern(&denoising);
+    assert_eq!(denoising.training.noise, NoiseKind::Gaussian);
+    assert_eq!(denoising.training.noise_level, 0.3);
+    assert_eq!(denoising.output.dir, Path::new("runs/denoising"));
 }
 
 fn every_shipped_config_parses() {
@@ -197,6 +252,7 @@ fn a_missing_config_file_names_the_path() {
 crate::trials![
     plain the_shipped_default_holds_the_tutorials_settings,
     plain every_shipped_config_parses,
+    plain the_shipped_variants_hold_their_documented_settings,
     plain a_partial_file_and_flags_are_laid_over_the_defaults_in_order,
     plain the_resolved_config_round_trips_through_toml,
     plain a_typo_in_a_file_is_named_with_a_suggestion,

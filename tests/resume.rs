@@ -101,7 +101,22 @@ fn a_run_killed_at_any_point_resumes_to_the_same_weights_and_costs(mnist: &Path)
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // 4. Resumed to the end.
+    // 4. Resumed to the end, after the last epoch that has its row and its three files.
+    let before = rows(&broken);
+    let last_complete = (1..=before.len())
+        .rev()
+        .find(|&epoch| {
+            ["model", "optim", "scheduler"].iter().all(|part| {
+                broken
+                    .join(format!("checkpoint/{part}-{epoch}.mpk"))
+                    .is_file()
+            })
+        })
+        .unwrap_or(0);
+    assert!(
+        last_complete >= 2,
+        "epochs 1-2 finished before the third kill"
+    );
     let output = resume().output().unwrap();
     assert!(
         output.status.success(),
@@ -109,8 +124,14 @@ fn a_run_killed_at_any_point_resumes_to_the_same_weights_and_costs(mnist: &Path)
         stderr(&output)
     );
     let printed = stdout(&output);
-    assert!(printed.contains("Resuming"), "{printed}");
+    let resuming = format!(
+        "Resuming '{}' after epoch {last_complete}\n",
+        broken.display()
+    );
+    assert!(printed.contains(&resuming), "{printed}");
     assert!(printed.contains("Epoch: 0004"), "{printed}");
+    // The epochs before it were kept, not trained again: their rows are unchanged, times too.
+    assert_eq!(rows(&broken)[..last_complete], before[..last_complete]);
 
     assert_eq!(costs(&rows(&broken)), costs(&rows(&whole)));
     assert_eq!(rows(&broken).len(), 4);
@@ -193,6 +214,65 @@ fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint(mnis
     assert!(rows(&dir).is_empty());
     assert!(!dir.join("model.mpk").exists());
     assert!(!dir.join("checkpoint/model-1.mpk").exists());
+}
+
+/// A loss that turns NaN in a later epoch stops there: the last good epoch's checkpoint and row
+/// stay, the bad epoch leaves nothing, and resuming at a sane rate continues from the good one.
+fn a_loss_diverging_in_a_later_epoch_keeps_the_last_good_checkpoint(mnist: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    train_ok(
+        tmp.path(),
+        mnist,
+        &dir,
+        &[&RUN[..3], &["training.epochs=2"]].concat(),
+    );
+    let good = rows(&dir);
+    let batch_log =
+        |epoch: usize| fs::read_to_string(dir.join(format!("train/epoch-{epoch}/Loss.log")));
+    let first_epoch_log = batch_log(1).unwrap();
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["train", "--resume", dir.to_str().unwrap()];
+        for flag in ["training.epochs=4", "output.dashboard=plain"]
+            .iter()
+            .chain(extra)
+        {
+            args.extend(["--set", flag]);
+        }
+        run_in(tmp.path(), &args)
+    };
+    // A step of about 1e38 per weight overflows float32 within two steps.
+    let output = resume(&["training.learning_rate=1e38"]);
+    assert_one_line_error(&output, &["diverged", "NaN in epoch 3 at step", "--resume"]);
+    assert_eq!(rows(&dir), good, "metrics.csv changed");
+    for part in ["model", "optim", "scheduler"] {
+        assert!(
+            dir.join(format!("checkpoint/{part}-2.mpk")).is_file(),
+            "{part}-2"
+        );
+        assert!(
+            !dir.join(format!("checkpoint/{part}-3.mpk")).exists(),
+            "{part}-3"
+        );
+    }
+
+    // The resumed run's config.toml keeps the rate it was given: the fix is another --set.
+    let output = resume(&["training.learning_rate=0.01"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    let resuming = format!("Resuming '{}' after epoch 2\n", dir.display());
+    assert!(printed.contains(&resuming), "{printed}");
+    assert_eq!(rows(&dir).len(), 4);
+    assert_eq!(rows(&dir)[..2], good[..]);
+    // Burn's per-batch logs of the resumed epochs are filed under their own epochs.
+    assert_eq!(batch_log(1).unwrap(), first_epoch_log);
+    for epoch in [3, 4] {
+        assert_eq!(
+            batch_log(epoch).unwrap().lines().count(),
+            80,
+            "epoch {epoch}"
+        );
+    }
 }
 
 fn damaged_checkpoints_and_models_are_one_line_errors(mnist: &Path) {
@@ -331,6 +411,7 @@ crate::trials![
     mnist a_run_killed_at_any_point_resumes_to_the_same_weights_and_costs,
     mnist ctrl_c_and_sigterm_stop_after_a_step_with_a_checkpoint_and_the_resume_command,
     mnist a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint,
+    mnist a_loss_diverging_in_a_later_epoch_keeps_the_last_good_checkpoint,
     mnist damaged_checkpoints_and_models_are_one_line_errors,
     plain resume_refuses_what_would_not_continue_the_same_run,
     plain each_epoch_order_depends_on_seed_and_epoch_only,

@@ -13,6 +13,7 @@ mod download;
 mod end_to_end;
 mod model;
 mod optim;
+mod reference;
 // These train for seconds per test: on ndarray only (on lavapipe they would take minutes;
 // bit-identical resume is an ndarray promise).
 #[cfg(not(feature = "wgpu"))]
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
     trials.extend(end_to_end::trials());
     trials.extend(model::trials());
     trials.extend(optim::trials());
+    trials.extend(reference::trials());
     #[cfg(not(feature = "wgpu"))]
     {
         trials.extend(pictures::trials());

@@ -278,6 +278,49 @@ fn outcome<T>(result: Result<T, IdxError>) -> String {
     }
 }
 
+/// The fuzz target's check, on files a reader that skipped its own checks would accept.
+#[path = "../fuzz/check.rs"]
+mod fuzz_check;
+
+/// Whether `check` panics.
+fn fails(check: impl FnOnce() + std::panic::UnwindSafe) -> bool {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let failed = std::panic::catch_unwind(check).is_err();
+    std::panic::set_hook(previous);
+    failed
+}
+
+fn the_fuzz_check_fails_a_reader_that_breaks_a_promise() {
+    let pixels = synthetic_pixels(2);
+    let good = idx_images(2051, 2, 28, 28, &pixels);
+    // What the reader returns for a good file passes, raw and gzip-compressed.
+    fuzz_check::images(&good, Some(&pixels));
+    fuzz_check::images(&gzip(&good), Some(&pixels));
+    let labels = [3, 9];
+    fuzz_check::labels(&idx_labels(2049, 2, &labels), Some(&labels));
+
+    // A reader that accepted any of these would be caught.
+    let wrong_magic = idx_images(2049, 2, 28, 28, &pixels);
+    assert!(fails(|| fuzz_check::images(&wrong_magic, Some(&pixels))));
+    let narrow = idx_images(2051, 2, 27, 28, &pixels[..2 * 27 * 28]);
+    assert!(fails(|| fuzz_check::images(
+        &narrow,
+        Some(&pixels[..2 * 27 * 28])
+    )));
+    let shifted = &pixels[1..];
+    assert!(fails(|| fuzz_check::images(&good, Some(shifted))));
+    let trailing = [&good[..], &[0]].concat();
+    assert!(fails(|| fuzz_check::images(&trailing, Some(&pixels))));
+    let short = [&good[..], &[0; 784]].concat();
+    assert!(fails(|| fuzz_check::images(&short, Some(&pixels))));
+    assert!(fails(|| fuzz_check::images(&good[..10], Some(&[]))));
+    let bad_label = idx_labels(2049, 2, &[3, 12]);
+    assert!(fails(|| fuzz_check::labels(&bad_label, Some(&[3, 12]))));
+    let label_magic = idx_labels(2051, 2, &labels);
+    assert!(fails(|| fuzz_check::labels(&label_magic, Some(&labels))));
+}
+
 /// One input per distinct outcome the fuzzer reached (`fuzz/`, see the README's reliability
 /// section), named `images-<outcome>.labels-<outcome>.<gz|raw>`: both readers must still end
 /// that way, and never panic.
@@ -303,6 +346,11 @@ fn fuzz_corpus_cases_keep_their_outcomes() {
             labels,
             "{name}"
         );
+        // What the readers accept is exactly what the file holds.
+        let images = read_images(&bytes[..], &name).ok();
+        fuzz_check::images(&bytes, images.as_ref().map(|i| &i.pixels[..]));
+        let labels = read_labels(&bytes[..], &name).ok();
+        fuzz_check::labels(&bytes, labels.as_deref());
         checked += 1;
     }
     assert!(checked >= 20, "only {checked} cases");
@@ -327,5 +375,6 @@ crate::trials![
     plain items_are_scaled_to_the_unit_interval_and_batched_row_by_row,
     mnist real_mnist_has_the_published_counts_and_first_labels,
     plain gaussian_noise_has_the_configured_mean_and_spread,
+    plain the_fuzz_check_fails_a_reader_that_breaks_a_promise,
     plain fuzz_corpus_cases_keep_their_outcomes,
 ];

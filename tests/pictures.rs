@@ -6,8 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use image::{GenericImageView, ImageFormat};
+use mnist_autoencoder::data::{LabeledImages, MnistPart};
 use mnist_autoencoder::explore::{Pca, load_own_image};
-use mnist_autoencoder::figure::grid_size;
+use mnist_autoencoder::figure::{GAP, SCALE, grid_size};
 
 use crate::common::{assert_one_line_error, run_in, stderr, stdout, train_ok};
 use crate::pen::draw_digit;
@@ -17,6 +18,16 @@ const QUICK: [&str; 4] = [
     "data.train_limit=3000",
     "data.validation_size=500",
     "training.epochs=3",
+];
+
+/// Settings that learn a recognisable reconstruction from QUICK's 90 steps (the tutorial's
+/// N(0, 1) start needs epochs to leave saturation).
+const LEARNS_QUICKLY: [&str; 5] = [
+    "model.init=xavier",
+    "training.optimizer=burn-rmsprop",
+    "training.learning_rate=0.002",
+    "training.rmsprop.alpha=0.99",
+    "training.rmsprop.momentum=0.9",
 ];
 
 /// Trains a quick run on real MNIST into `dir/run`.
@@ -51,6 +62,88 @@ fn assert_picture(path: &Path, size: (u32, u32)) {
     );
 }
 
+/// The digits of a grid figure (`figure::render_grid`), row by row, each 784 pixel values in
+/// [0, 1] read back from the PNG.
+fn read_grid(path: &Path) -> Vec<Vec<Vec<f32>>> {
+    let image = image::open(path).unwrap().to_luma8();
+    let cell = 28 * SCALE;
+    let columns = (image.width() - GAP) / (cell + GAP);
+    let rows = (image.height() - GAP) / (cell + GAP);
+    (0..rows)
+        .map(|r| {
+            (0..columns)
+                .map(|c| {
+                    let (left, top) = (GAP + c * (cell + GAP), GAP + r * (cell + GAP));
+                    (0..784u32)
+                        .map(|i| {
+                            let (x, y) = (left + i % 28 * SCALE, top + i / 28 * SCALE);
+                            f32::from(image.get_pixel(x, y)[0]) / 255.0
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn mean_squared(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f32>() / a.len() as f32
+}
+
+/// Test image `index` as the figures draw it.
+fn test_image(mnist: &Path, index: usize) -> Vec<f32> {
+    let test = LabeledImages::load(mnist, MnistPart::Test)
+        .unwrap()
+        .dataset();
+    test.raw_pixels(index)
+        .unwrap()
+        .iter()
+        .map(|&b| f32::from(b) / 255.0)
+        .collect()
+}
+
+/// Asserts the top row of a figure is exactly `originals` and the bottom row reconstructs
+/// them: its error is below `margin` times that of a blank row, and of the same reconstructions
+/// shifted by one (each compared with another digit).
+fn assert_reconstructs(path: &Path, originals: &[Vec<f32>], margin: f32) {
+    let grid = read_grid(path);
+    assert_eq!(grid[0].len(), originals.len(), "{}", path.display());
+    for (drawn, original) in grid[0].iter().zip(originals) {
+        let off = drawn
+            .iter()
+            .zip(original)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            off < 0.5 / 255.0,
+            "{}: top row is not the originals",
+            path.display()
+        );
+    }
+    let rows = &grid[grid.len() - 1];
+    let n = originals.len();
+    let own: f32 = (0..n).map(|i| mean_squared(&rows[i], &originals[i])).sum();
+    let blank: f32 = originals
+        .iter()
+        .map(|o| mean_squared(o, &vec![0.0; 784]))
+        .sum();
+    let shifted: f32 = (0..n)
+        .map(|i| mean_squared(&rows[(i + 1) % n], &originals[i]))
+        .sum();
+    // An 8-bit reconstruction is never the original itself: a figure drawing its input twice
+    // would pass the comparisons below.
+    assert!(
+        own > 1e-4 * n as f32,
+        "{}: the bottom row repeats the top",
+        path.display()
+    );
+    assert!(
+        own < margin * blank && own < margin * shifted,
+        "{}: reconstructions are off by {own}, a blank by {blank}, the shifted row by {shifted}",
+        path.display()
+    );
+}
+
 fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -59,6 +152,12 @@ fn training_draws_its_curve_and_curves_redraws_it_from_metrics_csv(mnist: &Path)
     let tmp = tempfile::tempdir().unwrap();
     let run = quick_run(mnist, tmp.path(), &[]);
     assert_picture(&run.join("loss.png"), (900, 560));
+    // Both curves are drawn, each in its colour: the training cost and the validation cost.
+    let chart = image::open(run.join("loss.png")).unwrap().to_rgb8();
+    for (name, colour) in [("train", [31, 119, 180]), ("validation", [255, 127, 14])] {
+        let drawn = chart.pixels().filter(|p| p.0 == colour).count();
+        assert!(drawn > 300, "the {name} curve has {drawn} pixels");
+    }
 
     let linear = tmp.path().join("linear.png");
     let output = run_in(
@@ -139,9 +238,16 @@ fn pca_finds_the_directions_of_largest_variance() {
     assert!(pca.explained[0] > 0.8 && pca.explained[1] > 0.05);
 }
 
+fn the_reconstruction_figure_shows_test_digits_over_their_reconstructions(mnist: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = quick_run(mnist, tmp.path(), &LEARNS_QUICKLY);
+    let originals: Vec<Vec<f32>> = (0..10).map(|i| test_image(mnist, i)).collect();
+    assert_reconstructs(&run.join("reconstruction.png"), &originals, 0.5);
+}
+
 fn interpolate_draws_the_walk_between_two_test_images(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
-    let run = quick_run(mnist, tmp.path(), &[]);
+    let run = quick_run(mnist, tmp.path(), &LEARNS_QUICKLY);
     let output = run_in(
         tmp.path(),
         &[
@@ -158,6 +264,29 @@ fn interpolate_draws_the_walk_between_two_test_images(mnist: &Path) {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     assert_picture(&run.join("interpolation.png"), grid_size(6 + 2, 2));
+    // Both rows start at test image 3 and end at 2; the bottom row blends them in pixel space,
+    // in steps of 1/5.
+    let grid = read_grid(&run.join("interpolation.png"));
+    let (a, b) = (test_image(mnist, 3), test_image(mnist, 2));
+    for row in &grid {
+        assert!(mean_squared(&row[0], &a) < 1e-5 && mean_squared(&row[7], &b) < 1e-5);
+    }
+    for (step, drawn) in grid[1][1..7].iter().enumerate() {
+        let t = step as f32 / 5.0;
+        let blend: Vec<f32> = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| x * (1.0 - t) + y * t)
+            .collect();
+        assert!(
+            mean_squared(drawn, &blend) < 1e-5,
+            "blend {step} is not at {t}"
+        );
+    }
+    // The decoded walk moves from one end towards the other.
+    let decoded = &grid[0][1..7];
+    assert!(mean_squared(&decoded[0], &a) < mean_squared(&decoded[0], &b));
+    assert!(mean_squared(&decoded[5], &b) < mean_squared(&decoded[5], &a));
 
     let output = run_in(
         tmp.path(),
@@ -168,7 +297,7 @@ fn interpolate_draws_the_walk_between_two_test_images(mnist: &Path) {
 
 fn evaluate_reports_psnr_and_draws_the_worst_reconstructions(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
-    let run = quick_run(mnist, tmp.path(), &[]);
+    let run = quick_run(mnist, tmp.path(), &LEARNS_QUICKLY);
     let output = run_in(
         tmp.path(),
         &["evaluate", "--model", arg(&run), "--worst", "8"],
@@ -199,6 +328,17 @@ fn evaluate_reports_psnr_and_draws_the_worst_reconstructions(mnist: &Path) {
     assert!(worst.windows(2).all(|w| w[0] >= w[1]), "{worst:?}");
     assert!(worst[7] > mse, "the worst are worse than the mean");
     assert_picture(&run.join("worst.png"), grid_size(8, 2));
+    // "#index (label) mse" each.
+    let indices: Vec<usize> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Worst reconstructed: "))
+        .unwrap()
+        .split(", ")
+        .map(|item| item[1..].split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let originals: Vec<Vec<f32>> = indices.iter().map(|&i| test_image(mnist, i)).collect();
+    // The worst of 10,000 are poor reconstructions, yet still of their own digits.
+    assert_reconstructs(&run.join("worst.png"), &originals, 0.85);
 }
 
 fn reconstruct_takes_the_users_own_pictures(mnist: &Path) {
@@ -402,6 +542,7 @@ crate::trials![
     mnist training_draws_its_curve_and_curves_redraws_it_from_metrics_csv,
     mnist latent_maps_the_test_codes_and_exports_them_with_labels,
     plain pca_finds_the_directions_of_largest_variance,
+    mnist the_reconstruction_figure_shows_test_digits_over_their_reconstructions,
     mnist interpolate_draws_the_walk_between_two_test_images,
     mnist evaluate_reports_psnr_and_draws_the_worst_reconstructions,
     mnist reconstruct_takes_the_users_own_pictures,

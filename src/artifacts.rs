@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::config::{Config, Origin};
+use crate::fused::FusedOps;
 use crate::model::{Autoencoder, AutoencoderConfig};
 
 /// The trained weights, full precision (named MessagePack, as Burn's `DefaultRecorder`).
@@ -152,7 +153,7 @@ pub fn recorder_reason(error: &RecorderError) -> String {
 }
 
 /// Saves the model's weights to `dir/model.mpk` at full precision.
-pub fn save_model<B: Backend>(model: &Autoencoder<B>, dir: &Path) -> Result<(), ArtifactError> {
+pub fn save_model<B: FusedOps>(model: &Autoencoder<B>, dir: &Path) -> Result<(), ArtifactError> {
     let path = dir.join(MODEL_FILE);
     let bytes =
         Recorder::<B>::record(&recorder(), model.clone().into_record(), ()).map_err(|e| {
@@ -166,7 +167,7 @@ pub fn save_model<B: Backend>(model: &Autoencoder<B>, dir: &Path) -> Result<(), 
 }
 
 /// A trained model and the configuration it was trained with.
-pub struct SavedRun<B: Backend> {
+pub struct SavedRun<B: FusedOps> {
     pub model: Autoencoder<B>,
     pub config: Config,
 }
@@ -182,7 +183,7 @@ pub fn load_config(dir: &Path) -> Result<Config, ArtifactError> {
 }
 
 /// Loads `dir/config.toml` and `dir/model.mpk`, checking the weights fit the configured shape.
-pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<SavedRun<B>, ArtifactError> {
+pub fn load_run<B: FusedOps>(dir: &Path, device: &B::Device) -> Result<SavedRun<B>, ArtifactError> {
     let config = load_config(dir)?;
 
     let model_path = dir.join(MODEL_FILE);
@@ -203,7 +204,7 @@ pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<SavedRun<B
 
 /// The model a record holds, if its weights fit `hidden_size` (Burn's `load_record` takes
 /// tensors of any shape).
-pub fn model_from_record<B: Backend>(
+pub fn model_from_record<B: FusedOps>(
     record: <Autoencoder<B> as Module<B>>::Record,
     hidden_size: usize,
     device: &B::Device,
@@ -222,7 +223,7 @@ pub fn model_from_record<B: Backend>(
     Ok(model)
 }
 
-fn shapes<B: Backend>(model: &Autoencoder<B>) -> Vec<Vec<usize>> {
+fn shapes<B: FusedOps>(model: &Autoencoder<B>) -> Vec<Vec<usize>> {
     let bias = |linear: &burn::nn::Linear<B>| {
         linear
             .bias

@@ -35,16 +35,13 @@ pub type Device = burn::tensor::Device<Backend>;
 
 /// Runs `work` where this backend computes fastest.
 ///
-/// For ndarray, that is inside a rayon pool of one thread. Burn's ndarray runs every matrix
-/// product in `rayon::scope`; called from a thread outside any pool, that wakes a pool thread,
-/// hands it the product and puts the caller to sleep until it is done: on this project's
-/// 2-core benchmark machine, about 30% of an epoch went to those hand-overs (measured: 20,000
-/// images took 1.5 s outside and 1.05 s inside). Inside the pool the scope runs on the calling
-/// thread, and the product still splits over two cores through matrixmultiply's own threads.
+/// For ndarray, that is inside a rayon pool with a thread per core, named `compute`: the
+/// fused operations ([`crate::fused`]) split their matrix products and passes over it, and
+/// Burn's own ndarray operations, which start each product in `rayon::scope`, run inside it
+/// instead of handing the work to a pool of their own and waiting.
 pub fn run_on_compute_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     #[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
     if let Ok(pool) = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
         .thread_name(|_| "compute".to_owned())
         // The main thread's stack size, which the work would otherwise have had.
         .stack_size(8 << 20)

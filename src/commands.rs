@@ -4,7 +4,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
-use burn::prelude::*;
 
 use crate::Error;
 use crate::artifacts::{self, ArtifactError, METRICS_FILE, RECONSTRUCTION_FILE};
@@ -13,6 +12,7 @@ use crate::data::{MnistPart, Noise};
 use crate::epoch_log::parse_metrics_csv;
 use crate::evaluate::{mean_of, per_image_mse, write_reconstruction_figure};
 use crate::explore::{self, LatentReport};
+use crate::fused::FusedOps;
 use crate::model::Autoencoder;
 use crate::plots::save_loss_chart;
 use crate::training::load_part;
@@ -40,7 +40,7 @@ pub struct Evaluation {
 
 /// `evaluate`: test-set MSE and PSNR of the run in `model_dir`, and a picture of its `worst`
 /// reconstructions (none when 0).
-pub fn evaluate<B: Backend>(
+pub fn evaluate<B: FusedOps>(
     model_dir: &Path,
     data_dir: Option<&Path>,
     worst: usize,
@@ -69,7 +69,7 @@ pub fn evaluate<B: Backend>(
 }
 
 /// `reconstruct`: the tutorial's figure from the run in `model_dir`; returns the PNG's path.
-pub fn reconstruct<B: Backend>(
+pub fn reconstruct<B: FusedOps>(
     model_dir: &Path,
     output: Option<&Path>,
     samples: Option<usize>,
@@ -86,7 +86,7 @@ pub fn reconstruct<B: Backend>(
 }
 
 /// `reconstruct --image`: the user's pictures over their reconstructions; returns the path.
-pub fn reconstruct_images<B: Backend>(
+pub fn reconstruct_images<B: FusedOps>(
     model_dir: &Path,
     images: &[PathBuf],
     output: Option<&Path>,
@@ -136,7 +136,7 @@ pub fn curve_title(config: &Config) -> String {
 }
 
 /// `latent`: the latent map and the codes of the test set; returns the two paths.
-pub fn latent<B: Backend>(
+pub fn latent<B: FusedOps>(
     model_dir: &Path,
     output: Option<&Path>,
     csv: Option<&Path>,
@@ -152,7 +152,7 @@ pub fn latent<B: Backend>(
 }
 
 /// `interpolate`: the walk between test images `from` and `to`; returns the PNG's path.
-pub fn interpolate<B: Backend>(
+pub fn interpolate<B: FusedOps>(
     model_dir: &Path,
     ends: [usize; 2],
     steps: usize,
@@ -168,7 +168,7 @@ pub fn interpolate<B: Backend>(
 }
 
 /// The model and config of a run, its data directory replaced by `data_dir` when given.
-fn open_run<B: Backend>(
+fn open_run<B: FusedOps>(
     model_dir: &Path,
     data_dir: Option<&Path>,
     device: &B::Device,

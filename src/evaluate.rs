@@ -9,6 +9,7 @@ use crate::IMAGE_PIXELS;
 use crate::artifacts::ArtifactError;
 use crate::data::{MnistDataset, Noise};
 use crate::figure::{save_grid, save_reconstruction};
+use crate::fused::FusedOps;
 use crate::model::Autoencoder;
 
 /// Images per forward pass when evaluating.
@@ -39,7 +40,7 @@ pub fn rows<B: Backend>(tensor: Tensor<B, 2>) -> Vec<Vec<f32>> {
 }
 
 /// Squared error of each image of `dataset`, the mean over its pixels.
-pub fn per_image_mse<B: Backend>(
+pub fn per_image_mse<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     device: &B::Device,
@@ -67,7 +68,7 @@ pub fn mean_of(errors: &[f32]) -> f64 {
 }
 
 /// Mean squared error over every pixel of every image in `dataset`.
-pub fn mean_squared_error<B: Backend>(
+pub fn mean_squared_error<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     device: &B::Device,
@@ -78,7 +79,7 @@ pub fn mean_squared_error<B: Backend>(
 /// Writes the tutorial's figure for the first `count` images of `dataset` to `path`. With
 /// `noise` (a denoising autoencoder), three rows: originals, their corrupted copies, and the
 /// model's reconstructions of those.
-pub fn write_reconstruction_figure<B: Backend>(
+pub fn write_reconstruction_figure<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     count: usize,

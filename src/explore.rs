@@ -15,6 +15,7 @@ use crate::artifacts::{ArtifactError, write_atomic};
 use crate::data::{DatasetKind, MnistDataset};
 use crate::evaluate::{EVAL_BATCH, images, rows};
 use crate::figure::save_grid;
+use crate::fused::FusedOps;
 use crate::model::Autoencoder;
 use crate::plots::{MapPoint, save_latent_chart};
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
@@ -37,7 +38,7 @@ pub enum ExploreError {
 }
 
 /// Codes of every image of `dataset`, row after row (`len * hidden` values).
-pub fn encode_all<B: Backend>(
+pub fn encode_all<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     device: &B::Device,
@@ -168,7 +169,7 @@ pub struct LatentReport {
 
 /// Encodes `dataset`, draws the codes' first two principal components to `png` and writes
 /// every code with its label and projection to `csv`.
-pub fn latent_map<B: Backend>(
+pub fn latent_map<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     kind: DatasetKind,
@@ -225,7 +226,7 @@ pub fn latent_map<B: Backend>(
 
 /// A strip walking from test image `from` to `to`: on top, decoded points of the straight line
 /// between their codes (ends: the two originals); below, the same steps blended in pixels.
-pub fn interpolation<B: Backend>(
+pub fn interpolation<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     [from, to]: [usize; 2],
@@ -296,7 +297,7 @@ pub fn worst(errors: &[f32], dataset: &MnistDataset, count: usize) -> Vec<(usize
 }
 
 /// Writes the images `indices` of `dataset` over their reconstructions to `path`.
-pub fn save_reconstructions_of<B: Backend>(
+pub fn save_reconstructions_of<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     indices: &[usize],
@@ -399,7 +400,7 @@ pub fn load_own_image(path: &Path) -> Result<Vec<f32>, ExploreError> {
 
 /// Reads each of `paths` with [`load_own_image`], reconstructs them and writes the prepared
 /// inputs over their reconstructions to `output`.
-pub fn reconstruct_own_images<B: Backend>(
+pub fn reconstruct_own_images<B: FusedOps>(
     model: &Autoencoder<B>,
     paths: &[PathBuf],
     output: &Path,

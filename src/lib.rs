@@ -15,6 +15,7 @@ pub mod epoch_log;
 pub mod evaluate;
 pub mod explore;
 pub mod figure;
+pub mod fused;
 pub mod model;
 pub mod optim;
 pub mod plots;

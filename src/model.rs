@@ -4,13 +4,14 @@
 use burn::module::Initializer;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 
 use crate::IMAGE_PIXELS;
 use crate::config::Init;
 use crate::data::MnistBatch;
+pub use crate::fused::composed::sigmoid;
+use crate::fused::{FusedAutodiff, FusedOps, composed, float};
 
 #[derive(Config, Debug)]
 pub struct AutoencoderConfig {
@@ -38,7 +39,7 @@ impl AutoencoderConfig {
             .with_initializer(initializer)
     }
 
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Autoencoder<B> {
+    pub fn init<B: FusedOps>(&self, device: &B::Device) -> Autoencoder<B> {
         let linear = |d_input, d_output| {
             LinearConfig::new(d_input, d_output)
                 .with_initializer(self.initializer.clone())
@@ -62,20 +63,20 @@ impl AutoencoderConfig {
 }
 
 #[derive(Module, Debug)]
-pub struct Autoencoder<B: Backend> {
+pub struct Autoencoder<B: FusedOps> {
     pub encoder: Linear<B>,
     pub decoder: Linear<B>,
 }
 
-impl<B: Backend> Autoencoder<B> {
+impl<B: FusedOps> Autoencoder<B> {
     /// images: `[batch, 784]` in [0, 1] -> codes: `[batch, hidden]` in (0, 1)
     pub fn encode(&self, images: Tensor<B, 2>) -> Tensor<B, 2> {
-        sigmoid(self.encoder.forward(images))
+        linear_sigmoid(&self.encoder, images)
     }
 
     /// codes: `[batch, hidden]` -> images: `[batch, 784]` in (0, 1)
     pub fn decode(&self, codes: Tensor<B, 2>) -> Tensor<B, 2> {
-        sigmoid(self.decoder.forward(codes))
+        linear_sigmoid(&self.decoder, codes)
     }
 
     /// images: `[batch, 784]` -> reconstructions: `[batch, 784]`
@@ -92,34 +93,45 @@ impl<B: Backend> Autoencoder<B> {
     pub fn loss(&self, images: Tensor<B, 2>) -> Tensor<B, 1> {
         mse(self.forward(images.clone()), images)
     }
-}
 
-/// The logistic sigmoid `1 / (1 + exp(-x))`, whose gradient is `y (1 - y)` as TensorFlow's.
-///
-/// Burn 0.21's `sigmoid` computes `exp(-log(1 + exp(-x)))`, three transcendental passes, and its
-/// autodiff backward computes all three again from the input: in a profile of the tutorial's
-/// training, half of the main thread's time. Here `y` is computed off the graph with one `exp`
-/// and the graph carries `y + (x - x.detach()) * y (1 - y)`. For finite `x` the bracket is
-/// exactly zero, so the value is exactly `y`; its gradient is `y (1 - y)`, TensorFlow's
-/// `SigmoidGrad`, read from the forward pass instead of recomputed. On a backend without
-/// autodiff it is `y` alone.
-pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let denominator = x.clone().detach().neg().exp().add_scalar(1.0);
-    // A division, not `recip()`: Burn's ndarray computes `recip` with the CPU's approximate
-    // reciprocal instruction, good to 12 bits only.
-    let y = denominator.ones_like() / denominator;
-    if !B::ad_enabled(&x.device()) {
-        return y;
+    /// [`Autoencoder::forward`] through Burn's standard ops, without the fused ones: the
+    /// reference the fused path is tested against.
+    pub fn forward_composed(&self, images: Tensor<B, 2>) -> Tensor<B, 2> {
+        let layer =
+            |linear: &Linear<B>, x| composed::linear_sigmoid(x, linear.weight.val(), bias(linear));
+        layer(&self.decoder, layer(&self.encoder, images))
     }
-    let slope = y.clone() * y.clone().neg().add_scalar(1.0);
-    y + (x.clone() - x.detach()) * slope
+
+    /// [`Autoencoder::loss`] through Burn's standard ops.
+    pub fn loss_composed(&self, images: Tensor<B, 2>) -> Tensor<B, 1> {
+        composed::mse(self.forward_composed(images.clone()), images)
+    }
 }
 
-/// Mean squared error over every element, `[1]`. `diff * diff` rather than `powf_scalar(2.0)`,
-/// which goes through log and exp.
-pub fn mse<B: Backend>(output: Tensor<B, 2>, target: Tensor<B, 2>) -> Tensor<B, 1> {
-    let diff = output - target;
-    (diff.clone() * diff).mean()
+fn bias<B: FusedOps>(linear: &Linear<B>) -> Tensor<B, 1> {
+    linear
+        .bias
+        .as_ref()
+        .expect("the autoencoder's layers have biases")
+        .val()
+}
+
+/// `sigmoid(x · W + b)` of one layer, as one fused operation.
+fn linear_sigmoid<B: FusedOps>(linear: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    float(B::linear_sigmoid(
+        x.into_primitive().tensor(),
+        linear.weight.val().into_primitive().tensor(),
+        bias(linear).into_primitive().tensor(),
+    ))
+}
+
+/// Mean squared error over every element, `[1]`, as one fused operation.
+pub fn mse<B: FusedOps>(output: Tensor<B, 2>, target: Tensor<B, 2>) -> Tensor<B, 1> {
+    let (loss, _gradient) = B::mse_with_gradient(
+        output.into_primitive().tensor(),
+        target.into_primitive().tensor(),
+    );
+    float(loss)
 }
 
 /// What a step hands to the metrics: the batch loss only, off the autodiff graph.
@@ -147,7 +159,7 @@ impl<B: Backend> Adaptor<LossInput<B>> for ReconstructionOutput<B> {
     }
 }
 
-impl<B: AutodiffBackend> TrainStep for Autoencoder<B> {
+impl<B: FusedAutodiff> TrainStep for Autoencoder<B> {
     type Input = MnistBatch<B>;
     type Output = ReconstructionOutput<B::InnerBackend>;
 
@@ -160,7 +172,7 @@ impl<B: AutodiffBackend> TrainStep for Autoencoder<B> {
     }
 }
 
-impl<B: Backend> InferenceStep for Autoencoder<B> {
+impl<B: FusedOps> InferenceStep for Autoencoder<B> {
     type Input = MnistBatch<B>;
     type Output = ReconstructionOutput<B>;
 

@@ -16,12 +16,16 @@
 use std::fmt;
 
 use burn::module::AutodiffModule;
+use burn::optim::SimpleOptimizer;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{RmsPropConfig, SimpleOptimizer};
 use burn::prelude::*;
 use burn::record::Record;
+use burn::tensor::TensorPrimitive;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::ops::FloatTensor;
 use serde::{Deserialize, Serialize};
+
+use crate::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
 
 /// Which RMSProp update `training.rmsprop` configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,8 +67,8 @@ impl RmsPropSettings {
     }
 
     /// Burn's update with these settings.
-    pub fn burn(&self) -> RmsPropConfig {
-        RmsPropConfig::new()
+    pub fn burn(&self) -> BurnRmsPropConfig {
+        BurnRmsPropConfig::new()
             .with_alpha(self.alpha)
             .with_momentum(self.momentum)
             .with_epsilon(self.epsilon)
@@ -92,29 +96,111 @@ pub struct Tf1RmsPropConfig {
 impl Tf1RmsPropConfig {
     /// The per-tensor update rule.
     pub fn build(&self) -> Tf1RmsProp {
-        Tf1RmsProp {
-            decay: self.decay,
+        Tf1RmsProp(RmsProp {
+            rule: RmsPropRule::Tf1,
+            alpha: self.decay,
             momentum: self.momentum,
             epsilon: self.epsilon,
             centered: self.centered,
-        }
+        })
     }
 
     /// The optimiser for a module, as the Learner takes it.
     pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(
         &self,
-    ) -> OptimizerAdaptor<Tf1RmsProp, M, B> {
+    ) -> OptimizerAdaptor<Tf1RmsProp, M, B>
+    where
+        B::InnerBackend: FusedOps,
+    {
         OptimizerAdaptor::from(self.build())
     }
 }
 
+/// Burn's RMSProp hyper-parameters (`burn::optim::RmsPropConfig`'s, with its defaults).
+#[derive(Config, Debug)]
+pub struct BurnRmsPropConfig {
+    /// Discount of the running mean square.
+    #[config(default = 0.99)]
+    pub alpha: f32,
+    /// Momentum; 0 keeps no momentum buffer.
+    #[config(default = 0.9)]
+    pub momentum: f32,
+    /// Added after the square root.
+    #[config(default = 1e-5)]
+    pub epsilon: f32,
+    /// Divide by an estimate of the gradient's variance instead of its raw second moment.
+    #[config(default = false)]
+    pub centered: bool,
+}
+
+impl BurnRmsPropConfig {
+    /// The per-tensor update rule.
+    pub fn build(&self) -> BurnRmsProp {
+        BurnRmsProp(RmsProp {
+            rule: RmsPropRule::Burn,
+            alpha: self.alpha,
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+            centered: self.centered,
+        })
+    }
+
+    /// The optimiser for a module, as the Learner takes it.
+    pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(
+        &self,
+    ) -> OptimizerAdaptor<BurnRmsProp, M, B>
+    where
+        B::InnerBackend: FusedOps,
+    {
+        OptimizerAdaptor::from(self.build())
+    }
+}
+
+/// One RMSProp rule with its settings; a step is the backend's fused update.
 #[derive(Clone, Debug)]
-pub struct Tf1RmsProp {
-    decay: f32,
+struct RmsProp {
+    rule: RmsPropRule,
+    alpha: f32,
     momentum: f32,
     epsilon: f32,
     centered: bool,
 }
+
+impl RmsProp {
+    /// Updates `tensor` with `grad`, from the state tensors kept so far.
+    fn step<B: FusedOps, const D: usize>(
+        &self,
+        learning_rate: f64,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: [Option<Tensor<B, D>>; 3],
+    ) -> RmsPropTensors<B> {
+        let hyper = RmsPropHyper {
+            rule: self.rule,
+            learning_rate,
+            alpha: self.alpha,
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+            centered: self.centered,
+        };
+        let [square, mean_grad, momentum] = state.map(|t| t.map(|t| t.into_primitive().tensor()));
+        let tensors = RmsPropTensors {
+            param: tensor.into_primitive().tensor(),
+            square,
+            mean_grad,
+            momentum,
+        };
+        B::rmsprop(hyper, tensors, grad.into_primitive().tensor())
+    }
+}
+
+fn from_primitive<B: Backend, const D: usize>(primitive: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}
+
+/// TensorFlow 1's RMSProp, as a Burn `SimpleOptimizer`.
+#[derive(Clone, Debug)]
+pub struct Tf1RmsProp(RmsProp);
 
 /// Per-parameter state: TF1's `rms`, `mg` and `momentum` slots.
 #[derive(Record, Clone)]
@@ -124,7 +210,7 @@ pub struct Tf1RmsPropState<B: Backend, const D: usize> {
     pub momentum: Option<Tensor<B, D>>,
 }
 
-impl<B: Backend> SimpleOptimizer<B> for Tf1RmsProp {
+impl<B: FusedOps> SimpleOptimizer<B> for Tf1RmsProp {
     type State<const D: usize> = Tf1RmsPropState<B, D>;
 
     fn step<const D: usize>(
@@ -134,41 +220,16 @@ impl<B: Backend> SimpleOptimizer<B> for Tf1RmsProp {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let (mean_square, mean_grad, momentum) = match state {
-            Some(s) => (s.mean_square, s.mean_grad, s.momentum),
-            None => (grad.ones_like(), None, None),
-        };
-        let keep = 1.0 - self.decay;
-        let mean_square =
-            mean_square.mul_scalar(self.decay) + grad.clone().square().mul_scalar(keep);
-        let (denominator, mean_grad) = if self.centered {
-            let mean_grad = mean_grad
-                .unwrap_or_else(|| grad.zeros_like())
-                .mul_scalar(self.decay)
-                + grad.clone().mul_scalar(keep);
-            (
-                mean_square.clone() - mean_grad.clone().square(),
-                Some(mean_grad),
-            )
-        } else {
-            (mean_square.clone(), None)
-        };
-        let step = grad.mul_scalar(lr) / denominator.add_scalar(self.epsilon).sqrt();
-        let (step, momentum) = if self.momentum > 0.0 {
-            let buffer = match momentum {
-                Some(buffer) => buffer.mul_scalar(self.momentum) + step,
-                None => step,
-            };
-            (buffer.clone(), Some(buffer))
-        } else {
-            (step, None)
-        };
+        let state = state.map_or([None, None, None], |s| {
+            [Some(s.mean_square), s.mean_grad, s.momentum]
+        });
+        let next = self.0.step(lr, tensor, grad, state);
         let state = Tf1RmsPropState {
-            mean_square,
-            mean_grad,
-            momentum,
+            mean_square: from_primitive(next.square.expect("the update keeps a mean square")),
+            mean_grad: next.mean_grad.map(from_primitive),
+            momentum: next.momentum.map(from_primitive),
         };
-        (tensor - step, Some(state))
+        (from_primitive(next.param), Some(state))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
@@ -176,6 +237,90 @@ impl<B: Backend> SimpleOptimizer<B> for Tf1RmsProp {
             mean_square: state.mean_square.to_device(device),
             mean_grad: state.mean_grad.map(|t| t.to_device(device)),
             momentum: state.momentum.map(|t| t.to_device(device)),
+        }
+    }
+}
+
+/// Burn's RMSProp (`burn::optim::RmsProp`), the same update as one fused pass.
+#[derive(Clone, Debug)]
+pub struct BurnRmsProp(RmsProp);
+
+/// Per-parameter state laid out as `burn::optim::RmsPropState`, field for field, so that
+/// checkpoints written with Burn's own RMSProp load here.
+#[derive(Record, Clone)]
+pub struct BurnRmsPropState<B: Backend, const D: usize> {
+    pub square_avg: SquareAvg<B, D>,
+    pub centered: Centered<B, D>,
+    pub momentum: Option<MomentumBuffer<B, D>>,
+}
+
+/// Burn's `SquareAvgState`.
+#[derive(Record, Clone)]
+pub struct SquareAvg<B: Backend, const D: usize> {
+    pub square_avg: Tensor<B, D>,
+}
+
+/// Burn's `CenteredState`: `avg` is the denominator's variance estimate, which Burn recomputes
+/// every step and never reads back.
+#[derive(Record, Clone)]
+pub struct Centered<B: Backend, const D: usize> {
+    pub grad_avg: Option<Tensor<B, D>>,
+    pub avg: Tensor<B, D>,
+}
+
+/// Burn's `RmsPropMomentumState`.
+#[derive(Record, Clone)]
+pub struct MomentumBuffer<B: Backend, const D: usize> {
+    pub buf: Tensor<B, D>,
+}
+
+impl<B: FusedOps> SimpleOptimizer<B> for BurnRmsProp {
+    type State<const D: usize> = BurnRmsPropState<B, D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: f64,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let state = state.map_or([None, None, None], |s| {
+            [
+                Some(s.square_avg.square_avg),
+                s.centered.grad_avg,
+                s.momentum.map(|m| m.buf),
+            ]
+        });
+        let next = self.0.step(lr, tensor, grad, state);
+        let square: Tensor<B, D> =
+            from_primitive(next.square.expect("the update keeps a mean square"));
+        let grad_avg: Option<Tensor<B, D>> = next.mean_grad.map(from_primitive);
+        let avg = match &grad_avg {
+            Some(mean) => square.clone() - mean.clone().square(),
+            None => square.clone(),
+        };
+        let state = BurnRmsPropState {
+            square_avg: SquareAvg { square_avg: square },
+            centered: Centered { grad_avg, avg },
+            momentum: next.momentum.map(|buf| MomentumBuffer {
+                buf: from_primitive(buf),
+            }),
+        };
+        (from_primitive(next.param), Some(state))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
+        BurnRmsPropState {
+            square_avg: SquareAvg {
+                square_avg: state.square_avg.square_avg.to_device(device),
+            },
+            centered: Centered {
+                grad_avg: state.centered.grad_avg.map(|t| t.to_device(device)),
+                avg: state.centered.avg.to_device(device),
+            },
+            momentum: state.momentum.map(|m| MomentumBuffer {
+                buf: m.buf.to_device(device),
+            }),
         }
     }
 }

@@ -9,7 +9,6 @@ use burn::data::dataset::Dataset;
 use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::record::{Record, Recorder};
-use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::logger::FileMetricLogger;
 use burn::train::metric::LossMetric;
@@ -28,6 +27,7 @@ use crate::data::{
 };
 use crate::epoch_log::{EpochLogger, EpochRow, TrueEpochs};
 use crate::evaluate::{mean_squared_error, write_reconstruction_figure};
+use crate::fused::{FusedAutodiff, FusedOps};
 use crate::model::{Autoencoder, AutoencoderConfig};
 use crate::plots::save_loss_chart;
 use crate::stop::{SignalWatch, Stop, StopReason};
@@ -118,7 +118,7 @@ pub enum TrainOutcome {
 
 /// Trains the autoencoder as `config` says and writes its artifacts to `output.dir`. With
 /// `resume`, `output.dir` holds an earlier run, which continues after its last complete epoch.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: FusedAutodiff>(
     config: &Config,
     resume: bool,
     device: &B::Device,
@@ -277,7 +277,7 @@ pub fn train<B: AutodiffBackend>(
 }
 
 /// Everything a Learner launch needs besides the model and its optimiser.
-struct Run<'a, B: AutodiffBackend> {
+struct Run<'a, B: FusedAutodiff> {
     dir: &'a Path,
     train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>>,
     valid_loader: Arc<dyn DataLoader<B::InnerBackend, MnistBatch<B::InnerBackend>>>,
@@ -292,7 +292,7 @@ struct Run<'a, B: AutodiffBackend> {
     device: &'a B::Device,
 }
 
-impl<B: AutodiffBackend> Run<'_, B> {
+impl<B: FusedAutodiff> Run<'_, B> {
     /// Trains with `optimizer`, on Burn's dashboard or plain; returns the model as training left
     /// it (finished or stopped).
     fn launch<O>(
@@ -334,13 +334,13 @@ impl<B: AutodiffBackend> Run<'_, B> {
 }
 
 /// Loads the three records of checkpoint `epoch`, so that a damaged one is an error message.
-fn check_checkpoint<B: AutodiffBackend, O: Optimizer<Autoencoder<B>, B>>(
+fn check_checkpoint<B: FusedAutodiff, O: Optimizer<Autoencoder<B>, B>>(
     dir: &Path,
     epoch: usize,
     hidden_size: usize,
     device: &B::Device,
 ) -> Result<(), CheckpointError> {
-    fn load<B: Backend, R: Record<B>>(
+    fn load<B: FusedOps, R: Record<B>>(
         path: PathBuf,
         device: &B::Device,
     ) -> Result<R, CheckpointError> {

@@ -221,5 +221,6 @@ crate::trials![
     plain the_same_seed_gives_the_same_weights,
     plain one_rmsprop_step_lowers_the_loss_on_a_fixed_batch,
     plain sigmoid_matches_burns_value_and_gradient_in_the_tails_too,
+    #[cfg(not(feature = "wgpu"))]
     plain on_ndarray_work_runs_in_the_compute_pool,
 ];

@@ -10,6 +10,7 @@ use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::train::TrainStep;
 use mnist_autoencoder::data::MnistBatch;
+use mnist_autoencoder::fused::FusedOps;
 use mnist_autoencoder::model::Autoencoder;
 use mnist_autoencoder::optim::{OptimizerKind, RmsPropSettings};
 
@@ -92,7 +93,7 @@ impl Weights {
         }
     }
 
-    fn of<B: Backend>(model: &Autoencoder<B>) -> Self {
+    fn of<B: FusedOps>(model: &Autoencoder<B>) -> Self {
         let values = |t: Tensor<B, 1>| {
             let data = t.into_data().to_vec::<f32>().unwrap();
             data.into_iter().map(f64::from).collect::<Vec<_>>()

@@ -11,6 +11,7 @@ mod config;
 mod data;
 mod download;
 mod end_to_end;
+mod fused;
 mod model;
 mod optim;
 mod reference;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
     trials.extend(data::trials());
     trials.extend(download::trials());
     trials.extend(end_to_end::trials());
+    trials.extend(fused::trials());
     trials.extend(model::trials());
     trials.extend(optim::trials());
     trials.extend(reference::trials());

@@ -1,0 +1,136 @@
+//! The fused operations composed from Burn's standard ops: the default bodies of
+//! [`FusedOps`](super::FusedOps), and the reference the fused kernels are tested against.
+
+use burn::prelude::*;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Shape, TensorMetadata};
+
+use super::{RmsPropHyper, RmsPropRule, RmsPropTensors, float};
+
+/// `sigmoid(x · weight + bias)`, as Burn's `Linear` and [`sigmoid`] compute it.
+pub fn linear_sigmoid<B: Backend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    bias: Tensor<B, 1>,
+) -> Tensor<B, 2> {
+    sigmoid(x.matmul(weight) + bias.unsqueeze())
+}
+
+/// The gradients of [`linear_sigmoid`] from its output `y` and `dy`: (input, weight, bias).
+pub fn linear_sigmoid_backward<B: Backend>(
+    x: Tensor<B, 2>,
+    weight: Tensor<B, 2>,
+    y: Tensor<B, 2>,
+    dy: Tensor<B, 2>,
+    input_grad: bool,
+) -> (Option<Tensor<B, 2>>, Tensor<B, 2>, Tensor<B, 1>) {
+    let slope = y.clone() * y.neg().add_scalar(1.0);
+    let dz = dy * slope;
+    let bias = dz.clone().sum_dim(0).squeeze_dim(0);
+    let input = input_grad.then(|| dz.clone().matmul(weight.transpose()));
+    (input, x.transpose().matmul(dz), bias)
+}
+
+/// The logistic sigmoid `1 / (1 + exp(-x))`, whose gradient is `y (1 - y)` as TensorFlow's.
+///
+/// Burn 0.21's `sigmoid` computes `exp(-log(1 + exp(-x)))` and its autodiff backward computes
+/// all three transcendentals again from the input. Here `y` is computed off the graph with one
+/// `exp` and the graph carries `y + (x - x.detach()) * y (1 - y)`: for finite `x` the bracket
+/// is exactly zero, so the value is exactly `y`, and the gradient is `y (1 - y)`, TensorFlow's
+/// `SigmoidGrad`, read from the forward pass. On a backend without autodiff it is `y` alone.
+pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let denominator = x.clone().detach().neg().exp().add_scalar(1.0);
+    // A division, not `recip()`: Burn's ndarray computes `recip` with the CPU's approximate
+    // reciprocal instruction, good to 12 bits only.
+    let y = denominator.ones_like() / denominator;
+    if !B::ad_enabled(&x.device()) {
+        return y;
+    }
+    let slope = y.clone() * y.clone().neg().add_scalar(1.0);
+    y + (x.clone() - x.detach()) * slope
+}
+
+/// Mean squared error over every element, `[1]`. `diff * diff` rather than `powf_scalar(2.0)`,
+/// which goes through log and exp.
+pub fn mse<B: Backend, const D: usize>(output: Tensor<B, D>, target: Tensor<B, D>) -> Tensor<B, 1> {
+    let diff = output - target;
+    (diff.clone() * diff).mean()
+}
+
+/// [`mse`] and its gradient with respect to `output`, `2 (output - target) / len`.
+pub fn mse_with_gradient<B: Backend, const D: usize>(
+    output: Tensor<B, D>,
+    target: Tensor<B, D>,
+) -> (Tensor<B, 1>, Tensor<B, D>) {
+    let count = output.shape().num_elements() as f64;
+    let diff = output - target;
+    let loss = (diff.clone() * diff.clone()).mean();
+    (loss, diff.mul_scalar(2.0 / count))
+}
+
+/// One RMSProp update as Burn ops: TF1's rule as `tf.train.RMSPropOptimizer` applies it, or
+/// Burn's as `burn::optim::RmsProp` does, operation for operation.
+pub fn rmsprop<B: Backend>(
+    hyper: RmsPropHyper,
+    state: RmsPropTensors<B>,
+    grad: FloatTensor<B>,
+) -> RmsPropTensors<B> {
+    // Any rank: work on flattened tensors, give them back their shape.
+    let shape = grad.shape();
+    let len = shape.num_elements();
+    let flat = |t: FloatTensor<B>| float::<B, 1>(B::float_reshape(t, Shape::new([len])));
+    let back = |t: Tensor<B, 1>| B::float_reshape(t.into_primitive().tensor(), shape.clone());
+    let grad = flat(grad);
+    let param = flat(state.param);
+    let square = state.square.map(flat);
+    let mean_grad = state.mean_grad.map(flat);
+    let momentum = state.momentum.map(flat);
+
+    let RmsPropHyper {
+        rule,
+        learning_rate: lr,
+        alpha,
+        momentum: beta,
+        epsilon,
+        centered,
+    } = hyper;
+    let keep = 1.0 - alpha;
+    let square = match (rule, square) {
+        (_, Some(square)) => square.mul_scalar(alpha) + grad.clone().square().mul_scalar(keep),
+        (RmsPropRule::Tf1, None) => {
+            grad.ones_like().mul_scalar(alpha) + grad.clone().square().mul_scalar(keep)
+        }
+        (RmsPropRule::Burn, None) => grad.clone().square().mul_scalar(keep),
+    };
+    let mean_grad = centered.then(|| match mean_grad {
+        Some(mean) => mean.mul_scalar(alpha) + grad.clone().mul_scalar(keep),
+        None => grad.clone().mul_scalar(keep),
+    });
+    let variance = match &mean_grad {
+        Some(mean) => square.clone() - mean.clone().square(),
+        None => square.clone(),
+    };
+    let step = match rule {
+        RmsPropRule::Tf1 => grad.mul_scalar(lr) / variance.add_scalar(epsilon).sqrt(),
+        RmsPropRule::Burn => grad / variance.sqrt().add_scalar(epsilon),
+    };
+    let (step, momentum) = if beta > 0.0 {
+        let buffer = match momentum {
+            Some(buffer) => buffer.mul_scalar(beta) + step,
+            None => step,
+        };
+        (buffer.clone(), Some(buffer))
+    } else {
+        (step, None)
+    };
+    let step = match rule {
+        RmsPropRule::Tf1 => step,
+        RmsPropRule::Burn => step.mul_scalar(lr),
+    };
+    RmsPropTensors {
+        param: back(param - step),
+        square: Some(back(square)),
+        mean_grad: mean_grad.map(back),
+        momentum: momentum.map(back),
+    }
+}

@@ -1,0 +1,312 @@
+//! The elementwise passes of the fused operations, on slices.
+//!
+//! Each kernel is written once as plain Rust and compiled three times: for AVX-512, for AVX2
+//! with FMA, and for the baseline; the widest the processor has is picked at run time (the
+//! build targets the baseline x86-64, where the compiler may not assume AVX). The loops are
+//! shaped so that the compiler vectorises them, `exp` included.
+
+use std::mem::MaybeUninit;
+use std::sync::OnceLock;
+
+/// The instruction sets the kernels are compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Simd {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+/// The widest instruction set this processor has.
+pub(crate) fn simd() -> Simd {
+    static DETECTED: OnceLock<Simd> = OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Simd::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Baseline
+    })
+}
+
+/// Defines `$vis fn $name($args)` that runs `$body` compiled for the widest instruction
+/// set present.
+macro_rules! multiversion {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $ret)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            fn avx512($($arg: $ty),*) $(-> $ret)? {
+                body($($arg),*)
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) $(-> $ret)? {
+                body($($arg),*)
+            }
+
+            match $crate::fused::cpu::kernels::simd() {
+                // SAFETY: `simd()` found these instruction sets on this processor.
+                #[cfg(target_arch = "x86_64")]
+                $crate::fused::cpu::kernels::Simd::Avx512 => unsafe { avx512($($arg),*) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                $crate::fused::cpu::kernels::Simd::Avx2 => unsafe { avx2($($arg),*) },
+                _ => body($($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use multiversion;
+
+/// `e^x` for f32, within 2 units in the last place over the range where it is normal, and
+/// written so that it vectorises: Cody-Waite reduction to `x = n ln2 + r`, `|r| <= ln2 / 2`,
+/// Cephes' degree-6 polynomial for `e^r`, and `2^n` built in the exponent bits.
+///
+/// Inputs are clamped to `[-87.3, 88]`: below, the result is the smallest normal float instead
+/// of a subnormal or zero; above, `e^88` instead of a larger or infinite one. Both ends are
+/// far outside what a sigmoid can tell apart from 0 or 1.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split so that n * LN2_HI is exact for the n that occur.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.336_55, 88.0);
+    let n = x.mul_add(LOG2E, 0.5).floor();
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
+    let mut p = 1.987_569_1e-4_f32;
+    p = p.mul_add(r, 1.398_199_9e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 1.666_666_5e-1);
+    p = p.mul_add(r, 0.5);
+    let e_r = p.mul_add(r * r, r) + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    e_r * scale
+}
+
+/// The logistic sigmoid `1 / (1 + e^-z)`.
+#[inline(always)]
+pub(crate) fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + exp(-z))
+}
+
+multiversion! {
+    /// `row = sigmoid(row + bias)` for each row of `rows` (`bias.len()` values each).
+    pub(crate) fn bias_sigmoid(rows: &mut [f32], bias: &[f32]) {
+        for row in rows.chunks_exact_mut(bias.len()) {
+            for (value, b) in row.iter_mut().zip(bias) {
+                *value = sigmoid(*value + b);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// For the columns `start..start + sums.len()` of `[rows, width]` matrices: `dz = dy * y
+    /// (1 - y)` into `dz_rows` (those columns of each row) and `sums`, its sum over the rows,
+    /// row after row.
+    pub(crate) fn sigmoid_backward_sums(
+        dy: &[f32],
+        y: &[f32],
+        width: usize,
+        start: usize,
+        dz_rows: &mut [&mut [MaybeUninit<f32>]],
+        sums: &mut [f32],
+    ) {
+        sums.fill(0.0);
+        let len = sums.len();
+        for (r, dz) in dz_rows.iter_mut().enumerate() {
+            let at = r * width + start;
+            let (dy, y, dz) = (&dy[at..at + len], &y[at..at + len], &mut dz[..len]);
+            for (((g, y), dz), sum) in dy.iter().zip(y).zip(dz.iter_mut()).zip(sums.iter_mut()) {
+                let slope = y * (1.0 - y);
+                let value = g * slope;
+                dz.write(value);
+                *sum += value;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `Σ (output - target)²` in f64, and `grad = scale * (output - target)`.
+    pub(crate) fn squared_error(
+        output: &[f32],
+        target: &[f32],
+        grad: &mut [MaybeUninit<f32>],
+        scale: f32,
+    ) -> f64 {
+        assert!(output.len() == grad.len() && target.len() == grad.len());
+        // Eight partial sums per 64-value block keep the loop vectorised; the order is fixed.
+        let mut total = 0f64;
+        let blocks = output.chunks(64).zip(target.chunks(64)).zip(grad.chunks_mut(64));
+        for ((o, t), g) in blocks {
+            let mut sums = [0f32; 8];
+            for (i, ((o, t), g)) in o.iter().zip(t).zip(g.iter_mut()).enumerate() {
+                let diff = o - t;
+                g.write(diff * scale);
+                sums[i % 8] += diff * diff;
+            }
+            total += sums.iter().map(|&s| f64::from(s)).sum::<f64>();
+        }
+        total
+    }
+}
+
+/// A slice of a parameter: updated in place when the optimiser holds the only copy, else
+/// read from the old values and written to new ones (Burn's Learner keeps the model it
+/// optimises until the step returns).
+pub(crate) enum ParamSlice<'a> {
+    InPlace(&'a mut [f32]),
+    Copied(&'a [f32], &'a mut [MaybeUninit<f32>]),
+}
+
+/// One slice of a parameter and its RMSProp state. `mean_grad` is empty unless centred,
+/// `momentum` empty without momentum.
+pub(crate) struct RmsPropSlices<'a> {
+    pub param: ParamSlice<'a>,
+    pub grad: &'a [f32],
+    pub square: &'a mut [f32],
+    pub mean_grad: &'a mut [f32],
+    pub momentum: &'a mut [f32],
+}
+
+/// What the update needs besides the slices, as f32 the way Burn's scalar ops convert them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RmsPropScalars {
+    pub tf1: bool,
+    pub centered: bool,
+    pub lr: f32,
+    pub alpha: f32,
+    /// `1 - alpha`.
+    pub keep: f32,
+    /// The momentum; 0 for none.
+    pub beta: f32,
+    pub epsilon: f32,
+}
+
+multiversion! {
+    /// One RMSProp step over the slices: the operations of
+    /// [`composed::rmsprop`](super::super::composed::rmsprop) in the same order. A state with
+    /// no history holds the rule's starting values: a mean square of one (TF1) or zero (Burn),
+    /// zero mean gradient and momentum, which the update then turns into exactly the first
+    /// step's values (`1 * alpha`, `0 + x`).
+    pub(crate) fn rmsprop(s: RmsPropScalars, slices: RmsPropSlices<'_>) {
+        let RmsPropSlices { param, grad, square, mean_grad, momentum } = slices;
+        let state = (grad, square, mean_grad, momentum);
+        match param {
+            ParamSlice::InPlace(values) => rmsprop_rule(s, InPlace(values), state),
+            ParamSlice::Copied(old, new) => rmsprop_rule(s, Copied(old, new), state),
+        }
+    }
+}
+
+/// Reads and writes a parameter's values.
+trait Param {
+    fn len(&self) -> usize;
+    fn get(&self, i: usize) -> f32;
+    fn set(&mut self, i: usize, value: f32);
+}
+
+struct InPlace<'a>(&'a mut [f32]);
+
+impl Param for InPlace<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn get(&self, i: usize) -> f32 {
+        self.0[i]
+    }
+    #[inline(always)]
+    fn set(&mut self, i: usize, value: f32) {
+        self.0[i] = value;
+    }
+}
+
+struct Copied<'a>(&'a [f32], &'a mut [MaybeUninit<f32>]);
+
+impl Param for Copied<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.1.len()
+    }
+    #[inline(always)]
+    fn get(&self, i: usize) -> f32 {
+        self.0[i]
+    }
+    #[inline(always)]
+    fn set(&mut self, i: usize, value: f32) {
+        self.1[i].write(value);
+    }
+}
+
+type State<'a> = (&'a [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+/// One loop per combination of rule and settings, so that none tests them per value.
+#[inline(always)]
+fn rmsprop_rule(s: RmsPropScalars, param: impl Param, state: State<'_>) {
+    match (s.tf1, s.centered, s.beta > 0.0) {
+        (true, false, false) => rmsprop_loop::<true, false, false>(s, param, state),
+        (true, true, false) => rmsprop_loop::<true, true, false>(s, param, state),
+        (true, false, true) => rmsprop_loop::<true, false, true>(s, param, state),
+        (true, true, true) => rmsprop_loop::<true, true, true>(s, param, state),
+        (false, false, false) => rmsprop_loop::<false, false, false>(s, param, state),
+        (false, true, false) => rmsprop_loop::<false, true, false>(s, param, state),
+        (false, false, true) => rmsprop_loop::<false, false, true>(s, param, state),
+        (false, true, true) => rmsprop_loop::<false, true, true>(s, param, state),
+    }
+}
+
+#[inline(always)]
+fn rmsprop_loop<const TF1: bool, const CENTERED: bool, const MOMENTUM: bool>(
+    s: RmsPropScalars,
+    mut param: impl Param,
+    (grad, square, mean_grad, momentum): State<'_>,
+) {
+    let n = param.len();
+    let grad = &grad[..n];
+    let square = &mut square[..n];
+    let mean_grad = &mut mean_grad[..if CENTERED { n } else { 0 }];
+    let momentum = &mut momentum[..if MOMENTUM { n } else { 0 }];
+    for i in 0..n {
+        let g = grad[i];
+        let sq = square[i] * s.alpha + g * g * s.keep;
+        square[i] = sq;
+        let variance = if CENTERED {
+            let mean = mean_grad[i] * s.alpha + g * s.keep;
+            mean_grad[i] = mean;
+            sq - mean * mean
+        } else {
+            sq
+        };
+        let mut step = if TF1 {
+            (g * s.lr) / (variance + s.epsilon).sqrt()
+        } else {
+            g / (variance.sqrt() + s.epsilon)
+        };
+        if MOMENTUM {
+            step += momentum[i] * s.beta;
+            momentum[i] = step;
+        }
+        let old = param.get(i);
+        param.set(i, old - if TF1 { step } else { step * s.lr });
+    }
+}

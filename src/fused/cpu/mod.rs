@@ -1,0 +1,359 @@
+//! The fused operations on Burn's ndarray backend: kernels on the tensors' own memory.
+//!
+//! A tensor's array is read in place when it is row-major and contiguous (as every tensor of
+//! the training step is; others are copied once). Each operation writes one new array, or
+//! updates its input in place when nothing else holds it (the optimiser's parameters and
+//! state). Work is split over the current rayon pool (see [`crate::backend`]), always at the
+//! same places for the same shapes, so the results do not depend on timing.
+
+pub(crate) mod kernels;
+pub mod products;
+
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+use burn::backend::NdArray;
+use burn::backend::ndarray::NdArrayTensor;
+use burn::tensor::TensorMetadata;
+use burn::tensor::ops::FloatTensor;
+use ndarray::{ArcArray, Array, IxDyn};
+use rayon::prelude::*;
+
+use super::{FusedOps, LinearSigmoidGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use kernels::{ParamSlice, RmsPropScalars, RmsPropSlices};
+use products::{BLOCK, Blocked, Operand};
+
+type Cpu = NdArray<f32>;
+
+/// Values per thread below which a pass stays on one thread: a hand-over costs more.
+const PER_THREAD: usize = 8 * 1024;
+
+/// The array of an f32 tensor, row-major and contiguous.
+fn array(tensor: NdArrayTensor) -> ArcArray<f32, IxDyn> {
+    let NdArrayTensor::F32(storage) = tensor else {
+        panic!(
+            "the fused operations take f32 tensors, not {:?}",
+            tensor.dtype()
+        );
+    };
+    let array = storage.into_shared();
+    if array.is_standard_layout() {
+        array
+    } else {
+        array.as_standard_layout().into_owned().into_shared()
+    }
+}
+
+fn slice(array: &ArcArray<f32, IxDyn>) -> &[f32] {
+    array.as_slice().expect("standard layout")
+}
+
+/// `[rows, cols]` of a matrix.
+fn dims(array: &ArcArray<f32, IxDyn>) -> [usize; 2] {
+    match array.shape() {
+        &[rows, cols] => [rows, cols],
+        shape => panic!("a matrix was expected, not shape {shape:?}"),
+    }
+}
+
+fn tensor(shape: &[usize], values: Vec<f32>) -> NdArrayTensor {
+    let array = Array::from_shape_vec(IxDyn(shape), values).expect("values fill the shape");
+    NdArrayTensor::from(array.into_shared())
+}
+
+/// `len` values from `write`, which writes every one of them: allocated without zeroing.
+fn written(len: usize, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    write(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: every kernel handed such a slice writes all of it.
+    unsafe { values.set_len(len) };
+    values
+}
+
+/// How many parts to split `len` values into.
+fn parts(len: usize) -> usize {
+    (len / PER_THREAD).clamp(1, rayon::current_num_threads())
+}
+
+/// Runs `work(rows, chunk)` on chunks of `out` (`width` values a row, whole groups of `group`
+/// rows), one per thread of the pool: for the products, whose work is far more than their
+/// output's size.
+fn by_rows<T: Send>(
+    out: &mut [T],
+    width: usize,
+    group: usize,
+    work: impl Fn(Range<usize>, &mut [T]) + Sync,
+) {
+    let width = width.max(1);
+    let rows = out.len() / width;
+    let per = rows
+        .div_ceil(rayon::current_num_threads())
+        .div_ceil(group)
+        .max(1)
+        * group;
+    out.par_chunks_mut(per * width)
+        .enumerate()
+        .for_each(|(i, chunk)| work(i * per..i * per + chunk.len() / width, chunk));
+}
+
+/// The chunks of the mean square, mean gradient and momentum one task updates.
+type StateChunks<'a> = (Vec<&'a mut [f32]>, Vec<&'a mut [f32]>, Vec<&'a mut [f32]>);
+
+/// A pointer into an output that parallel tasks write disjoint parts of.
+#[derive(Clone, Copy)]
+struct SendPointer(*mut MaybeUninit<f32>);
+
+// SAFETY: the tasks sharing it write disjoint elements.
+unsafe impl Send for SendPointer {}
+// SAFETY: as above.
+unsafe impl Sync for SendPointer {}
+
+impl SendPointer {
+    /// The element `offset` values in.
+    fn at(&self, offset: usize) -> *mut MaybeUninit<f32> {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// `count` chunks of `per` values of `array`, in place (copied first if it is shared); empty
+/// chunks for an empty array.
+fn chunks(array: &mut ArcArray<f32, IxDyn>, per: usize, count: usize) -> Vec<&mut [f32]> {
+    let values = array.as_slice_mut().expect("standard layout");
+    if values.is_empty() {
+        (0..count).map(|_| <&mut [f32]>::default()).collect()
+    } else {
+        values.chunks_mut(per).collect()
+    }
+}
+
+/// `xᵀ · g` (`[k, h]`) for x `[n, k]` and g `[n, h]`.
+fn product_transposed(x: &[f32], [n, k]: [usize; 2], g: &[f32], h: usize) -> Vec<f32> {
+    written(k * h, |out| {
+        if products::mostly_zeros(x) {
+            let g = Blocked::columns(g, h, 0..h);
+            by_rows(out, h, products::GROUP, |columns, out| {
+                products::sparse_columns(x, k, &g, columns, out);
+            });
+        } else {
+            products::dense(k, n, h, Operand::transposed(x, k), Operand::rows(g, h), out);
+        }
+    })
+}
+
+impl FusedOps for Cpu {
+    fn linear_sigmoid(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (x, weight, bias) = (array(x), array(weight), array(bias));
+        let ([n, k], [k_w, h]) = (dims(&x), dims(&weight));
+        assert_eq!(k, k_w, "input width and weight rows");
+        assert_eq!(bias.len(), h, "bias length");
+        let (x, w, bias) = (slice(&x), slice(&weight), slice(&bias));
+        let out = if products::mostly_zeros(x) {
+            // Split by columns: each thread blocks and reads only its part of the weights, which
+            // then stays in its own core's cache.
+            let per = h.div_ceil(BLOCK).div_ceil(rayon::current_num_threads()) * BLOCK;
+            written(n * h, |out| {
+                let out = SendPointer(out.as_mut_ptr());
+                (0..h.div_ceil(per)).into_par_iter().for_each(|part| {
+                    let columns = part * per..((part + 1) * per).min(h);
+                    let w = Blocked::columns(w, h, columns.clone());
+                    let mut rows: Vec<&mut [MaybeUninit<f32>]> = (0..n)
+                        // SAFETY: this task alone touches these columns of `out`, so the row
+                        // parts it makes overlap nothing another task holds.
+                        .map(|r| unsafe {
+                            std::slice::from_raw_parts_mut(
+                                out.at(r * h + columns.start),
+                                columns.len(),
+                            )
+                        })
+                        .collect();
+                    products::sparse_rows_sigmoid(x, k, &w, &bias[columns], &mut rows);
+                });
+            })
+        } else {
+            written(n * h, |out| {
+                let (x, w) = (Operand::rows(x, k), Operand::rows(w, h));
+                products::dense_then(n, k, h, x, w, out, &|row, start| {
+                    kernels::bias_sigmoid(row, &bias[start..start + row.len()]);
+                });
+            })
+        };
+        tensor(&[n, h], out)
+    }
+
+    fn linear_sigmoid_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        input_grad: bool,
+    ) -> LinearSigmoidGrads<Self> {
+        let (x, weight, y, dy) = (array(x), array(weight), array(y), array(dy));
+        let ([n, k], [_, h]) = (dims(&x), dims(&weight));
+        assert_eq!(dims(&y), [n, h], "output shape");
+        assert_eq!(dims(&dy), [n, h], "output gradient shape");
+        let (y, dy) = (slice(&y), slice(&dy));
+        // dz and its column sums, the bias gradient, in one pass split by columns: each sum
+        // runs over all rows in one order.
+        let mut bias = vec![0f32; h];
+        let per = h.div_ceil(parts(n * h)).div_ceil(16).max(1) * 16;
+        let dz = written(n * h, |dz| {
+            let dz = SendPointer(dz.as_mut_ptr());
+            bias.par_chunks_mut(per).enumerate().for_each(|(i, sums)| {
+                let start = i * per;
+                let mut rows: Vec<&mut [MaybeUninit<f32>]> = (0..n)
+                    // SAFETY: this task alone touches columns `start..start + sums.len()` of
+                    // dz, so the row parts it makes overlap nothing another task holds.
+                    .map(|r| unsafe {
+                        std::slice::from_raw_parts_mut(dz.at(r * h + start), sums.len())
+                    })
+                    .collect();
+                kernels::sigmoid_backward_sums(dy, y, h, start, &mut rows, sums);
+            });
+        });
+        let input = input_grad.then(|| {
+            let w = Operand::transposed(slice(&weight), h);
+            let dx = written(n * k, |dx| {
+                products::dense(n, h, k, Operand::rows(&dz, h), w, dx)
+            });
+            tensor(&[n, k], dx)
+        });
+        let dw = product_transposed(slice(&x), [n, k], &dz, h);
+        LinearSigmoidGrads {
+            input,
+            weight: tensor(&[k, h], dw),
+            bias: tensor(&[h], bias),
+        }
+    }
+
+    fn mse_with_gradient(
+        output: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (output, target) = (array(output), array(target));
+        assert_eq!(output.shape(), target.shape(), "output and target shapes");
+        let shape = output.shape().to_vec();
+        let (output, target) = (slice(&output), slice(&target));
+        let count = output.len();
+        let scale = (2.0 / count as f64) as f32;
+        // Fixed blocks, summed in order: the same total whatever the number of threads.
+        const BLOCK: usize = 4096;
+        let mut sums = vec![0f64; count.div_ceil(BLOCK)];
+        let grad = written(count, |grad| {
+            grad.par_chunks_mut(BLOCK)
+                .zip(sums.par_iter_mut())
+                .enumerate()
+                .with_min_len(PER_THREAD / BLOCK)
+                .for_each(|(i, (grad, sum))| {
+                    let range = i * BLOCK..i * BLOCK + grad.len();
+                    *sum =
+                        kernels::squared_error(&output[range.clone()], &target[range], grad, scale);
+                });
+        });
+        let loss = (sums.iter().sum::<f64>() / count.max(1) as f64) as f32;
+        (tensor(&[1], vec![loss]), tensor(&shape, grad))
+    }
+
+    fn scale_by_scalar(grad: FloatTensor<Self>, upstream: FloatTensor<Self>) -> FloatTensor<Self> {
+        let factor = slice(&array(upstream))[0];
+        if factor == 1.0 {
+            // The gradient of a loss that is itself the result: no pass needed.
+            return grad;
+        }
+        let grad = array(grad);
+        let shape = grad.shape().to_vec();
+        let values = slice(&grad).iter().map(|g| g * factor).collect();
+        tensor(&shape, values)
+    }
+
+    fn rmsprop(
+        hyper: RmsPropHyper,
+        state: RmsPropTensors<Self>,
+        grad: FloatTensor<Self>,
+    ) -> RmsPropTensors<Self> {
+        let grad = array(grad);
+        let mut param = array(state.param);
+        assert_eq!(param.shape(), grad.shape(), "parameter and gradient shapes");
+        let shape = param.shape().to_vec();
+        let len = param.len();
+        // The state's arrays, updated in place (copied first only if something else holds
+        // them): a new one holds the rule's starting values, an empty one stands for what
+        // these settings keep none of.
+        let tf1 = hyper.rule == RmsPropRule::Tf1;
+        let owned = |t: Option<FloatTensor<Self>>, used: bool, start: f32| match (t, used) {
+            (Some(t), true) => array(t),
+            (None, true) => Array::from_elem(IxDyn(&shape), start).into_shared(),
+            (_, false) => Array::zeros(IxDyn(&[0])).into_shared(),
+        };
+        let mut square = owned(state.square, true, if tf1 { 1.0 } else { 0.0 });
+        let mut mean_grad = owned(state.mean_grad, hyper.centered, 0.0);
+        let mut momentum = owned(state.momentum, hyper.momentum > 0.0, 0.0);
+        let scalars = RmsPropScalars {
+            tf1,
+            centered: hyper.centered,
+            lr: hyper.learning_rate as f32,
+            alpha: hyper.alpha,
+            keep: 1.0 - hyper.alpha,
+            beta: hyper.momentum,
+            epsilon: hyper.epsilon,
+        };
+        let per = len.div_ceil(parts(len)).max(1);
+        let count = len.div_ceil(per);
+        let grad = slice(&grad);
+        let step = |params: Vec<ParamSlice<'_>>, states: StateChunks<'_>| {
+            let (s, m, b) = states;
+            params
+                .into_par_iter()
+                .zip(s)
+                .zip(m)
+                .zip(b)
+                .enumerate()
+                .for_each(|(i, (((param, square), mean_grad), momentum))| {
+                    let start = i * per;
+                    let slices = RmsPropSlices {
+                        grad: &grad[start..start + square.len()],
+                        param,
+                        square,
+                        mean_grad,
+                        momentum,
+                    };
+                    kernels::rmsprop(scalars, slices);
+                });
+        };
+        let states = (
+            chunks(&mut square, per, count),
+            chunks(&mut mean_grad, per, count),
+            chunks(&mut momentum, per, count),
+        );
+        let param = if param.is_unique() {
+            let params = chunks(&mut param, per, count);
+            step(
+                params.into_iter().map(ParamSlice::InPlace).collect(),
+                states,
+            );
+            NdArrayTensor::from(param)
+        } else {
+            // Burn's Learner holds the model being optimised: new values, not a copy first.
+            let old = slice(&param);
+            let new = written(len, |new| {
+                let params = old
+                    .chunks(per)
+                    .zip(new.chunks_mut(per))
+                    .map(|(old, new)| ParamSlice::Copied(old, new))
+                    .collect();
+                step(params, states);
+            });
+            tensor(&shape, new)
+        };
+        let kept = |a: ArcArray<f32, IxDyn>, used: bool| used.then(|| NdArrayTensor::from(a));
+        RmsPropTensors {
+            param,
+            square: Some(NdArrayTensor::from(square)),
+            mean_grad: kept(mean_grad, hyper.centered),
+            momentum: kept(momentum, hyper.momentum > 0.0),
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The matrix products of the fused operations, on row-major slices.
+//!
+//! Dense products go to the `gemm` crate, which reads each operand with its own strides (a
+//! transposed operand costs no copy) and splits the work over the current rayon pool, the
+//! threads of the elementwise passes too (chosen by measurement: `examples/gemm_floor.rs`).
+//! Products with the images, four fifths of whose pixels are exactly zero, skip the zeros
+//! instead: a pass over the nonzero pixels of each image.
+
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use super::kernels::{multiversion, sigmoid};
+
+/// A matrix operand: element `(r, c)` at `data[r * row + c * col]`.
+#[derive(Clone, Copy)]
+pub struct Operand<'a> {
+    pub data: &'a [f32],
+    pub row: usize,
+    pub col: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// A row-major matrix of `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row: cols,
+            col: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix of `cols` columns.
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row: 1,
+            col: cols,
+        }
+    }
+
+    /// Whether element `(rows - 1, cols - 1)` lies inside `data`.
+    fn covers(&self, rows: usize, cols: usize) -> bool {
+        (rows - 1) * self.row + (cols - 1) * self.col < self.data.len()
+    }
+}
+
+/// `out[m, n] = a[m, k] · b[k, n]`, row-major; every value of `out` is written.
+///
+/// The columns of `out` are split into one block per thread of the current pool, each block
+/// one single-threaded `gemm` call: measured faster than letting `gemm` split the work itself,
+/// for the transposed operands of the backward pass most of all.
+pub fn dense(m: usize, k: usize, n: usize, a: Operand, b: Operand, out: &mut [MaybeUninit<f32>]) {
+    dense_then(m, k, n, a, b, out, &|_, _| {});
+}
+
+/// [`dense`], then `finish(row, start)` on each row's part of each block of columns (starting
+/// at column `start`) while the block is still in cache, by the thread that computed it.
+pub fn dense_then(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Operand,
+    b: Operand,
+    out: &mut [MaybeUninit<f32>],
+    finish: &(dyn Fn(&mut [f32], usize) + Sync),
+) {
+    assert_eq!(out.len(), m * n, "output size");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        out.fill(MaybeUninit::new(0.0));
+        return;
+    }
+    assert!(a.covers(m, k) && b.covers(k, n), "operand sizes");
+    let parts = (m * n * k / (1 << 18)).clamp(1, rayon::current_num_threads());
+    // Whole vectors of columns per block, and at least one column.
+    let width = n.div_ceil(parts).div_ceil(16).max(1) * 16;
+    let out = Shared(out.as_mut_ptr().cast::<f32>());
+    (0..n.div_ceil(width)).into_par_iter().for_each(|block| {
+        let start = block * width;
+        let columns = width.min(n - start);
+        // SAFETY: the asserts keep every element the strides reach inside its slice; each
+        // block writes only its own columns of `out` (`m x n` row-major, never read, as
+        // `read_dst` is false), which does not overlap the inputs (it is borrowed mutably).
+        unsafe {
+            gemm::gemm(
+                m,
+                columns,
+                k,
+                out.at(start),
+                1,
+                n as isize,
+                false,
+                a.data.as_ptr(),
+                a.col as isize,
+                a.row as isize,
+                b.data.as_ptr().add(start * b.col),
+                b.col as isize,
+                b.row as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        for row in 0..m {
+            // SAFETY: `gemm` has written this block of columns of every row; no other block
+            // touches them.
+            let values =
+                unsafe { std::slice::from_raw_parts_mut(out.at(row * n + start), columns) };
+            finish(values, start);
+        }
+    });
+}
+
+/// The output pointer, shared by the blocks that write disjoint parts of it.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+
+// SAFETY: the blocks of `dense` write disjoint elements through it.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: `offset` is a column index inside the output.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// The share of nonzero values up to which products skip the zeros.
+const SPARSE_UP_TO: f64 = 0.4;
+
+/// Whether products with `x` should skip its zeros.
+pub fn mostly_zeros(x: &[f32]) -> bool {
+    let nonzero = x.iter().filter(|&&v| v != 0.0).count();
+    (nonzero as f64) <= SPARSE_UP_TO * x.len() as f64
+}
+
+/// Columns accumulated at once (four AVX-512 or eight AVX2 registers per row of a group).
+pub const BLOCK: usize = 64;
+/// Rows of the output computed together: each line of the other operand is loaded once for
+/// all of them. Four rows of [`BLOCK`] values are sixteen AVX-512 registers.
+pub const GROUP: usize = 4;
+
+/// A row-major matrix laid out again as column blocks of [`BLOCK`] values, each block its
+/// rows one after another (the last block padded with zeros): the lines a sparse product
+/// reads lie together instead of a row apart, where they would crowd into a few cache sets.
+pub struct Blocked {
+    values: Vec<f32>,
+    rows: usize,
+    cols: usize,
+}
+
+impl Blocked {
+    /// The columns `columns` of `matrix` (`cols` columns a row), blocked.
+    pub fn columns(matrix: &[f32], cols: usize, columns: std::ops::Range<usize>) -> Self {
+        let rows = matrix.len() / cols.max(1);
+        let width = columns.len();
+        let mut values = vec![0f32; width.div_ceil(BLOCK) * rows * BLOCK];
+        for (block, out) in values.chunks_mut(rows * BLOCK).enumerate() {
+            let start = columns.start + block * BLOCK;
+            let end = (start + BLOCK).min(columns.end);
+            for (row, out) in matrix.chunks_exact(cols).zip(out.chunks_exact_mut(BLOCK)) {
+                out[..end - start].copy_from_slice(&row[start..end]);
+            }
+        }
+        Self {
+            values,
+            rows,
+            cols: width,
+        }
+    }
+
+    /// Row `row` of column block `block`.
+    #[inline(always)]
+    fn line(&self, block: usize, row: usize) -> &[f32; BLOCK] {
+        let at = (block * self.rows + row) * BLOCK;
+        self.values[at..at + BLOCK]
+            .try_into()
+            .expect("a block's width")
+    }
+}
+
+/// One term of a group's sum: a line of the other operand and its factor for each row of
+/// the group (zero where that row has none).
+type Term = (usize, [f32; GROUP]);
+
+multiversion! {
+    /// `out[r][..] = sigmoid(bias + Σ_i x[r, i] · w[i, ..])` over the pixels `i` some row of
+    /// the group of `r` has nonzero, for each row `r` of `x` (`k` values a row); `w` blocked,
+    /// `k` rows of `bias.len()` columns: the first layer's forward pass, for the columns of
+    /// `w`, `bias` and each of `out`.
+    pub fn sparse_rows_sigmoid(
+        x: &[f32],
+        k: usize,
+        w: &Blocked,
+        bias: &[f32],
+        out: &mut [&mut [MaybeUninit<f32>]],
+    ) {
+        let n = bias.len();
+        assert!(w.rows == k && w.cols == n, "weight shape");
+        let zeros = vec![0f32; k];
+        // Each group's terms, group after group.
+        let mut terms: Vec<Term> = Vec::with_capacity(x.len() / 4);
+        let mut ends = Vec::with_capacity(x.len() / k.max(1) / GROUP + 1);
+        for rows in x.chunks(GROUP * k) {
+            let lines: [&[f32]; GROUP] =
+                std::array::from_fn(|g| rows.get(g * k..(g + 1) * k).unwrap_or(&zeros));
+            for start in (0..k).step_by(16) {
+                let width = 16.min(k - start);
+                // The lanes where some row of the group is nonzero, compared as vectors.
+                let mut mask = 0u32;
+                for line in lines {
+                    for (lane, v) in line[start..start + width].iter().enumerate() {
+                        mask |= u32::from(*v != 0.0) << lane;
+                    }
+                }
+                while mask != 0 {
+                    let i = start + mask.trailing_zeros() as usize;
+                    terms.push((i, lines.map(|line| line[i])));
+                    mask &= mask - 1;
+                }
+            }
+            ends.push(terms.len());
+        }
+        // Block after block, so that one block of the weights (200 KB) stays in the L2 cache
+        // while every group adds its terms.
+        for block in 0..n.div_ceil(BLOCK) {
+            let mut begin = 0;
+            for (outs, &end) in out.chunks_mut(GROUP).zip(&ends) {
+                accumulate_block(&terms[begin..end], w, block, outs, |v, j| sigmoid(v + bias[j]));
+                begin = end;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `out[i, ..] = Σ_r x[r, i] · g[r, ..]` over the rows `r` where a column of the group of
+    /// `i` is nonzero, for the columns `i` of `x` (`k` values a row) in `columns`: rows
+    /// `columns` of the weight gradient `xᵀ · g`, `g` `[rows, n]` blocked.
+    pub fn sparse_columns(
+        x: &[f32],
+        k: usize,
+        g: &Blocked,
+        columns: std::ops::Range<usize>,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let n = g.cols;
+        assert_eq!(g.rows, x.len() / k.max(1), "gradient rows");
+        // Each row's nonzero columns in `columns`, a bit each.
+        let words = columns.len().div_ceil(64);
+        let mut masks = vec![0u64; g.rows * words];
+        for (row, masks) in x.chunks_exact(k).zip(masks.chunks_exact_mut(words)) {
+            for (word, values) in masks.iter_mut().zip(row[columns.clone()].chunks(64)) {
+                for (bit, v) in values.iter().enumerate() {
+                    *word |= u64::from(*v != 0.0) << bit;
+                }
+            }
+        }
+        let mut terms: Vec<Term> = Vec::with_capacity(g.rows);
+        for (group, out) in out.chunks_mut(GROUP * n).enumerate() {
+            let (first, offset) = (group * GROUP, columns.start + group * GROUP);
+            let size = GROUP.min(columns.len() - first);
+            terms.clear();
+            for (r, masks) in masks.chunks_exact(words).enumerate() {
+                // GROUP divides 64: a group's bits never straddle two words.
+                if (masks[first / 64] >> (first % 64)) & ((1 << size) - 1) != 0 {
+                    let row = &x[r * k + offset..r * k + offset + size];
+                    terms.push((r, std::array::from_fn(|c| row.get(c).copied().unwrap_or(0.0))));
+                }
+            }
+            let mut outs: Vec<&mut [MaybeUninit<f32>]> = out.chunks_exact_mut(n).collect();
+            for block in 0..n.div_ceil(BLOCK) {
+                accumulate_block(&terms, g, block, &mut outs, |v, _| v);
+            }
+        }
+    }
+}
+
+/// `outs[g][j] = finish(Σ f[g] · source[line, j], j)` over `terms` (`(line, f)`), summed in
+/// the order given, for the columns `j` of block `block`; every value of those columns of each
+/// of `outs` (at most [`GROUP`]) is written.
+#[inline(always)]
+fn accumulate_block(
+    terms: &[Term],
+    source: &Blocked,
+    block: usize,
+    outs: &mut [&mut [MaybeUninit<f32>]],
+    finish: impl Fn(f32, usize) -> f32,
+) {
+    let start = block * BLOCK;
+    let width = BLOCK.min(source.cols - start);
+    // Fixed sizes, so that the sums stay in registers across the terms.
+    let mut sums = [[0f32; BLOCK]; GROUP];
+    for &(line, factors) in terms {
+        let line = source.line(block, line);
+        for (sums, f) in sums.iter_mut().zip(factors) {
+            for (s, w) in sums.iter_mut().zip(line) {
+                *s = w.mul_add(f, *s);
+            }
+        }
+    }
+    for (out, sums) in outs.iter_mut().zip(&sums) {
+        for (j, (o, s)) in out[start..start + width].iter_mut().zip(sums).enumerate() {
+            o.write(finish(*s, start + j));
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The fused operations against the Burn ops they replace: values and gradients on random and
+//! MNIST-like inputs of odd sizes and layouts, whole training steps with both RMSProps, the
+//! sigmoid's accuracy, and Burn RMSProp checkpoints loading into the fused optimiser.
+
+use burn::module::Module;
+use burn::optim::{GradientsParams, Optimizer, SimpleOptimizer};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Distribution, TensorPrimitive};
+use mnist_autoencoder::config::Init;
+use mnist_autoencoder::fused::composed;
+use mnist_autoencoder::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
+use mnist_autoencoder::optim::RmsPropSettings;
+
+use crate::common::synthetic_pixels;
+
+type B = mnist_autoencoder::backend::Backend;
+type AB = mnist_autoencoder::backend::TrainingBackend;
+
+fn device() -> burn::tensor::Device<B> {
+    Default::default()
+}
+
+fn primitive<X: Backend, const D: usize>(tensor: Tensor<X, D>) -> FloatTensor<X> {
+    tensor.into_primitive().tensor()
+}
+
+fn float<X: Backend, const D: usize>(primitive: FloatTensor<X>) -> Tensor<X, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}
+
+fn values<X: Backend, const D: usize>(tensor: Tensor<X, D>) -> Vec<f32> {
+    tensor.into_data().to_vec::<f32>().unwrap()
+}
+
+/// Asserts `got` equals `want` within `tolerance` of the largest magnitude in `want`.
+fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let scale = want
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (a - b).abs() <= tolerance * scale,
+            "{what}[{i}]: {a}, the composed ops give {b} (scale {scale})"
+        );
+    }
+}
+
+/// The kinds of input the first layer sees.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    /// Mostly exact zeros, as MNIST's pixels are: the zero-skipping products.
+    Digits,
+    /// No zeros: the dense products.
+    Dense,
+    /// Digits read through a transposed view: strides that are not row-major.
+    Strided,
+}
+
+fn input<X: Backend>(kind: Input, batch: usize) -> Tensor<X, 2> {
+    let digits = || {
+        let pixels: Vec<f32> = synthetic_pixels(batch)
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| if i % 5 < 3 { 0.0 } else { f32::from(p) / 255.0 })
+            .collect();
+        TensorData::new(pixels, [batch, 784])
+    };
+    let device = Default::default();
+    match kind {
+        Input::Digits => Tensor::from_data(digits(), &device),
+        Input::Dense => {
+            let pixels: Vec<f32> = synthetic_pixels(batch)
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| (f32::from(p) + (i % 13) as f32 + 1.0) / 270.0)
+                .collect();
+            Tensor::from_data(TensorData::new(pixels, [batch, 784]), &device)
+        }
+        Input::Strided => {
+            let transposed = Tensor::<X, 2>::from_data(digits(), &device).transpose();
+            // A [784, batch] copy of the data, then transposed back: the same values with
+            // column-major strides.
+            let copy: Tensor<X, 2> = Tensor::from_data(transposed.into_data(), &device);
+            copy.transpose()
+        }
+    }
+}
+
+/// The loss and the gradients of both layers' weights and biases, through the fused ops or
+/// through the composed ones, from the same values.
+fn loss_and_gradients(
+    fused: bool,
+    x: Tensor<AB, 2>,
+    parameters: &[Tensor<AB, 2>; 4],
+) -> (f32, Vec<Vec<f32>>) {
+    let [w1, b1, w2, b2] = parameters.clone().map(|t| t.require_grad());
+    let bias = |b: &Tensor<AB, 2>| b.clone().reshape([-1]);
+    let loss = if fused {
+        let layer = |x: Tensor<AB, 2>, w: &Tensor<AB, 2>, b: &Tensor<AB, 2>| -> Tensor<AB, 2> {
+            float(AB::linear_sigmoid(
+                primitive(x),
+                primitive(w.clone()),
+                primitive(bias(b)),
+            ))
+        };
+        let out = layer(layer(x.clone(), &w1, &b1), &w2, &b2);
+        let (loss, _gradient) = AB::mse_with_gradient(primitive(out), primitive(x));
+        float::<AB, 1>(loss)
+    } else {
+        let hidden = composed::linear_sigmoid(x.clone(), w1.clone(), bias(&b1));
+        let out = composed::linear_sigmoid(hidden, w2.clone(), bias(&b2));
+        composed::mse(out, x)
+    };
+    let value = loss.clone().into_scalar().elem::<f32>();
+    let grads = loss.backward();
+    let gradients = [&w1, &b1, &w2, &b2]
+        .map(|p| values(p.grad(&grads).expect("a gradient for every parameter")))
+        .to_vec();
+    (value, gradients)
+}
+
+fn fused_values_and_gradients_match_burns_autodiff_of_the_composed_ops() {
+    for (batch, hidden) in [(1, 1), (7, 3), (33, 1000), (100, 256)] {
+        for kind in [Input::Digits, Input::Dense, Input::Strided] {
+            let device = Default::default();
+            let normal = Distribution::Normal(0.0, 0.3);
+            let parameters: [Tensor<AB, 2>; 4] = [
+                Tensor::random([784, hidden], normal, &device),
+                Tensor::random([1, hidden], normal, &device),
+                Tensor::random([hidden, 784], normal, &device),
+                Tensor::random([1, 784], normal, &device),
+            ];
+            let x = input::<AB>(kind, batch);
+            let (fused_loss, fused) = loss_and_gradients(true, x.clone(), &parameters);
+            let (loss, composed) = loss_and_gradients(false, x, &parameters);
+            let what = format!("batch {batch}, hidden {hidden}, {kind:?}");
+            assert!(
+                (fused_loss - loss).abs() <= 1e-5 * loss,
+                "{what}: loss {fused_loss}, composed {loss}"
+            );
+            for (name, (got, want)) in ["w1", "b1", "w2", "b2"]
+                .iter()
+                .zip(fused.iter().zip(&composed))
+            {
+                assert_close(&format!("{what}: {name}"), got, want, 1e-5);
+            }
+        }
+    }
+}
+
+/// The sigmoid of the fused forward pass: within a few units in the last place of the float64
+/// sigmoid, from saturated below to saturated above.
+fn the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one() {
+    let xs: Vec<f32> = (-1200..=1200).map(|i| i as f32 * 0.1).collect();
+    let n = xs.len();
+    let device = device();
+    let column = Tensor::<B, 2>::from_data(TensorData::new(xs.clone(), [n, 1]), &device);
+    let one = Tensor::<B, 2>::ones([1, 1], &device);
+    let zero = Tensor::<B, 1>::zeros([1], &device);
+    let ys = values(float::<B, 2>(B::linear_sigmoid(
+        primitive(column),
+        primitive(one),
+        primitive(zero),
+    )));
+    for (x, y) in xs.iter().zip(&ys) {
+        let truth = (1.0 / (1.0 + (-f64::from(*x)).exp())) as f32;
+        // As tests/model.rs allows the composed sigmoid, a shader's exp its Vulkan bound.
+        let ulps = if cfg!(feature = "wgpu") {
+            4.0 + 2.0 * x.abs()
+        } else {
+            4.0
+        };
+        let tolerance = ulps * f32::EPSILON * truth + f32::MIN_POSITIVE;
+        assert!(
+            (y - truth).abs() <= tolerance,
+            "sigmoid({x}) = {y}, not {truth}"
+        );
+    }
+    assert_eq!(ys[n - 1], 1.0);
+    assert!(ys[0] < f32::MIN_POSITIVE);
+}
+
+/// RMSProp through the composed Burn ops, as a Burn optimiser: the reference for the fused
+/// update.
+#[derive(Clone)]
+struct ComposedRmsProp(RmsPropRule, RmsPropSettings);
+
+impl SimpleOptimizer<B> for ComposedRmsProp {
+    type State<const D: usize> = mnist_autoencoder::optim::Tf1RmsPropState<B, D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: f64,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let s = &self.1;
+        let hyper = RmsPropHyper {
+            rule: self.0,
+            learning_rate: lr,
+            alpha: s.alpha,
+            momentum: s.momentum,
+            epsilon: s.epsilon,
+            centered: s.centered,
+        };
+        let tensors = RmsPropTensors {
+            param: primitive(tensor),
+            square: state.as_ref().map(|s| primitive(s.mean_square.clone())),
+            mean_grad: state
+                .as_ref()
+                .and_then(|s| s.mean_grad.clone().map(primitive)),
+            momentum: state.and_then(|s| s.momentum.map(primitive)),
+        };
+        let next = composed::rmsprop::<B>(hyper, tensors, primitive(grad));
+        let state = mnist_autoencoder::optim::Tf1RmsPropState {
+            mean_square: float(next.square.unwrap()),
+            mean_grad: next.mean_grad.map(float),
+            momentum: next.momentum.map(float),
+        };
+        (float(next.param), Some(state))
+    }
+
+    fn to_device<const D: usize>(
+        state: Self::State<D>,
+        _device: &burn::tensor::Device<B>,
+    ) -> Self::State<D> {
+        state
+    }
+}
+
+/// Losses of `steps` training steps and the final weights.
+fn train<O: Optimizer<Autoencoder<AB>, AB>>(
+    mut model: Autoencoder<AB>,
+    mut optim: O,
+    fused: bool,
+    lr: f64,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut losses = Vec::new();
+    for step in 0..6 {
+        let x: Tensor<AB, 2> = input(
+            if step % 2 == 0 {
+                Input::Digits
+            } else {
+                Input::Dense
+            },
+            20,
+        );
+        let loss = if fused {
+            model.loss(x)
+        } else {
+            model.loss_composed(x)
+        };
+        losses.push(loss.clone().into_scalar().elem::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+    }
+    let mut weights = Vec::new();
+    for linear in [&model.encoder, &model.decoder] {
+        weights.extend(values(linear.weight.val()));
+        weights.extend(values(linear.bias.as_ref().unwrap().val()));
+    }
+    (losses, weights)
+}
+
+fn training_steps_of_the_fused_path_match_the_composed_one() {
+    // TF1's mean square starts at one, so its step is about lr * g: a large rate for it.
+    let cases = [
+        (
+            RmsPropRule::Tf1,
+            RmsPropSettings {
+                alpha: 0.9,
+                momentum: 0.0,
+                epsilon: 1e-10,
+                centered: false,
+            },
+            2.0,
+        ),
+        (
+            RmsPropRule::Tf1,
+            RmsPropSettings {
+                alpha: 0.5,
+                momentum: 0.5,
+                epsilon: 0.01,
+                centered: true,
+            },
+            2.0,
+        ),
+        (
+            RmsPropRule::Burn,
+            RmsPropSettings {
+                alpha: 0.99,
+                momentum: 0.9,
+                epsilon: 1e-10,
+                centered: false,
+            },
+            3e-4,
+        ),
+        (
+            RmsPropRule::Burn,
+            RmsPropSettings {
+                alpha: 0.7,
+                momentum: 0.3,
+                epsilon: 0.01,
+                centered: true,
+            },
+            0.05,
+        ),
+    ];
+    for (rule, settings, lr) in cases {
+        let device = Default::default();
+        AB::seed(&device, 5);
+        let model: Autoencoder<AB> =
+            AutoencoderConfig::from_settings(32, Init::Xavier).init(&device);
+        let (fused_losses, fused_weights) = match rule {
+            RmsPropRule::Tf1 => train(model.clone(), settings.tf1().init(), true, lr),
+            RmsPropRule::Burn => train(model.clone(), settings.burn().init(), true, lr),
+        };
+        let composed =
+            burn::optim::adaptor::OptimizerAdaptor::from(ComposedRmsProp(rule, settings.clone()));
+        let (losses, weights) = train(model.clone(), composed, false, lr);
+        let what = format!("{rule:?} {settings:?}");
+        assert_close(&format!("{what}: losses"), &fused_losses, &losses, 1e-5);
+        assert_close(&format!("{what}: weights"), &fused_weights, &weights, 1e-5);
+        // The steps moved the weights well past the tolerance.
+        let mut start = Vec::new();
+        for linear in [&model.encoder, &model.decoder] {
+            start.extend(values(linear.weight.val()));
+            start.extend(values(linear.bias.as_ref().unwrap().val()));
+        }
+        let moved = start
+            .iter()
+            .zip(&weights)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(moved > 1e-3, "{what}: the weights moved only {moved}");
+    }
+}
+
+/// A checkpoint of Burn's own RMSProp (`burn::optim::RmsProp`, as runs before the fused
+/// optimiser saved them) loads into the fused one, which then takes the step Burn's would.
+fn a_burn_rmsprop_checkpoint_loads_into_the_fused_optimiser() {
+    let device = Default::default();
+    AB::seed(&device, 9);
+    let model: Autoencoder<AB> = AutoencoderConfig::from_settings(16, Init::Xavier).init(&device);
+    let batch = || input::<AB>(Input::Digits, 10);
+    // Digits are the same every time they are drawn; a random batch would not be.
+    let step = |model: &Autoencoder<AB>| {
+        GradientsParams::from_grads(model.loss_composed(batch()).backward(), model)
+    };
+    let settings = RmsPropSettings {
+        alpha: 0.9,
+        momentum: 0.5,
+        epsilon: 1e-8,
+        centered: true,
+    };
+    let burn_config = burn::optim::RmsPropConfig::new()
+        .with_alpha(settings.alpha)
+        .with_momentum(settings.momentum)
+        .with_epsilon(settings.epsilon)
+        .with_centered(settings.centered);
+    let mut burns = burn_config.init::<AB, Autoencoder<AB>>();
+    let model = burns.step(1e-3, model.clone(), step(&model));
+
+    let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+    let bytes = Recorder::<AB>::record(&recorder, burns.to_record(), ()).unwrap();
+    let mut ours = settings.burn().init::<AB, Autoencoder<AB>>();
+    ours = ours.load_record(Recorder::<AB>::load(&recorder, bytes, &device).unwrap());
+
+    // The same gradients for both: computed twice from the same model and batch.
+    let by_burn = burns.step(1e-3, model.clone(), step(&model));
+    let by_ours = ours.step(1e-3, model.clone(), step(&model));
+    let weights = |m: &Autoencoder<AB>| {
+        [
+            values(m.encoder.weight.val()),
+            values(m.decoder.weight.val()),
+        ]
+        .concat()
+    };
+    assert_close("second step", &weights(&by_ours), &weights(&by_burn), 1e-6);
+    assert_eq!(by_ours.num_params(), by_burn.num_params());
+}
+
+crate::trials![
+    plain fused_values_and_gradients_match_burns_autodiff_of_the_composed_ops,
+    plain the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one,
+    plain training_steps_of_the_fused_path_match_the_composed_one,
+    plain a_burn_rmsprop_checkpoint_loads_into_the_fused_optimiser,
+];

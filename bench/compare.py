@@ -4,21 +4,26 @@
 Runs, alternately and `--rounds` times: ours with plain output, the TensorFlow reference
 (bench/reference/tf1_autoencoder.py), the PyTorch version (bench/reference/torch_autoencoder.py,
 with --torch-python) and ours with Burn's dashboard (under a pseudo-terminal made by `script`),
-each for `--epochs` epochs of the tutorial's settings on real MNIST. Prints the median seconds
-per epoch (training and validation) of each, the ratios, our data-loading time and our
-process's peak resident memory. When the matmul_floor example is built, also the seconds per
-epoch of the five matrix products of each step alone, on Burn's ndarray: a floor no epoch of
-ours can go under. With --scale, also one epoch of ours and TensorFlow for hidden
-sizes 64, 256, 1024 and batch sizes 50, 100, 500.
+each for `--epochs` epochs of the tutorial's settings on real MNIST. Then, from the
+gemm_floor example, the raw GEMM floor: the five matrix products of an epoch's 550 steps
+through the GEMM our fused path uses, on raw slices, the limit of this design on this machine.
+Then one epoch of ours at hidden 64 and batch 50 for the fixed cost per step.
 
-    python3 bench/compare.py --data ../shared/data/mnist --tf-python /tmp/tf/bin/python3 \
-        --torch-python /tmp/torch/bin/python3
+Prints the median seconds per epoch (training and validation) of each, the ratios, our
+data-reading time, our process's peak resident memory, and each target of the speed issue met
+or not. With --scale, also one epoch of ours and TensorFlow for hidden sizes 64, 256, 1024 and
+batch sizes 50, 100, 500.
+
+    cargo build --release && cargo build --release --example gemm_floor
+    python3 bench/compare.py --data ../shared/data/mnist --tf-python /tmp/tf/bin/python3 \\
+        --torch-python /tmp/torch/bin/python3 --rounds 3 --scale
 
 A benchmark, not a test: it prints figures and asserts nothing.
 """
 import argparse
 import json
 import os
+import platform
 import re
 import shlex
 import statistics
@@ -81,10 +86,20 @@ def pytorch(args, tmp, name, epochs):
     return [e["seconds"] for e in result["epochs"]]
 
 
-def matmul_floor(args):
-    """Seconds per epoch of Burn ndarray's five matrix products per step alone."""
-    out = subprocess.run([args.floor_bin], capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"median ([0-9.]+) s", out).group(1))
+def gemm_floor(args):
+    """Seconds per epoch of the five products through the fused path's GEMM, on raw slices."""
+    out = subprocess.run([args.floor_bin, "--data", args.data], capture_output=True,
+                         text=True, check=True).stdout
+    return float(re.search(r"raw GEMM floor ([0-9.]+) s", out).group(1))
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = re.search(r"model name\s*:\s*(.+)", f.read()).group(1).strip()
+    except (OSError, AttributeError):
+        model = platform.processor() or "unknown CPU"
+    return f"{model}, {os.cpu_count()} cores"
 
 
 def main():
@@ -96,7 +111,7 @@ def main():
         os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "mnist-autoencoder"),
         help="our release binary (default: the cargo target folder's)")
     parser.add_argument("--floor-bin", default=None,
-        help="the matmul_floor example (default: beside --bin, in examples/); without it, no floor row")
+        help="the gemm_floor example (default: beside --bin, in examples/); without it, no floor row")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per process")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds")
     parser.add_argument("--scale", action="store_true", help="also time hidden and batch sizes")
@@ -104,13 +119,13 @@ def main():
     if not os.path.isfile(args.bin):
         sys.exit(f"error: no binary at {args.bin}; run `cargo build --release` or pass --bin")
     if args.floor_bin is None:
-        args.floor_bin = os.path.join(os.path.dirname(args.bin), "examples", "matmul_floor")
+        args.floor_bin = os.path.join(os.path.dirname(args.bin), "examples", "gemm_floor")
     if not os.path.isfile(args.floor_bin):
-        print(f"note: no {args.floor_bin} (cargo build --release --example matmul_floor): "
-              "no row for the matrix products alone", file=sys.stderr)
+        print(f"note: no {args.floor_bin} (cargo build --release --example gemm_floor): "
+              "no GEMM floor row", file=sys.stderr)
         args.floor_bin = None
 
-    plain, tui, tf, torch, rss, read, tf_read, floor = [], [], [], [], [], [], [], []
+    plain, tui, tf, torch, rss, read, tf_read, floor, small = [], [], [], [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
@@ -127,11 +142,13 @@ def main():
             tui += seconds
             rss.append(peak)
             if args.floor_bin:
-                floor.append(matmul_floor(args))
+                floor.append(gemm_floor(args))
+            seconds, _, _ = ours(args, tmp, f"small-{r}", 1, hidden=64, batch=50)
+            small += seconds
 
         med = statistics.median
-        print(f"\n{args.rounds} rounds x {args.epochs} epochs each; seconds per epoch "
-              "(55,000 training + 5,000 validation images), median:\n")
+        print(f"\n{cpu_name()}; {args.rounds} rounds x {args.epochs} epochs each; seconds per "
+              "epoch (55,000 training + 5,000 validation images), median:\n")
         print("| run | s/epoch | speed vs TensorFlow (its s/epoch / this one's) |")
         print("|---|---:|---:|")
         print(f"| ours, plain output | {med(plain):.2f} | {med(tf) / med(plain):.2f}x |")
@@ -140,16 +157,37 @@ def main():
         if torch:
             print(f"| PyTorch | {med(torch):.2f} | {med(tf) / med(torch):.2f}x |")
         if floor:
-            print(f"| ours, the step's 5 matrix products alone (examples/matmul_floor.rs) "
+            print(f"| raw GEMM floor: the step's 5 products through our GEMM (examples/gemm_floor.rs) "
                   f"| {med(floor):.2f} | {med(tf) / med(floor):.2f}x |")
         print(f"\ndashboard vs plain: {100 * (med(tui) / med(plain) - 1):+.1f}%")
+        steps = 55000 // 50
+        print(f"fixed cost per step: hidden 64, batch 50: {1000 * med(small) / steps:.2f} ms per step "
+              f"(epoch {med(small):.2f} s / {steps} steps)")
         print(f"ours: data read in {med(read):.2f} s (TensorFlow script: {med(tf_read):.2f} s); "
               f"peak RSS {max(rss):.0f} MB")
+
+        targets = [
+            ("plain >= 2x TensorFlow", med(tf) / med(plain), 2.0),
+            ("dashboard >= 2x TensorFlow", med(tf) / med(tui), 2.0),
+        ]
+        if torch:
+            targets += [("plain >= 1.7x PyTorch", med(torch) / med(plain), 1.7),
+                        ("dashboard >= 1.7x PyTorch", med(torch) / med(tui), 1.7)]
+        if floor:
+            targets.append(("epoch within 1.5x of the raw GEMM floor", 1.5 * med(floor) / med(plain), 1.0))
+        targets += [("peak RSS <= 150 MB", 150 / max(rss), 1.0), ("data read <= 0.3 s", 0.3 / med(read), 1.0)]
+        print("\n| target | measured | met |")
+        print("|---|---:|:---:|")
+        for name, value, need in targets:
+            shown = {"peak RSS <= 150 MB": f"{max(rss):.0f} MB", "data read <= 0.3 s": f"{med(read):.2f} s",
+                     "epoch within 1.5x of the raw GEMM floor": f"{med(plain) / med(floor):.2f}x" if floor else ""}.get(name, f"{value:.2f}x")
+            print(f"| {name} | {shown} | {'yes' if value >= need else 'NO'} |")
 
         if args.scale:
             print("\none epoch each, s/epoch (ours | TensorFlow):\n")
             print("| hidden \\ batch | 50 | 100 | 500 |")
             print("|---:|---:|---:|---:|")
+            behind = []
             for hidden in (64, 256, 1024):
                 cells = []
                 for batch in (50, 100, 500):
@@ -157,7 +195,10 @@ def main():
                     mine, _, _ = ours(args, tmp, name, 1, hidden=hidden, batch=batch)
                     theirs, _ = tensorflow(args, tmp, name, 1, hidden=hidden, batch=batch)
                     cells.append(f"{mine[0]:.2f} \\| {theirs[0]:.2f}")
+                    if mine[0] >= theirs[0]:
+                        behind.append(f"{hidden}/{batch}")
                 print(f"| {hidden} | " + " | ".join(cells) + " |", flush=True)
+            print(f"\nahead of TensorFlow in every cell: {'yes' if not behind else 'NO (' + ', '.join(behind) + ')'}")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use burn::tensor::backend::AutodiffBackend;
 use mnist_autoencoder::config::Init;
+use mnist_autoencoder::fused::{FusedAutodiff, FusedOps};
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::Tf1RmsPropConfig;
 
@@ -27,7 +27,7 @@ const STEPS: usize = 6;
 const LEARNING_RATE: f64 = 1.0;
 
 /// Losses of each step and the final weights (encoder then decoder, weights then biases).
-fn train<B: AutodiffBackend>(
+fn train<B: FusedAutodiff>(
     mut model: Autoencoder<B>,
     device: &B::Device,
 ) -> (Vec<f32>, Vec<f32>) {
@@ -48,7 +48,7 @@ fn train<B: AutodiffBackend>(
     (losses, weights(&model))
 }
 
-fn weights<B: Backend>(model: &Autoencoder<B>) -> Vec<f32> {
+fn weights<B: FusedOps>(model: &Autoencoder<B>) -> Vec<f32> {
     let mut all = Vec::new();
     for linear in [&model.encoder, &model.decoder] {
         all.extend(linear.weight.val().into_data().to_vec::<f32>().unwrap());

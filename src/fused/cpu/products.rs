@@ -142,11 +142,11 @@ pub fn mostly_zeros(x: &[f32]) -> bool {
     (nonzero as f64) <= SPARSE_UP_TO * x.len() as f64
 }
 
-/// Columns accumulated at once (four AVX-512 or eight AVX2 registers per row of a group).
-pub const BLOCK: usize = 64;
+/// Columns accumulated at once (eight AVX-512 or sixteen AVX2 registers per row of a group).
+pub const BLOCK: usize = 128;
 /// Rows of the output computed together: each line of the other operand is loaded once for
-/// all of them. Four rows of [`BLOCK`] values are sixteen AVX-512 registers.
-pub const GROUP: usize = 4;
+/// all of them. Two rows of [`BLOCK`] values are sixteen AVX-512 registers.
+pub const GROUP: usize = 2;
 
 /// A row-major matrix laid out again as column blocks of [`BLOCK`] values, each block its
 /// rows one after another (the last block padded with zeros): the lines a sparse product

@@ -30,11 +30,10 @@ pub fn use_tui(setting: Dashboard) -> Result<bool, NoTerminal> {
     }
 }
 
-/// Burn's dashboard (showing `checkpoint` as the epoch a resumed run starts from), its drawing
-/// thread made to yield to training, and Ctrl-C kept as a signal.
+/// Burn's dashboard (showing `checkpoint` as the epoch a resumed run starts from), with Ctrl-C
+/// kept as a signal.
 pub fn tui(interrupter: Interrupter, checkpoint: Option<usize>) -> TuiMetricsRendererWrapper {
     let renderer = TuiMetricsRendererWrapper::new(interrupter, checkpoint);
-    lower_thread_priority("train-renderer");
     keep_ctrl_c_a_signal();
     renderer
 }
@@ -70,38 +69,6 @@ fn keep_ctrl_c_a_signal() {
 
 #[cfg(not(unix))]
 fn keep_ctrl_c_a_signal() {}
-
-/// Burn 0.21's dashboard thread polls its channel without sleeping; on a 2-core machine it
-/// would take a core from training. At the lowest priority it only gets time training leaves.
-#[cfg(target_os = "linux")]
-fn lower_thread_priority(name: &str) {
-    // The thread names itself as it starts, so it may need a moment to appear under that name.
-    for _ in 0..200 {
-        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-            return;
-        };
-        for task in tasks.flatten() {
-            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            if comm.trim_end() == name
-                && let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok())
-            {
-                // SCHED_IDLE: run only when no other thread wants the CPU.
-                let param = libc::sched_param { sched_priority: 0 };
-                // SAFETY: plain system calls on a thread id of this process; `param` outlives them.
-                unsafe {
-                    if libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_IDLE, &param) != 0 {
-                        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-                    }
-                }
-                return;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_thread_priority(_name: &str) {}
 
 /// Draws nothing: in plain mode the epoch lines come from
 /// [`EpochLogger`](crate::epoch_log::EpochLogger), and Burn's own `CliMetricsRenderer` would

@@ -27,10 +27,7 @@ const STEPS: usize = 6;
 const LEARNING_RATE: f64 = 1.0;
 
 /// Losses of each step and the final weights (encoder then decoder, weights then biases).
-fn train<B: FusedAutodiff>(
-    mut model: Autoencoder<B>,
-    device: &B::Device,
-) -> (Vec<f32>, Vec<f32>) {
+fn train<B: FusedAutodiff>(mut model: Autoencoder<B>, device: &B::Device) -> (Vec<f32>, Vec<f32>) {
     let pixels: Vec<f32> = synthetic_pixels(BATCH * STEPS)
         .iter()
         .map(|&p| f32::from(p) / 255.0)

@@ -96,7 +96,10 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p.mul_add(r, 1.666_666_5e-1);
     p = p.mul_add(r, 0.5);
     let e_r = p.mul_add(r * r, r) + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from n's bits: adding 1.5 * 2^23 puts the integer n in the low bits of the mantissa.
+    // (`n as i32` would saturate and map NaN to 0 lane by lane, which does not vectorise.)
+    let n_bits = (n + 12_582_912.0).to_bits().wrapping_sub(0x4B40_0000);
+    let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
     e_r * scale
 }
 
@@ -153,17 +156,26 @@ multiversion! {
         scale: f32,
     ) -> f64 {
         assert!(output.len() == grad.len() && target.len() == grad.len());
-        // Eight partial sums per 64-value block keep the loop vectorised; the order is fixed.
+        // Sixteen f32 partial sums (one vector) per block of 256 values, added into an f64
+        // total block after block: a fixed order, and no long f32 sums.
         let mut total = 0f64;
-        let blocks = output.chunks(64).zip(target.chunks(64)).zip(grad.chunks_mut(64));
+        let blocks = output.chunks(256).zip(target.chunks(256)).zip(grad.chunks_mut(256));
         for ((o, t), g) in blocks {
-            let mut sums = [0f32; 8];
-            for (i, ((o, t), g)) in o.iter().zip(t).zip(g.iter_mut()).enumerate() {
+            let mut lanes = [0f32; 16];
+            let whole = o.len() / 16 * 16;
+            for ((o, t), g) in o[..whole].chunks_exact(16).zip(t[..whole].chunks_exact(16)).zip(g[..whole].chunks_exact_mut(16)) {
+                for lane in 0..16 {
+                    let diff = o[lane] - t[lane];
+                    g[lane].write(diff * scale);
+                    lanes[lane] += diff * diff;
+                }
+            }
+            for ((o, t), g) in o[whole..].iter().zip(&t[whole..]).zip(&mut g[whole..]) {
                 let diff = o - t;
                 g.write(diff * scale);
-                sums[i % 8] += diff * diff;
+                lanes[0] += diff * diff;
             }
-            total += sums.iter().map(|&s| f64::from(s)).sum::<f64>();
+            total += lanes.iter().map(|&s| f64::from(s)).sum::<f64>();
         }
         total
     }

@@ -44,8 +44,20 @@ pub enum ArtifactError {
     BadMetrics { path: PathBuf, reason: String },
     #[error("cannot draw '{}': {reason}", path.display())]
     Plot { path: PathBuf, reason: String },
+    #[error(
+        "'{}' is in use: another training (process {pid}) is writing to it; wait for it to end, or train into another folder",
+        dir.display()
+    )]
+    InUse { dir: PathBuf, pid: String },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+}
+
+impl ArtifactError {
+    /// Whether this is a write that failed for want of space.
+    pub fn disk_full(&self) -> bool {
+        matches!(self, ArtifactError::Write { source, .. } if source.kind() == io::ErrorKind::StorageFull)
+    }
 }
 
 /// Writes `path` atomically with `write`; on any error the final path is untouched.
@@ -67,7 +79,116 @@ pub fn write_atomic(
     file.as_file_mut().flush().map_err(error)?;
     file.as_file().sync_all().map_err(error)?;
     file.persist(path).map_err(|e| error(e.error))?;
-    Ok(())
+    sync_dir(dir).map_err(error)
+}
+
+/// Makes a rename in `dir` durable: until the folder itself is synced, a power cut may undo it.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    match fs::File::open(dir).and_then(|d| d.sync_all()) {
+        // Some file systems cannot sync a folder; there is nothing more to do on them.
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+        other => other,
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// The file a training run holds locked in its folder.
+pub const LOCK_FILE: &str = ".lock";
+
+/// An exclusive hold on a run folder, for as long as it lives: the OS lock of `DIR/.lock`,
+/// which holds the process id. The OS releases the lock when the process ends, however it ends,
+/// so a killed run leaves no stale lock; the file goes when the hold is dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    file: fs::File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Holds `dir` (which must exist), or says which process does.
+    pub fn acquire(dir: &Path) -> Result<Self, ArtifactError> {
+        let path = dir.join(LOCK_FILE);
+        let error = |source| ArtifactError::Write {
+            path: path.clone(),
+            source,
+        };
+        // Another run may remove the file between our open and our lock: then the lock is on a
+        // file no longer there, and the next run would make a new one. Retry until the locked
+        // file is the one at the path.
+        loop {
+            let mut file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(error)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    let mut pid = String::new();
+                    let _ = io::Read::read_to_string(&mut file, &mut pid);
+                    let pid = pid.trim();
+                    return Err(ArtifactError::InUse {
+                        dir: dir.to_owned(),
+                        pid: if pid.is_empty() {
+                            "unknown".to_owned()
+                        } else {
+                            pid.to_owned()
+                        },
+                    });
+                }
+                Err(fs::TryLockError::Error(source)) => return Err(error(source)),
+            }
+            if !same_file(&file, &path) {
+                continue;
+            }
+            file.set_len(0).map_err(error)?;
+            writeln!(file, "{}", std::process::id()).map_err(error)?;
+            return Ok(Self { file, path });
+        }
+    }
+}
+
+impl RunLock {
+    /// Fails with [`ArtifactError::InUse`] if another process holds `dir`; anything else that
+    /// stops a hold (no such folder, say) is for the caller's own checks to report.
+    pub fn check_free(dir: &Path) -> Result<(), ArtifactError> {
+        match Self::acquire(dir) {
+            Err(busy @ ArtifactError::InUse { .. }) => Err(busy),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Removed while still locked, so that no other run takes a file about to vanish.
+        let _ = fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Whether the open `file` is the file now at `path`.
+fn same_file(file: &fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
 }
 
 /// A temporary file `.{name}.XXXX{suffix}` in `dir`, to be renamed over `dir/name`.

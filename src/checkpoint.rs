@@ -19,8 +19,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
-use crate::artifacts::{METRICS_FILE, seal, unseal, write_atomic};
+use crate::artifacts::{ArtifactError, METRICS_FILE, seal, unseal, write_atomic};
 use crate::epoch_log::{EpochRow, parse_metrics_csv};
+use crate::stop::Failure;
 
 /// The folder of a run that holds Burn's checkpoints.
 pub const CHECKPOINT_DIR: &str = "checkpoint";
@@ -45,9 +46,19 @@ pub enum CheckpointError {
 }
 
 /// Burn's named MessagePack format at full precision, sealed with a checksum
-/// ([`seal`]) and written atomically.
+/// ([`seal`]) and written atomically. A failed write is kept in `failure` as well as returned:
+/// Burn's checkpointer turns it into a bare stop, and the run reports it from there.
 #[derive(Debug, Clone, Default)]
-pub struct CheckpointRecorder;
+pub struct CheckpointRecorder {
+    failure: Failure,
+}
+
+impl CheckpointRecorder {
+    /// A recorder that keeps its first failed write in `failure`.
+    pub fn new(failure: Failure) -> Self {
+        Self { failure }
+    }
+}
 
 impl<B: Backend> Recorder<B> for CheckpointRecorder {
     type Settings = FullPrecisionSettings;
@@ -62,12 +73,21 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
             item,
             (),
         )?;
-        if let Some(dir) = file.parent() {
-            fs::create_dir_all(dir).map_err(|e| RecorderError::Unknown(e.to_string()))?;
-        }
+        let written = match file.parent() {
+            Some(dir) => fs::create_dir_all(dir).map_err(|source| ArtifactError::Write {
+                path: dir.to_owned(),
+                source,
+            }),
+            None => Ok(()),
+        };
         let bytes = seal(bytes);
-        write_atomic(&file, |f| f.write_all(&bytes))
-            .map_err(|e| RecorderError::Unknown(e.to_string()))
+        written
+            .and_then(|()| write_atomic(&file, |f| f.write_all(&bytes)))
+            .map_err(|error| {
+                let message = error.to_string();
+                self.failure.record(error);
+                RecorderError::Unknown(message)
+            })
     }
 
     fn load_item<I: DeserializeOwned>(&self, file: &mut PathBuf) -> Result<I, RecorderError> {
@@ -135,8 +155,9 @@ pub struct ResumePoint {
     pub rows: Vec<EpochRow>,
 }
 
-/// The last complete epoch of the run in `run_dir`, which is to train `epochs` epochs in all.
-pub fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, CheckpointError> {
+/// The last epoch of the run in `run_dir` complete on disk (its row in `metrics.csv` and its
+/// three checkpoint files), and the rows up to it.
+pub fn last_complete(run_dir: &Path) -> Result<ResumePoint, CheckpointError> {
     let csv_path = run_dir.join(METRICS_FILE);
     let mut rows = match fs::read_to_string(&csv_path) {
         Ok(text) => parse_metrics_csv(&text).map_err(|reason| CheckpointError::Damaged {
@@ -163,14 +184,21 @@ pub fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, Checkp
         .max()
         .unwrap_or(0);
     rows.truncate(epoch);
-    let finished = epoch >= epochs && run_dir.join(crate::artifacts::MODEL_FILE).is_file();
+    Ok(ResumePoint { epoch, rows })
+}
+
+/// Where a resumed run of `epochs` epochs in all starts: after [`last_complete`], unless the
+/// run has finished them.
+pub fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, CheckpointError> {
+    let point = last_complete(run_dir)?;
+    let finished = point.epoch >= epochs && run_dir.join(crate::artifacts::MODEL_FILE).is_file();
     if finished {
         return Err(CheckpointError::Finished {
             dir: run_dir.to_owned(),
-            epochs: epoch,
+            epochs: point.epoch,
         });
     }
-    Ok(ResumePoint { epoch, rows })
+    Ok(point)
 }
 
 /// Removes the checkpoint files of epochs after `epoch`: those of an epoch cut short.

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -13,7 +14,7 @@ use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 
-use crate::artifacts::{ArtifactError, write_atomic};
+use crate::artifacts::{ArtifactError, METRICS_FILE, write_atomic};
 use crate::stop::{Stop, StopReason};
 
 /// The name Burn's `LossMetric` registers under.
@@ -84,15 +85,21 @@ pub fn parse_metrics_csv(text: &str) -> Result<Vec<EpochRow>, String> {
 #[derive(Debug, Default)]
 pub struct EpochHistory {
     pub rows: Vec<EpochRow>,
-    /// The first failure to write `metrics.csv`, reported once training returns.
-    pub write_error: Option<ArtifactError>,
 }
 
+/// Where the logger writes: `metrics.csv`, and each epoch's batch losses as Burn's own file
+/// logger lays them out (`train/epoch-N/Loss.log`, `value,count` a line).
 pub struct EpochLogger {
     history: Arc<Mutex<EpochHistory>>,
-    csv_path: PathBuf,
+    run_dir: PathBuf,
     print_lines: bool,
     stop: Stop,
+    /// The epoch each split is in. Burn's metric store numbers a resumed run's first epoch 1
+    /// until it ends; these count from the epoch the run starts at.
+    epochs: HashMap<Split, usize>,
+    first_epoch: usize,
+    /// The open batch log of each split, with its epoch.
+    batch_logs: HashMap<Split, (usize, BufWriter<File>, PathBuf)>,
     /// Training batches seen in the current epoch.
     step: usize,
     loss_id: Option<MetricId>,
@@ -103,24 +110,26 @@ pub struct EpochLogger {
 }
 
 impl EpochLogger {
-    /// A logger writing `csv_path` after the epochs in `rows` (those of a resumed run); with
-    /// `print_lines` it prints the tutorial's line per epoch. A non-finite training loss asks
-    /// `stop` to stop; an epoch during which a stop was asked for gets no row.
+    /// A logger of the run in `run_dir`, after the epochs in `rows` (those of a resumed run);
+    /// with `print_lines` it prints the tutorial's line per epoch. A non-finite training loss
+    /// asks `stop` to stop, a failed write fails it; an epoch during which a stop was asked for
+    /// gets no row.
     pub fn new(
-        csv_path: PathBuf,
+        run_dir: PathBuf,
         print_lines: bool,
         rows: Vec<EpochRow>,
         stop: Stop,
     ) -> (Self, Arc<Mutex<EpochHistory>>) {
-        let history = Arc::new(Mutex::new(EpochHistory {
-            rows,
-            write_error: None,
-        }));
+        let first_epoch = rows.len() + 1;
+        let history = Arc::new(Mutex::new(EpochHistory { rows }));
         let logger = Self {
             history: history.clone(),
-            csv_path,
+            run_dir,
             print_lines,
             stop,
+            epochs: HashMap::new(),
+            first_epoch,
+            batch_logs: HashMap::new(),
             step: 0,
             loss_id: None,
             train: Mean::default(),
@@ -151,28 +160,71 @@ impl EpochLogger {
         let mut history = self.history.lock().expect("epoch history lock");
         history.rows.push(row);
         let csv = metrics_csv(&history.rows);
-        if let Err(error) = write_atomic(&self.csv_path, |f| f.write_all(csv.as_bytes()))
-            && history.write_error.is_none()
-        {
-            history.write_error = Some(error);
+        drop(history);
+        if let Err(error) = write_atomic(&self.run_dir.join(METRICS_FILE), |f| {
+            f.write_all(csv.as_bytes())
+        }) {
+            self.stop.fail(error);
+        }
+    }
+
+    /// Appends `line` to the batch log of `split` in `epoch` (a new log for a new epoch).
+    fn log_batch(&mut self, split: &Split, epoch: usize, line: &str) -> Result<(), ArtifactError> {
+        let log = match self.batch_logs.get_mut(split) {
+            Some((open, log, path)) if *open == epoch => (log, &*path),
+            _ => {
+                self.close_batch_log(split)?;
+                let dir = self
+                    .run_dir
+                    .join(split.to_string())
+                    .join(format!("epoch-{epoch}"));
+                let path = dir.join(format!("{LOSS_METRIC}.log"));
+                let error = |source| ArtifactError::Write {
+                    path: path.clone(),
+                    source,
+                };
+                fs::create_dir_all(&dir).map_err(error)?;
+                let file = File::create(&path).map_err(error)?;
+                self.batch_logs
+                    .insert(split.clone(), (epoch, BufWriter::new(file), path));
+                let (_, log, path) = self.batch_logs.get_mut(split).expect("just opened");
+                (log, &*path)
+            }
+        };
+        writeln!(log.0, "{line}").map_err(|source| ArtifactError::Write {
+            path: log.1.to_owned(),
+            source,
+        })
+    }
+
+    /// Writes out and closes the open batch log of `split`, if any.
+    fn close_batch_log(&mut self, split: &Split) -> Result<(), ArtifactError> {
+        match self.batch_logs.remove(split) {
+            Some((_, mut log, path)) => log
+                .flush()
+                .map_err(|source| ArtifactError::Write { path, source }),
+            None => Ok(()),
         }
     }
 }
 
 impl MetricLogger for EpochLogger {
-    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
-        let mean = match split {
-            Split::Train => {
-                self.step += 1;
-                &mut self.train
-            }
-            Split::Valid => &mut self.valid,
+    fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &Split) {
+        let epoch = *self.epochs.entry(split.clone()).or_insert(self.first_epoch);
+        match split {
+            Split::Train => self.step += 1,
+            Split::Valid => {}
             Split::Test(_) => return,
-        };
+        }
         for numeric in &update.entries_numeric {
             if Some(&numeric.entry.metric_id) != self.loss_id.as_ref() {
                 continue;
             }
+            let mean = if *split == Split::Train {
+                &mut self.train
+            } else {
+                &mut self.valid
+            };
             mean.add(&numeric.numeric_entry);
             let loss = numeric.numeric_entry.current();
             if *split == Split::Train && !loss.is_finite() {
@@ -181,6 +233,10 @@ impl MetricLogger for EpochLogger {
                     step: self.step,
                     loss,
                 });
+            }
+            let line = numeric.entry.serialized_entry.serialized.clone();
+            if let Err(error) = self.log_batch(split, epoch, &line) {
+                self.stop.fail(error);
             }
         }
     }
@@ -191,7 +247,7 @@ impl MetricLogger for EpochLogger {
         _epoch: usize,
         _split: &Split,
     ) -> Result<Vec<NumericEntry>, String> {
-        Err("the epoch logger keeps no per-batch history".to_owned())
+        Err("the epoch logger keeps no per-batch history in memory".to_owned())
     }
 
     fn log_metric_definition(&mut self, definition: MetricDefinition) {
@@ -203,6 +259,11 @@ impl MetricLogger for EpochLogger {
     }
 
     fn log_epoch_summary(&mut self, summary: EpochSummary) {
+        if let Err(error) = self.close_batch_log(&summary.split) {
+            self.stop.fail(error);
+        }
+        self.epochs
+            .insert(summary.split.clone(), summary.epoch_number + 1);
         match summary.split {
             Split::Train => {
                 self.train_cost = self.train.take();
@@ -243,54 +304,5 @@ impl Mean {
         };
         *self = Self::default();
         mean
-    }
-}
-
-/// Gives a Burn [`MetricLogger`] the true epoch number of every batch.
-///
-/// Burn 0.21's metric store numbers the epochs of each process from 1 until its first epoch
-/// ends, also in a resumed run: the first resumed epoch's batches would be logged as epoch 1,
-/// and Burn's file logger would overwrite `train/epoch-1/` with them. This wrapper counts from
-/// the epoch the run starts at and moves on at each epoch's summary, as the store does after.
-pub struct TrueEpochs<L> {
-    inner: L,
-    first: usize,
-    current: HashMap<Split, usize>,
-}
-
-impl<L: MetricLogger> TrueEpochs<L> {
-    /// `inner`, in a run whose first epoch is `first` (1 for a fresh run).
-    pub fn new(inner: L, first: usize) -> Self {
-        Self {
-            inner,
-            first,
-            current: HashMap::new(),
-        }
-    }
-}
-
-impl<L: MetricLogger> MetricLogger for TrueEpochs<L> {
-    fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &Split) {
-        let epoch = *self.current.entry(split.clone()).or_insert(self.first);
-        self.inner.log(update, epoch, split);
-    }
-
-    fn read_numeric(
-        &mut self,
-        name: &str,
-        epoch: usize,
-        split: &Split,
-    ) -> Result<Vec<NumericEntry>, String> {
-        self.inner.read_numeric(name, epoch, split)
-    }
-
-    fn log_metric_definition(&mut self, definition: MetricDefinition) {
-        self.inner.log_metric_definition(definition);
-    }
-
-    fn log_epoch_summary(&mut self, summary: EpochSummary) {
-        self.current
-            .insert(summary.split.clone(), summary.epoch_number + 1);
-        self.inner.log_epoch_summary(summary);
     }
 }

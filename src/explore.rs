@@ -22,6 +22,10 @@ use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// MNIST's digits are scaled to fit a 20x20 box, then centred by mass in 28x28.
 const DIGIT_BOX: u32 = 20;
+/// The widest and tallest picture `reconstruct --image` reads: a phone photo fits.
+pub const MAX_IMAGE_SIDE: u32 = 8192;
+/// The most memory decoding one picture may take.
+const MAX_IMAGE_BYTES: u64 = 512 << 20;
 
 #[derive(Debug, Error)]
 pub enum ExploreError {
@@ -29,6 +33,15 @@ pub enum ExploreError {
     BadImage { path: PathBuf, reason: String },
     #[error("image '{}' looks blank (no stroke stands out from its background); pass a picture of one digit", path.display())]
     BlankImage { path: PathBuf },
+    #[error(
+        "image '{}' is {width}x{height} pixels; pictures up to {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} are read: scale it down first",
+        path.display()
+    )]
+    TooLarge {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+    },
     #[error("{flag} {index}: the test set has {len} images; pick 0 to {}", len - 1)]
     NoSuchImage {
         flag: &'static str,
@@ -318,12 +331,28 @@ pub fn load_own_image(path: &Path) -> Result<Vec<f32>, ExploreError> {
         path: path.to_owned(),
         reason,
     };
-    let picture = image::ImageReader::open(path)
-        .map_err(|e| bad(e.to_string()))?
-        .with_guessed_format()
-        .map_err(|e| bad(e.to_string()))?
-        .decode()
-        .map_err(|e| bad(e.to_string()))?;
+    let open = || {
+        image::ImageReader::open(path)
+            .map_err(|e| bad(e.to_string()))?
+            .with_guessed_format()
+            .map_err(|e| bad(e.to_string()))
+    };
+    // Judged by its header before anything is decoded: a small file can promise a huge image.
+    let (width, height) = open()?.into_dimensions().map_err(|e| bad(e.to_string()))?;
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(ExploreError::TooLarge {
+            path: path.to_owned(),
+            width,
+            height,
+        });
+    }
+    let mut reader = open()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    reader.limits(limits);
+    let picture = reader.decode().map_err(|e| bad(e.to_string()))?;
     let gray = picture.to_luma8();
     let (width, height) = gray.dimensions();
     if width == 0 || height == 0 {

@@ -2,12 +2,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
+use mnist_autoencoder::artifacts::{ArtifactError, RunLock};
 use mnist_autoencoder::backend::{self, Backend, DeviceSpec, TrainingBackend};
 use mnist_autoencoder::cli::{Cli, Command};
 use mnist_autoencoder::commands;
 use mnist_autoencoder::config::Config;
 use mnist_autoencoder::stop::StopReason;
-use mnist_autoencoder::training::{self, Stopped, TrainOutcome};
+use mnist_autoencoder::training::{self, StopCause, Stopped, TrainOutcome};
 
 fn main() -> ExitCode {
     // A closed stdout (`train | head -1`) ends the process quietly, as it does other Unix tools,
@@ -56,7 +57,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     "--config cannot go with --resume: the run in '{}' keeps its config.toml",
                     dir.display()
                 ),
-                Some(dir) => Config::load_resume(dir, &sets)?,
+                Some(dir) => {
+                    // Before its config: a run just started may not have written it yet.
+                    RunLock::check_free(dir)?;
+                    Config::load_resume(dir, &sets)?
+                }
                 None => Config::load(config.as_deref(), &sets)?,
             };
             let device = backend::device(config.backend.device)?;
@@ -73,7 +78,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 TrainOutcome::Stopped(stopped) => {
                     eprintln!("{}", stopped_message(&stopped));
-                    let code = stopped.reason.map_or(1, StopReason::exit_code);
+                    let code = match &stopped.cause {
+                        StopCause::Asked(reason) => reason.exit_code(),
+                        _ => 1,
+                    };
                     return Ok(ExitCode::from(code));
                 }
             }
@@ -192,19 +200,37 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn stopped_message(stopped: &Stopped) -> String {
     let dir = stopped.output_dir.display();
     let kept = match stopped.epochs_done {
-        0 => "no epoch had finished, so resuming starts from the first".to_owned(),
+        0 => "no epoch is checkpointed, so resuming starts from the first".to_owned(),
         n => format!("epochs 1-{n} of {} are checkpointed", stopped.epochs),
     };
     let resume = format!("mnist-autoencoder train --resume {dir}");
-    match stopped.reason {
-        Some(StopReason::Diverged { .. }) => format!(
-            "error: training diverged: {}; lower training.learning_rate (now {}); {kept}: {resume} --set training.learning_rate={}",
-            stopped.reason.expect("diverged"),
+    match &stopped.cause {
+        StopCause::Asked(reason @ StopReason::Diverged { .. }) => format!(
+            "error: training diverged: {reason}; lower training.learning_rate (now {}); {kept}: {resume} --set training.learning_rate={}",
             short_number(stopped.learning_rate),
             short_number(stopped.learning_rate / 10.0)
         ),
-        Some(reason) => format!("Stopped by {reason}; {kept}; continue with: {resume}"),
-        None => format!("Stopped from the dashboard; {kept}; continue with: {resume}"),
+        StopCause::Asked(reason) => format!("Stopped by {reason}; {kept}; continue with: {resume}"),
+        StopCause::Dashboard => {
+            format!("Stopped from the dashboard; {kept}; continue with: {resume}")
+        }
+        StopCause::Failed(ArtifactError::Write { path, source }) => {
+            let what = if source.kind() == std::io::ErrorKind::StorageFull {
+                "the disk is full; free space on it"
+            } else {
+                "make it writable again"
+            };
+            format!(
+                "error: training stopped: cannot write '{}': {source}; {kept}; {what}, then continue with: {resume}",
+                path.display()
+            )
+        }
+        StopCause::Failed(error) => {
+            format!("error: training stopped: {error}; {kept}; then continue with: {resume}")
+        }
+        StopCause::Learner(message) => format!(
+            "error: training stopped: {message} (see {dir}/experiment.log); {kept}; continue with: {resume}"
+        ),
     }
 }
 

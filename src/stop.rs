@@ -10,6 +10,8 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use signal_hook::low_level::emulate_default_handler;
 
+use crate::artifacts::ArtifactError;
+
 /// Why training stopped before its last epoch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StopReason {
@@ -21,6 +23,8 @@ pub enum StopReason {
         step: usize,
         loss: f64,
     },
+    /// A file of the run could not be written (the error is kept in [`Failure`]).
+    Failed,
 }
 
 impl StopReason {
@@ -28,7 +32,7 @@ impl StopReason {
     pub fn exit_code(self) -> u8 {
         match self {
             StopReason::Signal(signal) => 128u8.saturating_add(signal as u8),
-            StopReason::Diverged { .. } => 1,
+            StopReason::Diverged { .. } | StopReason::Failed => 1,
         }
     }
 }
@@ -42,15 +46,36 @@ impl fmt::Display for StopReason {
             StopReason::Diverged { epoch, step, loss } => {
                 write!(f, "a loss of {loss} in epoch {epoch} at step {step}")
             }
+            StopReason::Failed => write!(f, "a file of the run could not be written"),
         }
     }
 }
 
-/// The run's interrupter and the first reason it was asked to stop for.
+/// The first failure to write a file of the run, shared by the parts that write them.
+#[derive(Debug, Clone, Default)]
+pub struct Failure(Arc<Mutex<Option<ArtifactError>>>);
+
+impl Failure {
+    /// Keeps `error` unless an earlier one is kept already.
+    pub fn record(&self, error: ArtifactError) {
+        let mut slot = self.0.lock().expect("failure lock");
+        if slot.is_none() {
+            *slot = Some(error);
+        }
+    }
+
+    /// The failure kept, if any.
+    pub fn take(&self) -> Option<ArtifactError> {
+        self.0.lock().expect("failure lock").take()
+    }
+}
+
+/// The run's interrupter, the first reason it was asked to stop for, and the first failure.
 #[derive(Clone, Default)]
 pub struct Stop {
     interrupter: Interrupter,
     reason: Arc<Mutex<Option<StopReason>>>,
+    failure: Failure,
 }
 
 impl Stop {
@@ -75,6 +100,23 @@ impl Stop {
 
     pub fn reason(&self) -> Option<StopReason> {
         *self.reason.lock().expect("stop reason lock")
+    }
+
+    /// Keeps `error` and asks the Learner to stop.
+    pub fn fail(&self, error: ArtifactError) {
+        self.failure.record(error);
+        self.request(StopReason::Failed);
+    }
+
+    /// Where write failures are kept: given to the checkpoint recorder, which Burn stops by
+    /// itself when it fails.
+    pub fn failure(&self) -> Failure {
+        self.failure.clone()
+    }
+
+    /// The interrupter's message, when something other than [`Stop::request`] stopped it.
+    pub fn message(&self) -> Option<String> {
+        self.interrupter.get_message()
     }
 }
 

@@ -10,12 +10,12 @@ use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::record::{Record, Recorder};
 use burn::train::checkpoint::KeepLastNCheckpoints;
-use burn::train::logger::FileMetricLogger;
 use burn::train::metric::LossMetric;
 use burn::train::{Learner, SupervisedTraining};
 
 use crate::artifacts::{
-    self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, RECONSTRUCTION_FILE, write_atomic,
+    self, ArtifactError, CONFIG_FILE, METRICS_FILE, MODEL_FILE, RECONSTRUCTION_FILE, RunLock,
+    write_atomic,
 };
 use crate::checkpoint::{self, CheckpointError, CheckpointRecorder, KEPT_CHECKPOINTS, ResumePoint};
 use crate::commands::{LOSS_FILE, curve_title};
@@ -25,7 +25,7 @@ use crate::data::{
     EpochLoader, LabeledImages, MnistBatch, MnistDataset, MnistPart, Noise, download,
     split_train_valid,
 };
-use crate::epoch_log::{EpochLogger, EpochRow, TrueEpochs};
+use crate::epoch_log::{EpochLogger, EpochRow};
 use crate::evaluate::{mean_squared_error, write_reconstruction_figure};
 use crate::fused::{FusedAutodiff, FusedOps};
 use crate::model::{Autoencoder, AutoencoderConfig};
@@ -86,7 +86,11 @@ pub fn load_part(data: &DataConfig, part: MnistPart) -> Result<LabeledImages, Er
             );
         }
     }
-    Ok(LabeledImages::load(&data.dir, part)?)
+    Ok(LabeledImages::load_dataset(
+        &data.dir,
+        part,
+        Some(data.dataset),
+    )?)
 }
 
 /// What a finished training run produced.
@@ -98,12 +102,28 @@ pub struct TrainReport {
     pub output_dir: PathBuf,
 }
 
+/// The message of the stop Burn's dashboard asks for when the user quits it.
+const DASHBOARD_QUIT: &str = "Stopping training from user input.";
+
+/// Why a run stopped before its last epoch.
+#[derive(Debug)]
+pub enum StopCause {
+    /// A signal or a diverging loss.
+    Asked(StopReason),
+    /// The dashboard's quit menu.
+    Dashboard,
+    /// A file of the run could not be written (a full disk, say).
+    Failed(ArtifactError),
+    /// Burn's Learner stopped on an error of its own, with its message.
+    Learner(String),
+}
+
 /// A run stopped before its last epoch; its checkpoints let `train --resume` continue it.
 #[derive(Debug)]
 pub struct Stopped {
-    /// `None`: stopped from the dashboard's quit menu.
-    pub reason: Option<StopReason>,
-    /// Complete epochs, checkpointed: a resumed run continues after the last of them.
+    pub cause: StopCause,
+    /// Epochs complete on disk (their row and their checkpoint): a resumed run continues after
+    /// the last of them.
     pub epochs_done: usize,
     pub epochs: usize,
     pub learning_rate: f64,
@@ -125,6 +145,9 @@ pub fn train<B: FusedAutodiff>(
 ) -> Result<TrainOutcome, Error> {
     let out = config.output.dir.clone();
     let t = &config.training;
+    artifacts::prepare_output_dir(&out)?;
+    // Held until training returns: a second trainer on this folder stops here.
+    let _lock = RunLock::acquire(&out)?;
     let start = if resume {
         checkpoint::resume_point(&out, t.epochs)?
     } else {
@@ -134,7 +157,6 @@ pub fn train<B: FusedAutodiff>(
             rows: Vec::new(),
         }
     };
-    artifacts::prepare_output_dir(&out)?;
     let tui = dashboard::use_tui(config.output.dashboard)?;
     let reading = std::time::Instant::now();
     let data = load_mnist(&config.data)?;
@@ -190,12 +212,8 @@ pub fn train<B: FusedAutodiff>(
         value: String::new(),
         reason: format!("cannot watch for Ctrl-C: {e}"),
     })?;
-    let (epoch_logger, history) = EpochLogger::new(
-        out.join(METRICS_FILE),
-        !tui,
-        start.rows.clone(),
-        stop.clone(),
-    );
+    let (epoch_logger, history) =
+        EpochLogger::new(out.clone(), !tui, start.rows.clone(), stop.clone());
     let run = Run {
         dir: &out,
         train_loader,
@@ -217,16 +235,7 @@ pub fn train<B: FusedAutodiff>(
     };
     drop(signals);
 
-    let (rows, write_error) = {
-        let mut history = history.lock().expect("epoch history lock");
-        (
-            std::mem::take(&mut history.rows),
-            history.write_error.take(),
-        )
-    };
-    if let Some(error) = write_error {
-        return Err(error.into());
-    }
+    let rows = std::mem::take(&mut history.lock().expect("epoch history lock").rows);
     if tui {
         for row in &rows {
             println!("{}", row.tutorial_line());
@@ -241,16 +250,28 @@ pub fn train<B: FusedAutodiff>(
             &curve_title(config),
         )
     };
-    if rows.len() < t.epochs {
-        // The checkpoints of an epoch cut short hold a partial (or diverged) state.
-        checkpoint::remove_after(&out, rows.len());
+    let failure = stop.failure().take();
+    if rows.len() < t.epochs || failure.is_some() {
+        // What the disk holds whole, not what the epoch counter says: with a full disk an
+        // epoch can have its row and not all of its checkpoint.
+        let kept = checkpoint::last_complete(&out).map_or(0, |point| point.epoch);
+        // The checkpoints after it hold a partial, diverged or missing state.
+        checkpoint::remove_after(&out, kept);
         if !rows.is_empty() {
             // The curve so far; a failure to draw it must not hide why training stopped.
             let _ = draw_curve();
         }
+        let cause = match (failure, stop.reason(), stop.message()) {
+            (Some(error), _, _) => StopCause::Failed(error),
+            (None, Some(reason), _) => StopCause::Asked(reason),
+            (None, None, Some(message)) if tui && message == DASHBOARD_QUIT => StopCause::Dashboard,
+            (None, None, message) => StopCause::Learner(
+                message.unwrap_or_else(|| "Burn's Learner stopped without a reason".to_owned()),
+            ),
+        };
         return Ok(TrainOutcome::Stopped(Stopped {
-            reason: stop.reason(),
-            epochs_done: rows.len(),
+            cause,
+            epochs_done: kept,
             epochs: t.epochs,
             learning_rate: t.learning_rate,
             output_dir: out,
@@ -306,13 +327,9 @@ impl<B: FusedAutodiff> Run<'_, B> {
         let interrupter = self.stop.interrupter();
         let mut training = SupervisedTraining::new(self.dir, self.train_loader, self.valid_loader)
             .metrics((LossMetric::<B::InnerBackend>::new(),))
-            .with_metric_logger(TrueEpochs::new(
-                FileMetricLogger::new(self.dir),
-                self.resume_epoch + 1,
-            ))
-            .with_metric_logger(TrueEpochs::new(self.epoch_logger, self.resume_epoch + 1))
+            .with_metric_logger(self.epoch_logger)
             .num_epochs(self.epochs)
-            .with_file_checkpointer(CheckpointRecorder)
+            .with_file_checkpointer(CheckpointRecorder::new(self.stop.failure()))
             .with_checkpointing_strategy(KeepLastNCheckpoints::new(KEPT_CHECKPOINTS))
             .with_interrupter(interrupter.clone());
         let resumed = (self.resume_epoch > 0).then_some(self.resume_epoch);
@@ -344,7 +361,7 @@ fn check_checkpoint<B: FusedAutodiff, O: Optimizer<Autoencoder<B>, B>>(
         path: PathBuf,
         device: &B::Device,
     ) -> Result<R, CheckpointError> {
-        Recorder::<B>::load(&CheckpointRecorder, path.clone(), device).map_err(|e| {
+        Recorder::<B>::load(&CheckpointRecorder::default(), path.clone(), device).map_err(|e| {
             CheckpointError::Damaged {
                 path,
                 reason: artifacts::recorder_reason(&e),

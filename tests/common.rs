@@ -105,12 +105,61 @@ fn with_data(name: &str, data: RealData, test: fn(&Path)) -> Trial {
     })
 }
 
+/// A test given a fresh tmpfs of 64 MB to fill (mounted as root, as CI runs, and unmounted
+/// after); ignored, saying why, where mounting is not permitted, unless `MOUNT_REQUIRED=1`
+/// (as `.ci/run` sets).
+pub fn tmpfs(name: &str, test: fn(&Path)) -> Trial {
+    Trial::ignorable_test(test_name(name), move || {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(dir.path())
+            .output();
+        let why = match mounted {
+            Ok(output) if output.status.success() => {
+                let outcome = std::panic::catch_unwind(|| test(dir.path()));
+                let _ = Command::new("umount").arg(dir.path()).status();
+                if let Err(panic) = outcome {
+                    std::panic::resume_unwind(panic);
+                }
+                return Ok(Completion::Completed);
+            }
+            Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            Err(e) => e.to_string(),
+        };
+        let why = format!("cannot mount a tmpfs (it needs root): {why}");
+        if std::env::var("MOUNT_REQUIRED").as_deref() == Ok("1") {
+            Err(format!("MOUNT_REQUIRED=1 but {why}").into())
+        } else {
+            Ok(Completion::ignored_with(why))
+        }
+    })
+}
+
+/// A test that traces the binary's system calls with strace; ignored, saying why, without it,
+/// unless `STRACE_REQUIRED=1` (as `.ci/run` sets).
+pub fn strace(name: &str, test: fn()) -> Trial {
+    Trial::ignorable_test(test_name(name), move || {
+        match Command::new("strace").arg("-V").output() {
+            Ok(output) if output.status.success() => {
+                test();
+                Ok(Completion::Completed)
+            }
+            _ if std::env::var("STRACE_REQUIRED").as_deref() == Ok("1") => {
+                Err("STRACE_REQUIRED=1 but strace does not run; install it".into())
+            }
+            _ => Ok(Completion::ignored_with("strace is not installed")),
+        }
+    })
+}
+
 /// `tests::config::name` as `config::name`, the names the built-in harness gave.
 fn test_name(path: &str) -> String {
     path.strip_prefix("tests::").unwrap_or(path).to_owned()
 }
 
-/// Lists a module's tests as `kind name` pairs (`plain`, `mnist` or `fashion`, see above), as
+/// Lists a module's tests as `kind name` pairs (`plain`, `mnist`, `fashion`, `tmpfs` or
+/// `strace`, see above), as
 /// the function `trials()` that `tests.rs` collects. A test left out of the list is dead code,
 /// which `cargo clippy` reports.
 #[macro_export]

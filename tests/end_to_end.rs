@@ -86,13 +86,10 @@ fn trains_on_real_mnist_then_reconstructs_and_evaluates_the_saved_model(mnist: &
     }
     // Seed 42's first epoch, exactly as this build computes it on ndarray; a change in the
     // arithmetic (another summation order, a fused kernel) changes the last digits and must be
-    // re-pinned here, after tests/reference.rs has shown the new arithmetic right.
-    let pinned = 0.43349727988243103;
-    if cfg!(feature = "wgpu") {
-        assert!((rows[0].train_cost - pinned).abs() < 1e-4, "{rows:?}");
-    } else {
-        assert_eq!(rows[0].train_cost, pinned, "{rows:?}");
-    }
+    // re-pinned here, after tests/reference.rs has shown the new arithmetic right. wgpu draws
+    // other initial weights from the same seed: tests/backends.rs compares the two backends.
+    #[cfg(not(feature = "wgpu"))]
+    assert_eq!(rows[0].train_cost, 0.43349727988243103, "{rows:?}");
     assert!(
         rows[1].train_cost < rows[0].train_cost,
         "train cost not falling: {rows:?}"

@@ -292,6 +292,10 @@ fn agree(kind: OptimizerKind, settings: RmsPropSettings, lr: f64) {
         );
         reference.update(lr, &mut expected, &grad);
     }
+    // Burn's rule divides each gradient by its own root mean square: for a gradient near zero,
+    // whose last digits a GPU's other summation order changes, the step is about the learning
+    // rate times those digits' ratio. On wgpu the weights get ten times the room.
+    let tolerance = if cfg!(feature = "wgpu") { 1e-4 } else { 1e-5 };
     let names = [
         "encoder weight",
         "encoder bias",
@@ -306,7 +310,7 @@ fn agree(kind: OptimizerKind, settings: RmsPropSettings, lr: f64) {
     {
         for i in 0..got.len() {
             assert!(
-                (got[i] - want[i]).abs() <= 1e-5 * (1.0 + want[i].abs()),
+                (got[i] - want[i]).abs() <= tolerance * (1.0 + want[i].abs()),
                 "{kind:?} {settings:?}: {name}[{i}] is {}, reference {}",
                 got[i],
                 want[i]

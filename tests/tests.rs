@@ -11,6 +11,8 @@ mod config;
 mod data;
 mod download;
 mod end_to_end;
+#[cfg(not(feature = "wgpu"))]
+mod faults;
 mod fused;
 mod model;
 mod optim;
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     trials.extend(reference::trials());
     #[cfg(not(feature = "wgpu"))]
     {
+        trials.extend(faults::trials());
         trials.extend(pictures::trials());
         trials.extend(resume::trials());
     }

@@ -12,7 +12,7 @@ use thiserror::Error;
 use super::idx;
 use super::kind::DatasetKind;
 use super::mnist::{MNIST_FILE_STEMS, find_file};
-use crate::artifacts::temporary_sibling;
+use crate::artifacts::{sync_dir, temporary_sibling};
 
 /// SHA-256 of the four original `.gz` files, as published with the LeCun distribution.
 pub const MNIST_SHA256: [(&str, &str); 4] = [
@@ -203,5 +203,5 @@ fn fetch_verified(
     file.as_file().sync_all().map_err(write_error)?;
     file.persist(dir.join(name))
         .map_err(|e| write_error(e.error))?;
-    Ok(())
+    sync_dir(dir).map_err(write_error)
 }

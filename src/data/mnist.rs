@@ -5,9 +5,12 @@ use std::sync::Arc;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use super::download::MNIST_SHA256;
 use super::idx::{self, IdxError};
+use super::kind::DatasetKind;
 use crate::IMAGE_PIXELS;
 
 /// One of the two halves MNIST ships as: 60,000 training and 10,000 test images.
@@ -56,10 +59,29 @@ pub enum DataError {
         "no {stem}[.gz] in '{dir}'; put the four MNIST files there, set data.dir to where they are, or set data.download = true"
     )]
     MissingFile { dir: String, stem: &'static str },
+    #[error(
+        "data.dir '{dir}' is a file, not a folder; set data.dir to the folder that holds the four MNIST files"
+    )]
+    NotAFolder { dir: String },
+    #[error(
+        "'{}' is damaged ({reason}){checksum}; delete it and run again with data.download = true to fetch it again, or put a good copy there",
+        file.display()
+    )]
+    Damaged {
+        file: PathBuf,
+        reason: String,
+        /// What its SHA-256 says, where the published one is known.
+        checksum: String,
+    },
 }
 
 /// Finds `<stem>.gz` or `<stem>` in `dir`.
 pub fn find_file(dir: &Path, stem: &'static str) -> Result<PathBuf, DataError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(DataError::NotAFolder {
+            dir: dir.display().to_string(),
+        });
+    }
     if !dir.is_dir() {
         return Err(DataError::NoDirectory {
             dir: dir.display().to_string(),
@@ -73,6 +95,38 @@ pub fn find_file(dir: &Path, stem: &'static str) -> Result<PathBuf, DataError> {
             dir: dir.display().to_string(),
             stem,
         })
+}
+
+/// `error` reading `path` as [`DataError::Damaged`] when it means the file is cut short or
+/// corrupt, as it is otherwise.
+fn damaged(path: &Path, error: IdxError, dataset: Option<DatasetKind>) -> DataError {
+    let reason = match &error {
+        IdxError::Io { source, .. } => source.to_string(),
+        IdxError::TruncatedHeader { got, expected, .. } => {
+            format!("its header ends after {got} of {expected} bytes")
+        }
+        IdxError::TruncatedBody { expected, got, .. } => {
+            format!("it holds {got} of the {expected} data bytes its header promises")
+        }
+        _ => return error.into(),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let published = MNIST_SHA256.iter().find(|(file, _)| *file == name);
+    let checksum = match (dataset, published, std::fs::read(path)) {
+        (Some(DatasetKind::Mnist), Some((_, expected)), Ok(bytes)) => {
+            let got = format!("{:x}", Sha256::digest(&bytes));
+            format!("; its SHA-256 is {got}, not the published {expected}")
+        }
+        _ => String::new(),
+    };
+    DataError::Damaged {
+        file: path.to_owned(),
+        reason,
+        checksum,
+    }
 }
 
 /// Images with their labels, shared cheaply between dataset views.
@@ -98,11 +152,23 @@ impl LabeledImages {
 
     /// Reads one part of MNIST from `dir`, checking that images and labels agree in number.
     pub fn load(dir: &Path, part: MnistPart) -> Result<Self, DataError> {
+        Self::load_dataset(dir, part, None)
+    }
+
+    /// [`LabeledImages::load`] of `dataset`'s files: a file cut short or corrupt is said to be
+    /// damaged, with the way out, and for MNIST checked against its published SHA-256.
+    pub fn load_dataset(
+        dir: &Path,
+        part: MnistPart,
+        dataset: Option<DatasetKind>,
+    ) -> Result<Self, DataError> {
         let [image_stem, label_stem] = part.file_stems();
         let image_path = find_file(dir, image_stem)?;
         let label_path = find_file(dir, label_stem)?;
-        let images = idx::read_images_file(&image_path)?;
-        let labels = idx::read_labels_file(&label_path)?;
+        let images =
+            idx::read_images_file(&image_path).map_err(|e| damaged(&image_path, e, dataset))?;
+        let labels =
+            idx::read_labels_file(&label_path).map_err(|e| damaged(&label_path, e, dataset))?;
         if images.len() != labels.len() {
             return Err(DataError::CountMismatch {
                 images: image_path.display().to_string(),

@@ -1,0 +1,486 @@
+//! Faults a real machine has, each told as it is: a full disk, two trainers on one folder, a
+//! damaged MNIST file, an oversized picture; every rename made durable; and a run killed at
+//! random moments resuming to the same result.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mnist_autoencoder::artifacts::load_run;
+use mnist_autoencoder::backend::Backend as Cpu;
+use mnist_autoencoder::epoch_log::{EpochRow, parse_metrics_csv};
+
+use crate::common::{
+    BIN, assert_one_line_error, command_in, run_in, stderr, synthetic_mnist, train, train_command,
+    train_ok,
+};
+
+fn rows(dir: &Path) -> Vec<EpochRow> {
+    fs::read_to_string(dir.join("metrics.csv"))
+        .map(|text| parse_metrics_csv(&text).expect("metrics.csv parses"))
+        .unwrap_or_default()
+}
+
+fn costs(dir: &Path) -> Vec<(u64, u64)> {
+    rows(dir)
+        .iter()
+        .map(|r| (r.train_cost.to_bits(), r.valid_cost.to_bits()))
+        .collect()
+}
+
+/// Every weight and bias of the model saved in `dir`, as bits.
+fn weight_bits(dir: &Path) -> Vec<u32> {
+    let model = load_run::<Cpu>(dir, &Default::default()).unwrap().model;
+    let mut bits = Vec::new();
+    for linear in [&model.encoder, &model.decoder] {
+        let bias = linear.bias.as_ref().unwrap().val();
+        for tensor in [linear.weight.val().flatten::<1>(0, 1), bias] {
+            let data = tensor.into_data();
+            bits.extend(data.as_slice::<f32>().unwrap().iter().map(|v| v.to_bits()));
+        }
+    }
+    bits
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The epochs whose three checkpoint files are all in `dir`.
+fn checkpointed(dir: &Path) -> Vec<usize> {
+    (1..100)
+        .filter(|e| {
+            ["model", "optim", "scheduler"]
+                .iter()
+                .all(|p| dir.join(format!("checkpoint/{p}-{e}.mpk")).is_file())
+        })
+        .collect()
+}
+
+/// Waits (up to two minutes) until `ready` holds, failing if `child` ends first.
+fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {what}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "no {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// 4,000 synthetic training images: seconds a run, no real data needed.
+fn synthetic_run(tmp: &Path) -> PathBuf {
+    let data = tmp.join("data");
+    synthetic_mnist(&data, 4200, 50);
+    data
+}
+
+const SMALL: [&str; 5] = [
+    "data.download=false",
+    "data.validation_size=200",
+    "training.epochs=4",
+    "training.batch_size=50",
+    "model.hidden_size=64",
+];
+
+fn a_full_disk_stops_training_naming_the_file_and_resumes_to_the_same_result(disk: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_run(tmp.path());
+    let whole = tmp.path().join("whole");
+    train_ok(tmp.path(), &data, &whole, &SMALL);
+
+    // Room for the first epoch's checkpoint and half of the second's, besides the logs: the
+    // second epoch's checkpoint cannot be written.
+    let size = |part: &str| {
+        fs::metadata(whole.join(format!("checkpoint/{part}-4.mpk")))
+            .unwrap()
+            .len()
+    };
+    let epoch = size("model") + size("optim") + size("scheduler");
+    let room = (epoch + epoch / 2 + (256 << 10)).div_ceil(4096) * 4096;
+    let remount = |bytes: u64| {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}"), "tmpfs"])
+            .arg(disk)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount");
+    };
+    remount(room);
+    let run = disk.join("run");
+    let output = train(tmp.path(), &data, &run, &SMALL);
+    let err = assert_one_line_error(
+        &output,
+        &[
+            "training stopped: cannot write",
+            "No space left on device",
+            "the disk is full; free space on it",
+            &format!("train --resume {}", run.display()),
+        ],
+    );
+    // The count is what the disk holds whole: rows with all three checkpoint files.
+    let kept = checkpointed(&run);
+    let complete = kept
+        .iter()
+        .filter(|&&e| e <= rows(&run).len())
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let claim = match complete {
+        0 => "no epoch is checkpointed".to_owned(),
+        n => format!("epochs 1-{n} of 4 are checkpointed"),
+    };
+    assert!(err.contains(&claim), "{err}");
+    assert!(complete < 4, "the disk did not fill: {err}");
+    // Nothing half written: no temporary file, no checkpoint file of an epoch not kept whole.
+    let leftovers: Vec<_> = files(&run)
+        .into_iter()
+        .filter(|f| {
+            let name = f.file_name().unwrap().to_string_lossy();
+            name.ends_with(".tmp")
+                || (f.parent().unwrap().ends_with("checkpoint")
+                    && !(1..=complete).any(|e| name.ends_with(&format!("-{e}.mpk"))))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+
+    // Space freed, the run continues to the very result of the uninterrupted one.
+    remount(64 << 20);
+    let resumed = run_in(tmp.path(), &["train", "--resume", run.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(costs(&run), costs(&whole));
+    assert!(weight_bits(&run) == weight_bits(&whole), "weights differ");
+}
+
+fn a_second_trainer_on_the_same_folder_is_refused_with_the_first_ones_process_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_run(tmp.path());
+    let run = tmp.path().join("run");
+    let long = [&SMALL[..4], &["training.epochs=40"]].concat();
+    let mut first = train_command(tmp.path(), &data, &run, &long)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(&mut first, "the lock", || {
+        fs::read_to_string(run.join(".lock")).is_ok_and(|pid| !pid.trim().is_empty())
+    });
+    let pid = first.id().to_string();
+    let folder = run.display().to_string();
+    let second = train(tmp.path(), &data, &run, &long);
+    assert_one_line_error(&second, &[&folder, "is in use", &format!("process {pid}")]);
+    let resume = run_in(tmp.path(), &["train", "--resume", &folder]);
+    assert_one_line_error(&resume, &[&folder, "is in use", &format!("process {pid}")]);
+
+    // A killed run leaves no lock behind: the OS releases it with the process.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let resume = run_in(
+        tmp.path(),
+        &["train", "--resume", &folder, "--set", "training.epochs=1"],
+    );
+    assert!(
+        !stderr(&resume).contains("is in use"),
+        "{}",
+        stderr(&resume)
+    );
+}
+
+fn a_damaged_mnist_file_is_named_with_its_checksum_and_the_way_out(mnist: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("mnist");
+    fs::create_dir(&data).unwrap();
+    for entry in fs::read_dir(mnist).unwrap().flatten() {
+        fs::copy(entry.path(), data.join(entry.file_name())).unwrap();
+    }
+    let images = data.join("train-images-idx3-ubyte.gz");
+    let bytes = fs::read(&images).unwrap();
+    fs::write(&images, &bytes[..bytes.len() / 2]).unwrap();
+    let output = train(
+        tmp.path(),
+        &data,
+        &tmp.path().join("run"),
+        &["data.download=false"],
+    );
+    assert_one_line_error(
+        &output,
+        &[
+            &format!("'{}' is damaged", images.display()),
+            "its SHA-256 is",
+            "not the published 440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "delete it and run again with data.download = true",
+        ],
+    );
+
+    // A data.dir that is a file.
+    let output = train(
+        tmp.path(),
+        &images,
+        &tmp.path().join("run"),
+        &["data.download=false"],
+    );
+    assert_one_line_error(&output, &["is a file, not a folder", "data.dir"]);
+}
+
+/// A PNG whose header promises `width x height` gray pixels, with no pixel data after it.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], body: &[u8]| {
+        png.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(body);
+        png.extend_from_slice(kind);
+        png.extend_from_slice(body);
+        png.extend_from_slice(&crc.sum().to_be_bytes());
+    };
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 0, 0, 0, 0]);
+    chunk(b"IHDR", &header);
+    // The start of the first row, compressed: a decoder needs the rest to go on.
+    let mut row = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    row.write_all(&[0; 64]).unwrap();
+    chunk(b"IDAT", &row.finish().unwrap());
+    chunk(b"IEND", &[]);
+    png
+}
+
+fn an_oversized_picture_is_refused_from_its_header_in_little_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 300, 20);
+    let run = tmp.path().join("run");
+    train_ok(
+        tmp.path(),
+        &data,
+        &run,
+        &[
+            "data.validation_size=100",
+            "training.epochs=1",
+            "model.hidden_size=8",
+        ],
+    );
+    let picture = tmp.path().join("huge.png");
+    fs::write(&picture, png_header(20_000, 20_000)).unwrap();
+    let child = command_in(
+        tmp.path(),
+        &[
+            "reconstruct",
+            "--model",
+            run.to_str().unwrap(),
+            "--image",
+            picture.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let (output, peak_kb) = wait_with_peak_memory(child);
+    assert_one_line_error(
+        &output,
+        &["huge.png", "20000x20000 pixels", "scale it down"],
+    );
+    // The whole image would be 400 MB of gray values alone.
+    assert!(peak_kb < 200 << 10, "the refusal took {peak_kb} KB");
+}
+
+/// The child's output and its peak resident memory in KB (from `wait4`).
+fn wait_with_peak_memory(mut child: Child) -> (std::process::Output, i64) {
+    use std::io::Read;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    child.stderr.take().unwrap().read_to_end(&mut err).unwrap();
+    let mut status = 0;
+    // SAFETY: plain data for the kernel to fill; the child is ours and not yet waited for.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    let status = std::os::unix::process::ExitStatusExt::from_raw(status);
+    (
+        std::process::Output {
+            status,
+            stdout: out,
+            stderr: err,
+        },
+        usage.ru_maxrss,
+    )
+}
+
+/// Under strace: after every rename into a folder, that folder is opened and fsync'ed, so the
+/// new name survives a power cut.
+fn every_rename_is_followed_by_a_sync_of_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_mnist(&data, 300, 20);
+    let run = tmp.path().join("run");
+    let trace = tmp.path().join("trace");
+    let command = train_command(
+        tmp.path(),
+        &data,
+        &run,
+        &[
+            "data.validation_size=100",
+            "training.epochs=2",
+            "model.hidden_size=8",
+        ],
+    );
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let output = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,rename,renameat,renameat2,fsync",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(BIN)
+        .args(&args)
+        .current_dir(tmp.path())
+        .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // (pid, fd) -> folder opened; folders with a rename not yet followed by their fsync. A
+    // call another thread interrupts is split into "<unfinished ...>" and "<... resumed>"
+    // lines: the first part is kept per process until the second.
+    let mut opened = std::collections::HashMap::new();
+    let mut unfinished: std::collections::HashMap<String, String> = Default::default();
+    let mut unsynced: Vec<String> = Vec::new();
+    let mut renames = 0;
+    for line in fs::read_to_string(&trace).unwrap().lines() {
+        let pid = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if line.contains("<unfinished ...>") {
+            unfinished.insert(pid, line.to_owned());
+            continue;
+        }
+        let call = match (line.contains(" resumed>"), unfinished.remove(&pid)) {
+            (true, Some(start)) => start.replace("<unfinished ...>", "") + line,
+            _ => line.to_owned(),
+        };
+        let result = call.rsplit(" = ").next().unwrap_or_default();
+        let result = result.split_whitespace().next().unwrap_or_default();
+        let quoted: Vec<&str> = call.split('"').skip(1).step_by(2).collect();
+        if call.contains("openat(") {
+            if let (Some(path), Ok(fd)) = (quoted.first(), result.parse::<i32>()) {
+                opened.insert((pid, fd), path.to_string());
+            }
+        } else if call.contains("rename") && result == "0" {
+            let destination = quoted.last().expect("a renamed path");
+            if destination.starts_with(run.to_str().unwrap()) {
+                renames += 1;
+                let folder = Path::new(destination)
+                    .parent()
+                    .unwrap()
+                    .display()
+                    .to_string();
+                unsynced.push(folder);
+            }
+        } else if call.contains("fsync(") && result == "0" {
+            let after = call.split("fsync(").nth(1).unwrap();
+            let fd: String = after.chars().take_while(char::is_ascii_digit).collect();
+            if let Some(folder) = fd.parse::<i32>().ok().and_then(|fd| opened.get(&(pid, fd))) {
+                unsynced.retain(|f| f != folder);
+            }
+        }
+    }
+    assert!(renames >= 10, "only {renames} renames traced");
+    assert!(
+        unsynced.is_empty(),
+        "renames into {unsynced:?} were not followed by a sync"
+    );
+}
+
+/// A few SIGKILLs at random moments (a seeded draw), each run resumed: the result is the
+/// uninterrupted run's. `bench/soak.py` does the same at length on real MNIST.
+fn a_run_killed_at_random_moments_ends_as_if_never_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_run(tmp.path());
+    let whole = tmp.path().join("whole");
+    let flags = [&SMALL[..4], &["training.epochs=20"]].concat();
+    train_ok(tmp.path(), &data, &whole, &flags);
+    let broken = tmp.path().join("broken");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut draw = |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    let mut kills = 0;
+    for attempt in 0..12 {
+        let mut command = if attempt == 0 {
+            train_command(tmp.path(), &data, &broken, &flags)
+        } else {
+            let mut c = command_in(tmp.path(), &["train", "--resume", broken.to_str().unwrap()]);
+            c.args(["--set", "output.dashboard=plain"]);
+            c
+        };
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150 + draw(300)));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        if kills == 4 {
+            break;
+        }
+    }
+    let output = command_in(tmp.path(), &["train", "--resume", broken.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let finished = broken.join("model.mpk").is_file();
+    assert!(
+        output.status.success() || (finished && stderr(&output).contains("already finished")),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        kills >= 2,
+        "only {kills} kills landed before the run finished"
+    );
+    assert_eq!(costs(&broken), costs(&whole));
+    assert!(
+        weight_bits(&broken) == weight_bits(&whole),
+        "weights differ"
+    );
+}
+
+crate::trials![
+    tmpfs a_full_disk_stops_training_naming_the_file_and_resumes_to_the_same_result,
+    plain a_second_trainer_on_the_same_folder_is_refused_with_the_first_ones_process_id,
+    mnist a_damaged_mnist_file_is_named_with_its_checksum_and_the_way_out,
+    plain an_oversized_picture_is_refused_from_its_header_in_little_memory,
+    strace every_rename_is_followed_by_a_sync_of_its_folder,
+    plain a_run_killed_at_random_moments_ends_as_if_never_stopped,
+];

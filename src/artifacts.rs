@@ -211,6 +211,18 @@ pub(crate) fn temporary_sibling(
     builder.tempfile_in(dir)
 }
 
+/// Removes the temporary files a killed process left in `dir` (those of [`write_atomic`]:
+/// `.{name}.XXXXXX.tmp`); the files they were to replace are untouched.
+pub fn remove_leftovers(dir: &Path) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") && entry.path().is_file() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Creates `dir` if needed and proves a file can be written there, so that a bad output
 /// directory fails before training rather than after it.
 pub fn prepare_output_dir(dir: &Path) -> Result<(), ArtifactError> {

@@ -149,6 +149,9 @@ pub fn train<B: FusedAutodiff>(
     // Held until training returns: a second trainer on this folder stops here.
     let _lock = RunLock::acquire(&out)?;
     let start = if resume {
+        // A run killed while it wrote a file left that file's temporary copy.
+        artifacts::remove_leftovers(&out);
+        artifacts::remove_leftovers(&out.join(checkpoint::CHECKPOINT_DIR));
         checkpoint::resume_point(&out, t.epochs)?
     } else {
         refuse_existing_run(&out)?;

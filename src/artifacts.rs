@@ -26,7 +26,7 @@ pub const RECONSTRUCTION_FILE: &str = "reconstruction.png";
 
 #[derive(Debug, Error)]
 pub enum ArtifactError {
-    #[error("cannot write '{}': {source}; set output.dir to a folder you can write to", path.display())]
+    #[error("cannot write '{}': {source}; write where you can (train: output.dir; the other commands: --output)", path.display())]
     Write {
         path: PathBuf,
         #[source]

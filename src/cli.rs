@@ -6,6 +6,13 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Scale;
 
+/// The formats `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// safetensors, as PyTorch, NumPy and TensorFlow read it.
+    Safetensors,
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mnist-autoencoder",
@@ -31,6 +38,10 @@ pub enum Command {
         /// Continue the run in DIR after its last complete epoch, with its saved config
         #[arg(long, value_name = "DIR")]
         resume: Option<PathBuf>,
+        /// Start from the weights in a safetensors file (PyTorch's [out, in] layout, as
+        /// `export` writes, or Burn's [in, out]); the same as --set model.init_from=FILE
+        #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+        init_from: Option<PathBuf>,
     },
     /// Draw test digits, or your own images (--image), over their reconstructions
     Reconstruct {
@@ -92,6 +103,39 @@ pub enum Command {
         /// MNIST folder [default: data.dir of the run]
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+    },
+    /// Write a run's weights as safetensors (PyTorch's layout: encoder.weight [hidden, 784],
+    /// encoder.bias, decoder.weight [784, hidden], decoder.bias), with the run's facts as
+    /// metadata
+    Export {
+        /// Output directory of a `train` run
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// The file format
+        #[arg(long, value_enum, default_value_t = Format::Safetensors)]
+        format: Format,
+        /// Where to write it [default: DIR/model.safetensors]
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// MNIST folder, for the test MSE in the metadata [default: data.dir of the run]
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Make a run folder from a safetensors file of weights, for reconstruct, evaluate, latent,
+    /// interpolate and export
+    Import {
+        /// The weights (PyTorch's layout or Burn's)
+        #[arg(long = "from", value_name = "FILE")]
+        from: PathBuf,
+        /// The run folder to make (it must not hold a run)
+        #[arg(long, value_name = "DIR")]
+        output: PathBuf,
+        /// A TOML config for the run (data.dir and the like); model.hidden_size comes from the file
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Override one config key (repeatable)
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// Decode the straight line between the codes of two test images
     Interpolate {

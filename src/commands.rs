@@ -1,21 +1,26 @@
-//! The commands that use a trained run: evaluate, reconstruct, curves, latent, interpolate.
+//! The commands that use a trained run: evaluate, reconstruct, curves, latent, interpolate,
+//! export; and import, which makes a run from a file of weights.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
 use crate::Error;
-use crate::artifacts::{self, ArtifactError, METRICS_FILE, RECONSTRUCTION_FILE};
+use crate::artifacts::{
+    self, ArtifactError, CONFIG_FILE, METRICS_FILE, RECONSTRUCTION_FILE, RunLock,
+};
 use crate::config::{Config, Scale};
 use crate::data::{MnistPart, Noise};
 use crate::epoch_log::parse_metrics_csv;
 use crate::evaluate::{mean_of, per_image_mse, write_reconstruction_figure};
 use crate::explore::{self, LatentReport};
 use crate::fused::FusedOps;
-use crate::model::Autoencoder;
+use crate::interop::{self, ExportInfo, Weights};
+use crate::model::{Autoencoder, AutoencoderConfig};
 use crate::plots::save_loss_chart;
-use crate::training::load_part;
+use crate::training::{load_part, refuse_existing_run};
 
 /// The training curve of a run.
 pub const LOSS_FILE: &str = "loss.png";
@@ -25,6 +30,8 @@ pub const CODES_FILE: &str = "codes.csv";
 pub const INTERPOLATION_FILE: &str = "interpolation.png";
 pub const WORST_FILE: &str = "worst.png";
 pub const OWN_IMAGES_FILE: &str = "own-images.png";
+/// What `export` writes by default.
+pub const SAFETENSORS_FILE: &str = "model.safetensors";
 
 /// What `evaluate` measured.
 #[derive(Debug)]
@@ -178,4 +185,91 @@ fn open_run<B: FusedOps>(
         saved.config.data.dir = dir.to_owned();
     }
     Ok((saved.model, saved.config))
+}
+
+/// What `export` wrote.
+#[derive(Debug)]
+pub struct Exported {
+    pub path: PathBuf,
+    pub info: ExportInfo,
+    /// Why the test MSE is not in the file, when it is not.
+    pub no_mse: Option<String>,
+}
+
+/// `export`: the weights of the run in `model_dir` as safetensors, PyTorch layout, with the
+/// run's facts (and its test MSE, when the test images can be read) in the metadata.
+pub fn export<B: FusedOps>(
+    model_dir: &Path,
+    output: Option<&Path>,
+    data_dir: Option<&Path>,
+    device: &B::Device,
+) -> Result<Exported, Error> {
+    let (model, mut config) = open_run::<B>(model_dir, data_dir, device)?;
+    // Only what is already there: an export does not download.
+    config.data.download = false;
+    let (test_mse, no_mse) = match load_part(&config.data, MnistPart::Test) {
+        Ok(test) => {
+            let test = test.dataset();
+            (Some(mean_of(&per_image_mse(&model, &test, device))), None)
+        }
+        Err(_) => (
+            None,
+            Some(format!(
+                "no test images in '{}' (pass --data-dir)",
+                config.data.dir.display()
+            )),
+        ),
+    };
+    let epochs = fs::read_to_string(model_dir.join(METRICS_FILE))
+        .ok()
+        .and_then(|text| parse_metrics_csv(&text).ok())
+        .map(|rows| rows.len());
+    let init = match &config.model.init_from {
+        path if path.as_os_str().is_empty() => config.model.init.to_string(),
+        path => format!("from {}", path.display()),
+    };
+    let info = ExportInfo {
+        init,
+        dataset: config.data.dataset.to_string(),
+        epochs,
+        test_mse,
+    };
+    let path = output.map_or_else(|| model_dir.join(SAFETENSORS_FILE), Path::to_owned);
+    interop::export(&model, &info, &path)?;
+    Ok(Exported { path, info, no_mse })
+}
+
+/// `import`: a run folder `output` holding the weights of `from` (a safetensors file) and a
+/// config (`config` and `sets` over the defaults; `model.hidden_size` from the file), for
+/// `evaluate`, `reconstruct`, `latent`, `interpolate` and `export`. Returns the weights read.
+pub fn import<B: FusedOps>(
+    from: &Path,
+    output: &Path,
+    config: Option<&Path>,
+    sets: &[String],
+    device: &B::Device,
+) -> Result<Weights, Error> {
+    let weights = Weights::read(from, None)?;
+    let mut sets = sets.to_vec();
+    sets.push(format!("model.hidden_size={}", weights.hidden_size));
+    sets.push(format!("model.init_from={}", toml_string(from)));
+    sets.push(format!("output.dir={}", toml_string(output)));
+    let config = Config::load(config, &sets)?;
+    artifacts::prepare_output_dir(output)?;
+    let _lock = RunLock::acquire(output)?;
+    refuse_existing_run(output)?;
+    let model =
+        AutoencoderConfig::from_settings(weights.hidden_size, config.model.init).init(device);
+    let model: Autoencoder<B> = weights.load_into(model)?;
+    // The config first: a folder with a model but no config would not open.
+    artifacts::write_atomic(&output.join(CONFIG_FILE), |f| {
+        f.write_all(config.to_toml().as_bytes())
+    })?;
+    artifacts::save_model(&model, output)?;
+    Ok(weights)
+}
+
+/// A path as a TOML string value for `--set`.
+fn toml_string(path: &Path) -> String {
+    toml::Value::String(path.display().to_string()).to_string()
 }

@@ -116,6 +116,7 @@ pub struct DataConfig {
     pub url: String,
     pub validation_size: usize,
     pub train_limit: usize,
+    pub shuffle: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +124,8 @@ pub struct DataConfig {
 pub struct ModelSettings {
     pub hidden_size: usize,
     pub init: Init,
+    /// A safetensors file of initial weights; empty for none.
+    pub init_from: PathBuf,
 }
 
 /// Weight and bias initialisation of both Linear layers.
@@ -135,6 +138,17 @@ pub enum Init {
     Kaiming,
     /// Xavier/Glorot-uniform.
     Xavier,
+}
+
+impl fmt::Display for Init {
+    /// The config's spelling: `normal`, `kaiming`, `xavier`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Init::Normal => "normal",
+            Init::Kaiming => "kaiming",
+            Init::Xavier => "xavier",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

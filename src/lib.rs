@@ -16,6 +16,7 @@ pub mod evaluate;
 pub mod explore;
 pub mod figure;
 pub mod fused;
+pub mod interop;
 pub mod model;
 pub mod optim;
 pub mod plots;
@@ -48,6 +49,8 @@ pub enum Error {
     Explore(#[from] explore::ExploreError),
     #[error(transparent)]
     Device(#[from] backend::DeviceError),
+    #[error(transparent)]
+    Interop(#[from] interop::InteropError),
     #[error("{key} = {value}: {reason}")]
     Setting {
         key: &'static str,

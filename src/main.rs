@@ -2,11 +2,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
+use mnist_autoencoder::IMAGE_PIXELS;
 use mnist_autoencoder::artifacts::{ArtifactError, RunLock};
 use mnist_autoencoder::backend::{self, Backend, DeviceSpec, TrainingBackend};
-use mnist_autoencoder::cli::{Cli, Command};
+use mnist_autoencoder::cli::{Cli, Command, Format};
 use mnist_autoencoder::commands;
 use mnist_autoencoder::config::Config;
+use mnist_autoencoder::interop;
 use mnist_autoencoder::stop::StopReason;
 use mnist_autoencoder::training::{self, StopCause, Stopped, TrainOutcome};
 
@@ -49,9 +51,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Train {
             config,
-            sets,
+            mut sets,
             resume,
+            init_from,
         } => {
+            if let Some(file) = init_from {
+                let value = toml::Value::String(file.display().to_string());
+                sets.push(format!("model.init_from={value}"));
+            }
             let config = match &resume {
                 Some(dir) if config.is_some() => anyhow::bail!(
                     "--config cannot go with --resume: the run in '{}' keeps its config.toml",
@@ -172,6 +179,48 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 report.explained[1] * 100.0
             );
             println!("Wrote {} and {}", png.display(), csv.display());
+        }
+        Command::Export {
+            model,
+            format: Format::Safetensors,
+            output,
+            data_dir,
+        } => {
+            let device = backend::device(DeviceSpec::Default)?;
+            let exported = commands::export::<Backend>(
+                &model,
+                output.as_deref(),
+                data_dir.as_deref(),
+                &device,
+            )?;
+            match (exported.info.test_mse, &exported.no_mse) {
+                (Some(mse), _) => println!("Test MSE = {mse:.6} (in the file's metadata)"),
+                (None, Some(why)) => println!("No test MSE in the metadata: {why}"),
+                (None, None) => {}
+            }
+            println!(
+                "Wrote {} ({} as [out, in], PyTorch's layout)",
+                exported.path.display(),
+                interop::TENSORS.join(", ")
+            );
+        }
+        Command::Import {
+            from,
+            output,
+            config,
+            sets,
+        } => {
+            let device = backend::device(DeviceSpec::Default)?;
+            let weights =
+                commands::import::<Backend>(&from, &output, config.as_deref(), &sets, &device)?;
+            println!(
+                "Imported {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} weights ({} layout) from '{}' into '{}'; try: mnist-autoencoder evaluate --model {}",
+                weights.hidden_size,
+                weights.layout,
+                from.display(),
+                output.display(),
+                output.display()
+            );
         }
         Command::Interpolate {
             model,

@@ -28,6 +28,7 @@ use crate::data::{
 use crate::epoch_log::{EpochLogger, EpochRow};
 use crate::evaluate::{mean_squared_error, write_reconstruction_figure};
 use crate::fused::{FusedAutodiff, FusedOps};
+use crate::interop::Weights;
 use crate::model::{Autoencoder, AutoencoderConfig};
 use crate::plots::save_loss_chart;
 use crate::stop::{SignalWatch, Stop, StopReason};
@@ -160,6 +161,13 @@ pub fn train<B: FusedAutodiff>(
             rows: Vec::new(),
         }
     };
+    // Checked before the data is read, so a wrong file fails at once.
+    let init_weights = match &config.model.init_from {
+        path if !resume && !path.as_os_str().is_empty() => {
+            Some(Weights::read(path, Some(config.model.hidden_size))?)
+        }
+        _ => None,
+    };
     let tui = dashboard::use_tui(config.output.dashboard)?;
     let reading = std::time::Instant::now();
     let data = load_mnist(&config.data)?;
@@ -194,19 +202,25 @@ pub fn train<B: FusedAutodiff>(
     }
 
     B::seed(device, t.seed);
-    let model: Autoencoder<B> =
+    let mut model: Autoencoder<B> =
         AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init).init(device);
+    if let Some(weights) = &init_weights {
+        model = weights.load_into(model)?;
+    }
     let noise = Noise::of(t);
-    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = Arc::new(
-        EpochLoader::new(
-            data.train,
-            t.batch_size,
-            Some(t.seed),
-            start.epoch + 1,
-            device,
-        )
-        .with_noise(noise),
-    );
+    let train_loader = EpochLoader::new(
+        data.train,
+        t.batch_size,
+        Some(t.seed),
+        start.epoch + 1,
+        device,
+    )
+    .with_noise(noise);
+    let train_loader: Arc<dyn DataLoader<B, MnistBatch<B>>> = if config.data.shuffle {
+        Arc::new(train_loader)
+    } else {
+        Arc::new(train_loader.in_file_order())
+    };
     let valid_loader: Arc<dyn DataLoader<B::InnerBackend, MnistBatch<B::InnerBackend>>> =
         Arc::new(EpochLoader::new(data.valid, t.batch_size, None, 1, device).with_noise(noise));
     let stop = Stop::default();
@@ -385,7 +399,7 @@ fn check_checkpoint<B: FusedAutodiff, O: Optimizer<Autoencoder<B>, B>>(
 }
 
 /// A run's files are never overwritten by another run.
-fn refuse_existing_run(dir: &Path) -> Result<(), Error> {
+pub(crate) fn refuse_existing_run(dir: &Path) -> Result<(), Error> {
     if let Some(marker) = RUN_MARKERS.iter().find(|m| dir.join(m).exists()) {
         return Err(Error::Setting {
             key: "output.dir",

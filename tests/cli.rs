@@ -25,6 +25,7 @@ fn train_takes_a_config_and_repeated_sets() {
         config,
         sets,
         resume,
+        init_from,
     } = cli.command
     else {
         panic!("not train")
@@ -32,6 +33,7 @@ fn train_takes_a_config_and_repeated_sets() {
     assert_eq!(config.unwrap().to_str(), Some("c.toml"));
     assert_eq!(sets, ["a.b=1", "c.d=x"]);
     assert_eq!(resume, None);
+    assert_eq!(init_from, None);
 }
 
 fn samples_out_of_range_are_rejected() {

@@ -14,6 +14,7 @@ mod end_to_end;
 #[cfg(not(feature = "wgpu"))]
 mod faults;
 mod fused;
+mod interop;
 mod model;
 mod optim;
 mod reference;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
     trials.extend(download::trials());
     trials.extend(end_to_end::trials());
     trials.extend(fused::trials());
+    trials.extend(interop::trials());
     trials.extend(model::trials());
     trials.extend(optim::trials());
     trials.extend(reference::trials());

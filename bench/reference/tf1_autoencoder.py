@@ -9,7 +9,10 @@ the tutorial's split (first 5,000 training images validate), each epoch's order 
 
 Writes JSON: {"seed", "epochs": [{"epoch", "train_cost", "valid_cost", "seconds"}], "test_mse"},
 and with --figure FILE the first ten test digits over their reconstructions as a PNG.
-Needs `tensorflow-cpu` (pip) and numpy.
+For the step-by-step check (bench/exact.py): --init FILE starts from the weights in a
+safetensors file (PyTorch's [out, in] layout, as `mnist-autoencoder export` writes), --no-shuffle
+feeds the training images in file order every epoch, and --steps-out FILE writes every step's
+loss as JSON. Needs `tensorflow-cpu` (pip) and numpy (and `safetensors` for --init).
 """
 import argparse
 import gzip
@@ -79,7 +82,38 @@ def tutorial_arguments(description, epochs):
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--validation-size", type=int, default=5000)
     parser.add_argument("--out", help="JSON file for the per-epoch costs (default: stdout)")
+    parser.add_argument("--init", help="safetensors file of initial weights (PyTorch layout)")
+    parser.add_argument("--no-shuffle", action="store_true", help="file order every epoch")
+    parser.add_argument("--steps-out", help="JSON file for every training step's loss")
     return parser
+
+
+NAMES = ["encoder.weight", "encoder.bias", "decoder.weight", "decoder.bias"]
+
+
+def read_init(path, hidden):
+    """The four tensors of a safetensors file in PyTorch's layout, checked against `hidden`."""
+    from safetensors.numpy import load_file
+
+    tensors = load_file(path)
+    shapes = {"encoder.weight": (hidden, IMAGE_PIXELS), "encoder.bias": (hidden,),
+              "decoder.weight": (IMAGE_PIXELS, hidden), "decoder.bias": (IMAGE_PIXELS,)}
+    for name in NAMES:
+        if name not in tensors or tensors[name].shape != shapes[name] or tensors[name].dtype != np.float32:
+            sys.exit(f"error: '{path}' needs {name} as float32 {list(shapes[name])}")
+    return [tensors[name] for name in NAMES]
+
+
+def epoch_order(rng, count, shuffle):
+    """The order of the training images in one epoch."""
+    return rng.permutation(count) if shuffle else np.arange(count)
+
+
+def write_steps(path, losses):
+    """Every training step's loss, in order, as a JSON list."""
+    if path:
+        with open(path, "w") as f:
+            json.dump([float(v) for v in losses], f)
 
 
 def write_result(result, out):
@@ -111,13 +145,20 @@ def main():
     valid, train = train_all[: args.validation_size], train_all[args.validation_size:]
     load_seconds = time.perf_counter() - started
 
-    # The tutorial's graph, as written there.
+    # The tutorial's graph, as written there; with --init, its variables start from the file
+    # (TF keeps a weight as [in, out]: PyTorch's transposed).
+    if args.init:
+        w1, b1, w2, b2 = read_init(args.init, args.hidden)
+        start = [w1.T.copy(), b1, w2.T.copy(), b2]
+    else:
+        start = [tf1.random_normal([IMAGE_PIXELS, args.hidden]), tf1.random_normal([args.hidden]),
+                 tf1.random_normal([args.hidden, IMAGE_PIXELS]), tf1.random_normal([IMAGE_PIXELS])]
     X = tf1.placeholder(tf.float32, [None, IMAGE_PIXELS])
-    W_encode = tf.Variable(tf1.random_normal([IMAGE_PIXELS, args.hidden]))
-    b_encode = tf.Variable(tf1.random_normal([args.hidden]))
+    W_encode = tf.Variable(start[0])
+    b_encode = tf.Variable(start[1])
     encoder = tf.nn.sigmoid(tf.add(tf.matmul(X, W_encode), b_encode))
-    W_decode = tf.Variable(tf1.random_normal([args.hidden, IMAGE_PIXELS]))
-    b_decode = tf.Variable(tf1.random_normal([IMAGE_PIXELS]))
+    W_decode = tf.Variable(start[2])
+    b_decode = tf.Variable(start[3])
     decoder = tf.nn.sigmoid(tf.add(tf.matmul(encoder, W_decode), b_decode))
     cost = tf.reduce_mean(tf.pow(X - decoder, 2))
     optimizer = tf1.train.RMSPropOptimizer(args.learning_rate).minimize(cost)
@@ -126,14 +167,16 @@ def main():
     sess.run(tf1.global_variables_initializer())
     total_batch = len(train) // args.batch_size
     epochs = []
+    steps = []
     for epoch in range(args.epochs):
         epoch_start = time.perf_counter()
-        order = rng.permutation(len(train))
+        order = epoch_order(rng, len(train), not args.no_shuffle)
         total_cost = 0.0
         for i in range(total_batch):
             batch = train[order[i * args.batch_size:(i + 1) * args.batch_size]]
             _, cost_val = sess.run([optimizer, cost], feed_dict={X: batch})
             total_cost += cost_val
+            steps.append(cost_val)
         valid_costs = [
             sess.run(cost, feed_dict={X: valid[i:i + args.batch_size]})
             for i in range(0, len(valid), args.batch_size)
@@ -160,6 +203,7 @@ def main():
         "epochs": epochs,
         "test_mse": test_mse,
     }
+    write_steps(args.steps_out, steps)
     write_result(result, args.out)
 
 

@@ -19,8 +19,11 @@ pub struct EpochLoader<B: Backend> {
     dataset: MnistDataset,
     batch_size: usize,
     noise: Noise,
-    /// `Some(seed)`: each epoch in the order [`epoch_order`] gives; `None`: in file order.
+    /// `Some(seed)`: each epoch in the order [`epoch_order`] gives, unless `file_order`, and
+    /// the noise of each batch drawn from it; `None`: in file order, the same noise every epoch.
     shuffle_seed: Option<u64>,
+    /// Serve the images in file order every epoch, even with a seed.
+    file_order: bool,
     /// The epoch the next `iter()` serves (1 for the first), shared by device copies.
     next_epoch: Arc<AtomicUsize>,
     device: B::Device,
@@ -41,9 +44,17 @@ impl<B: Backend> EpochLoader<B> {
             batch_size,
             noise: Noise::none(),
             shuffle_seed,
+            file_order: false,
             next_epoch: Arc::new(AtomicUsize::new(first_epoch)),
             device: device.clone(),
         }
+    }
+
+    /// Serves the images in file order every epoch (`data.shuffle = false`); the noise still
+    /// changes with the seed and the epoch.
+    pub fn in_file_order(mut self) -> Self {
+        self.file_order = true;
+        self
     }
 
     /// Corrupts the inputs of every batch with `noise` (the targets stay clean).
@@ -54,8 +65,8 @@ impl<B: Backend> EpochLoader<B> {
 
     fn order(&self, epoch: usize) -> Vec<usize> {
         match self.shuffle_seed {
-            Some(seed) => epoch_order(self.dataset.len(), seed, epoch),
-            None => (0..self.dataset.len()).collect(),
+            Some(seed) if !self.file_order => epoch_order(self.dataset.len(), seed, epoch),
+            _ => (0..self.dataset.len()).collect(),
         }
     }
 
@@ -99,6 +110,7 @@ impl<B: Backend> DataLoader<B, MnistBatch<B>> for EpochLoader<B> {
             batch_size: self.batch_size,
             noise: self.noise,
             shuffle_seed: self.shuffle_seed,
+            file_order: self.file_order,
             next_epoch: self.next_epoch.clone(),
             device: device.clone(),
         })
@@ -110,6 +122,7 @@ impl<B: Backend> DataLoader<B, MnistBatch<B>> for EpochLoader<B> {
             batch_size: self.batch_size,
             noise: self.noise,
             shuffle_seed: self.shuffle_seed,
+            file_order: self.file_order,
             next_epoch: Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst))),
             device: self.device.clone(),
         })

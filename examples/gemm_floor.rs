@@ -25,8 +25,8 @@ use mnist_autoencoder::IMAGE_PIXELS;
 use mnist_autoencoder::backend::{self, Backend as B, TrainingBackend as AB};
 use mnist_autoencoder::config::Init;
 use mnist_autoencoder::data::{LabeledImages, MnistPart};
-use mnist_autoencoder::fused::FusedOps;
-use mnist_autoencoder::fused::cpu::products::{self, Blocked, Operand};
+use mnist_autoencoder::model::fused::FusedOps;
+use mnist_autoencoder::model::fused::cpu::products::{self, Blocked, Operand};
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::Tf1RmsPropConfig;
 

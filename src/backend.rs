@@ -36,7 +36,7 @@ pub type Device = burn::tensor::Device<Backend>;
 /// Runs `work` where this backend computes fastest.
 ///
 /// For ndarray, that is inside a rayon pool with a thread per core, named `compute`: the
-/// fused operations ([`crate::fused`]) split their matrix products and passes over it, and
+/// fused operations ([`crate::model::fused`]) split their matrix products and passes over it, and
 /// Burn's own ndarray operations, which start each product in `rayon::scope`, run inside it
 /// instead of handing the work to a pool of their own and waiting.
 pub fn run_on_compute_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {

@@ -13,8 +13,11 @@ use thiserror::Error;
 
 use crate::IMAGE_PIXELS;
 use crate::backend::DeviceSpec;
-use crate::data::DatasetKind;
+use crate::data::{self, DataError, DatasetKind, LabeledImages, MnistPart, MnistSplits};
+pub use crate::data::{Noise, NoiseKind};
+pub use crate::model::Init;
 pub use crate::optim::{OptimizerKind, RmsPropSettings};
+pub use crate::render::chart::Scale;
 
 /// The keys `train --resume` lets `--set` change: they do not change what the saved
 /// checkpoints mean.
@@ -128,29 +131,6 @@ pub struct ModelSettings {
     pub init_from: PathBuf,
 }
 
-/// Weight and bias initialisation of both Linear layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Init {
-    /// N(0, 1), the tutorial's `tf.random_normal`.
-    Normal,
-    /// Burn's default: Kaiming-uniform.
-    Kaiming,
-    /// Xavier/Glorot-uniform.
-    Xavier,
-}
-
-impl fmt::Display for Init {
-    /// The config's spelling: `normal`, `kaiming`, `xavier`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Init::Normal => "normal",
-            Init::Kaiming => "kaiming",
-            Init::Xavier => "xavier",
-        })
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingConfig {
@@ -164,18 +144,6 @@ pub struct TrainingConfig {
     pub rmsprop: RmsPropSettings,
 }
 
-/// How a denoising autoencoder corrupts its inputs (`training.noise`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NoiseKind {
-    /// Clean inputs: the tutorial's plain autoencoder.
-    None,
-    /// Add N(0, level^2) to each pixel, clipped to [0, 1].
-    Gaussian,
-    /// Zero each pixel with probability `level`.
-    Masking,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputConfig {
@@ -185,12 +153,18 @@ pub struct OutputConfig {
     pub loss_scale: Scale,
 }
 
-/// The y axis of a plot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Scale {
-    Linear,
-    Log,
+/// The most digits `reconstruction.png` shows.
+pub const MAX_SAMPLES: usize = 100;
+/// Images in MNIST's training part.
+/// The resolved config a run folder keeps beside its model.
+pub const CONFIG_FILE: &str = "config.toml";
+
+pub const MNIST_TRAIN_IMAGES: usize = 60_000;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::load(None, &[]).expect("config/default.toml is valid")
+    }
 }
 
 /// How training shows its progress.
@@ -205,14 +179,34 @@ pub enum Dashboard {
     Plain,
 }
 
-/// The most digits `reconstruction.png` shows.
-pub const MAX_SAMPLES: usize = 100;
-/// Images in MNIST's training part.
-pub const MNIST_TRAIN_IMAGES: usize = 60_000;
+impl DataConfig {
+    /// Reads one part of the configured dataset, downloading missing files when allowed.
+    pub fn read_part(&self, part: MnistPart) -> Result<LabeledImages, DataError> {
+        let url = self.download.then_some(self.url.as_str());
+        data::read_part(&self.dir, self.dataset, url, part)
+    }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self::load(None, &[]).expect("config/default.toml is valid")
+    /// Reads the training and test images and splits them as the tutorial does.
+    pub fn read_splits(&self) -> Result<MnistSplits, DataError> {
+        let train = self.read_part(MnistPart::Train)?;
+        let test = self.read_part(MnistPart::Test)?;
+        data::tutorial_splits(
+            &self.dir,
+            &train,
+            test,
+            self.validation_size,
+            self.train_limit,
+        )
+    }
+}
+
+impl TrainingConfig {
+    /// The noise `training.noise` and `training.noise_level` ask for.
+    pub fn noise(&self) -> Noise {
+        Noise {
+            kind: self.noise,
+            level: self.noise_level,
+        }
     }
 }
 
@@ -236,7 +230,7 @@ impl Config {
     /// The config of the run in `dir` (its `config.toml`), with `--set` flags for the keys a
     /// resumed run may change ([`RESUME_KEYS`]); `output.dir` becomes `dir`.
     pub fn load_resume(dir: &Path, sets: &[String]) -> Result<Self, ConfigError> {
-        let path = dir.join(crate::artifacts::CONFIG_FILE);
+        let path = dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::NoRun {
             dir: dir.to_owned(),
             source,

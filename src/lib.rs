@@ -5,23 +5,16 @@
 
 pub mod artifacts;
 pub mod backend;
-pub mod checkpoint;
 pub mod cli;
-pub mod commands;
 pub mod config;
-pub mod dashboard;
 pub mod data;
-pub mod epoch_log;
-pub mod evaluate;
-pub mod explore;
-pub mod figure;
-pub mod fused;
-pub mod interop;
+pub mod inspect;
+pub mod metrics;
 pub mod model;
 pub mod optim;
-pub mod plots;
-pub mod stop;
-pub mod training;
+pub mod render;
+pub mod run_dir;
+pub mod train;
 
 use thiserror::Error;
 
@@ -38,19 +31,21 @@ pub enum Error {
     #[error(transparent)]
     Data(#[from] data::DataError),
     #[error(transparent)]
-    Download(#[from] data::download::DownloadError),
-    #[error(transparent)]
     Artifact(#[from] artifacts::ArtifactError),
     #[error(transparent)]
-    Dashboard(#[from] dashboard::NoTerminal),
+    Dashboard(#[from] train::dashboard::NoTerminal),
     #[error(transparent)]
-    Checkpoint(#[from] checkpoint::CheckpointError),
+    Checkpoint(#[from] train::checkpoint::CheckpointError),
     #[error(transparent)]
-    Explore(#[from] explore::ExploreError),
+    Explore(#[from] inspect::explore::ExploreError),
     #[error(transparent)]
     Device(#[from] backend::DeviceError),
     #[error(transparent)]
-    Interop(#[from] interop::InteropError),
+    Interop(#[from] run_dir::safetensors::InteropError),
+    #[error("cannot watch for Ctrl-C and SIGTERM: {0}")]
+    Signals(#[source] std::io::Error),
+    #[error(transparent)]
+    RunDir(#[from] run_dir::RunDirError),
     #[error("{key} = {value}: {reason}")]
     Setting {
         key: &'static str,

@@ -3,14 +3,17 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 use mnist_autoencoder::IMAGE_PIXELS;
-use mnist_autoencoder::artifacts::{ArtifactError, RunLock};
-use mnist_autoencoder::backend::{self, Backend, DeviceSpec, TrainingBackend};
-use mnist_autoencoder::cli::{Cli, Command, Format};
-use mnist_autoencoder::commands;
+use mnist_autoencoder::artifacts::ArtifactError;
+use mnist_autoencoder::backend::{self, Backend, Device, DeviceSpec, TrainingBackend};
+use mnist_autoencoder::cli::{
+    Cli, Command, ConfigArgs, EvaluateArgs, ExportArgs, Format, ImportArgs, InterpolateArgs,
+    LatentArgs, ReconstructArgs, TrainArgs,
+};
 use mnist_autoencoder::config::Config;
-use mnist_autoencoder::interop;
-use mnist_autoencoder::stop::StopReason;
-use mnist_autoencoder::training::{self, StopCause, Stopped, TrainOutcome};
+use mnist_autoencoder::inspect;
+use mnist_autoencoder::run_dir::{RunLock, safetensors};
+use mnist_autoencoder::train::stop::StopReason;
+use mnist_autoencoder::train::{self, StopCause, Stopped, TrainOutcome};
 
 fn main() -> ExitCode {
     // A closed stdout (`train | head -1`) ends the process quietly, as it does other Unix tools,
@@ -49,199 +52,191 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Train {
-            config,
-            mut sets,
-            resume,
-            init_from,
-        } => {
-            if let Some(file) = init_from {
-                let value = toml::Value::String(file.display().to_string());
-                sets.push(format!("model.init_from={value}"));
-            }
-            let config = match &resume {
-                Some(dir) if config.is_some() => anyhow::bail!(
-                    "--config cannot go with --resume: the run in '{}' keeps its config.toml",
-                    dir.display()
-                ),
-                Some(dir) => {
-                    // Before its config: a run just started may not have written it yet.
-                    RunLock::check_free(dir)?;
-                    Config::load_resume(dir, &sets)?
-                }
-                None => Config::load(config.as_deref(), &sets)?,
+        Command::Train(args) => train(args),
+        Command::Reconstruct(args) => reconstruct(args),
+        Command::Evaluate(args) => evaluate(args),
+        Command::Curves(args) => {
+            let path = inspect::curves(&args.model, args.scale, args.output.as_deref())?;
+            println!("Wrote {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Latent(args) => latent(args),
+        Command::Export(args) => export(args),
+        Command::Import(args) => import(args),
+        Command::Interpolate(args) => interpolate(args),
+    }
+}
+
+/// The inference device of the commands that read a run.
+fn device() -> anyhow::Result<Device> {
+    Ok(backend::device(DeviceSpec::Default)?)
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let TrainArgs {
+        config: ConfigArgs { config, mut sets },
+        resume,
+        init_from,
+    } = args;
+    if let Some(file) = init_from {
+        sets.push(format!("model.init_from={}", inspect::toml_string(&file)));
+    }
+    let config = match &resume {
+        Some(dir) if config.is_some() => anyhow::bail!(
+            "--config cannot go with --resume: the run in '{}' keeps its config.toml",
+            dir.display()
+        ),
+        Some(dir) => {
+            // Before its config: a run just started may not have written it yet.
+            RunLock::check_free(dir)?;
+            Config::load_resume(dir, &sets)?
+        }
+        None => Config::load(config.as_deref(), &sets)?,
+    };
+    let device = backend::device(config.backend.device)?;
+    match train::train::<TrainingBackend>(&config, resume.is_some(), &device)? {
+        TrainOutcome::Finished(report) => {
+            println!(
+                "Test MSE = {:.6} ({} test images)",
+                report.test_mse, report.test_images
+            );
+            println!(
+                "Saved model.mpk, config.toml, metrics.csv, loss.png and reconstruction.png in '{}'",
+                report.output_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        TrainOutcome::Stopped(stopped) => {
+            eprintln!("{}", stopped_message(&stopped));
+            let code = match &stopped.cause {
+                StopCause::Asked(reason) => reason.exit_code(),
+                _ => 1,
             };
-            let device = backend::device(config.backend.device)?;
-            match training::train::<TrainingBackend>(&config, resume.is_some(), &device)? {
-                TrainOutcome::Finished(report) => {
-                    println!(
-                        "Test MSE = {:.6} ({} test images)",
-                        report.test_mse, report.test_images
-                    );
-                    println!(
-                        "Saved model.mpk, config.toml, metrics.csv, loss.png and reconstruction.png in '{}'",
-                        report.output_dir.display()
-                    );
-                }
-                TrainOutcome::Stopped(stopped) => {
-                    eprintln!("{}", stopped_message(&stopped));
-                    let code = match &stopped.cause {
-                        StopCause::Asked(reason) => reason.exit_code(),
-                        _ => 1,
-                    };
-                    return Ok(ExitCode::from(code));
-                }
-            }
-        }
-        Command::Reconstruct {
-            model,
-            output,
-            samples,
-            data_dir,
-            images,
-        } => {
-            let device = backend::device(DeviceSpec::Default)?;
-            let path = if images.is_empty() {
-                commands::reconstruct::<Backend>(
-                    &model,
-                    output.as_deref(),
-                    samples.map(usize::from),
-                    data_dir.as_deref(),
-                    &device,
-                )?
-            } else {
-                commands::reconstruct_images::<Backend>(
-                    &model,
-                    &images,
-                    output.as_deref(),
-                    &device,
-                )?
-            };
-            println!("Wrote {}", path.display());
-        }
-        Command::Evaluate {
-            model,
-            data_dir,
-            worst,
-            output,
-        } => {
-            let device = backend::device(DeviceSpec::Default)?;
-            let evaluation = commands::evaluate::<Backend>(
-                &model,
-                data_dir.as_deref(),
-                usize::from(worst),
-                output.as_deref(),
-                &device,
-            )?;
-            println!(
-                "Test MSE = {:.6}, PSNR = {:.2} dB ({} test images, model '{}')",
-                evaluation.mse,
-                evaluation.psnr,
-                evaluation.images,
-                model.display()
-            );
-            if let Some(path) = &evaluation.worst_figure {
-                let list: Vec<String> = evaluation
-                    .worst
-                    .iter()
-                    .map(|(index, label, mse)| format!("#{index} ({label}) {mse:.4}"))
-                    .collect();
-                println!("Worst reconstructed: {}", list.join(", "));
-                println!("Wrote {}", path.display());
-            }
-        }
-        Command::Curves {
-            model,
-            scale,
-            output,
-        } => {
-            let path = commands::curves(&model, scale, output.as_deref())?;
-            println!("Wrote {}", path.display());
-        }
-        Command::Latent {
-            model,
-            output,
-            csv,
-            data_dir,
-        } => {
-            let device = backend::device(DeviceSpec::Default)?;
-            let (png, csv, report) = commands::latent::<Backend>(
-                &model,
-                output.as_deref(),
-                csv.as_deref(),
-                data_dir.as_deref(),
-                &device,
-            )?;
-            println!(
-                "Encoded {} test images; the first two principal components hold {:.1}% and {:.1}% of the codes' variance",
-                report.images,
-                report.explained[0] * 100.0,
-                report.explained[1] * 100.0
-            );
-            println!("Wrote {} and {}", png.display(), csv.display());
-        }
-        Command::Export {
-            model,
-            format: Format::Safetensors,
-            output,
-            data_dir,
-        } => {
-            let device = backend::device(DeviceSpec::Default)?;
-            let exported = commands::export::<Backend>(
-                &model,
-                output.as_deref(),
-                data_dir.as_deref(),
-                &device,
-            )?;
-            match (exported.info.test_mse, &exported.no_mse) {
-                (Some(mse), _) => println!("Test MSE = {mse:.6} (in the file's metadata)"),
-                (None, Some(why)) => println!("No test MSE in the metadata: {why}"),
-                (None, None) => {}
-            }
-            println!(
-                "Wrote {} ({} as [out, in], PyTorch's layout)",
-                exported.path.display(),
-                interop::TENSORS.join(", ")
-            );
-        }
-        Command::Import {
-            from,
-            output,
-            config,
-            sets,
-        } => {
-            let device = backend::device(DeviceSpec::Default)?;
-            let weights =
-                commands::import::<Backend>(&from, &output, config.as_deref(), &sets, &device)?;
-            println!(
-                "Imported {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} weights ({} layout) from '{}' into '{}'; try: mnist-autoencoder evaluate --model {}",
-                weights.hidden_size,
-                weights.layout,
-                from.display(),
-                output.display(),
-                output.display()
-            );
-        }
-        Command::Interpolate {
-            model,
-            from,
-            to,
-            steps,
-            output,
-            data_dir,
-        } => {
-            let device = backend::device(DeviceSpec::Default)?;
-            let path = commands::interpolate::<Backend>(
-                &model,
-                [from, to],
-                usize::from(steps),
-                output.as_deref(),
-                data_dir.as_deref(),
-                &device,
-            )?;
-            println!("Wrote {}", path.display());
+            Ok(ExitCode::from(code))
         }
     }
+}
+
+fn reconstruct(args: ReconstructArgs) -> anyhow::Result<ExitCode> {
+    let (run, output) = (&args.run, args.output.as_deref());
+    let path = if args.images.is_empty() {
+        let samples = args.samples.map(usize::from);
+        let data_dir = run.data_dir.as_deref();
+        inspect::reconstruct::<Backend>(&run.model, output, samples, data_dir, &device()?)?
+    } else {
+        inspect::reconstruct_images::<Backend>(&run.model, &args.images, output, &device()?)?
+    };
+    println!("Wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let EvaluateArgs { run, worst, output } = args;
+    let evaluation = inspect::evaluate::<Backend>(
+        &run.model,
+        run.data_dir.as_deref(),
+        usize::from(worst),
+        output.as_deref(),
+        &device()?,
+    )?;
+    println!(
+        "Test MSE = {:.6}, PSNR = {:.2} dB ({} test images, model '{}')",
+        evaluation.mse,
+        evaluation.psnr,
+        evaluation.images,
+        run.model.display()
+    );
+    if let Some(path) = &evaluation.worst_figure {
+        let list: Vec<String> = evaluation
+            .worst
+            .iter()
+            .map(|(index, label, mse)| format!("#{index} ({label}) {mse:.4}"))
+            .collect();
+        println!("Worst reconstructed: {}", list.join(", "));
+        println!("Wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn latent(args: LatentArgs) -> anyhow::Result<ExitCode> {
+    let LatentArgs { run, output, csv } = args;
+    let (png, csv, report) = inspect::latent::<Backend>(
+        &run.model,
+        output.as_deref(),
+        csv.as_deref(),
+        run.data_dir.as_deref(),
+        &device()?,
+    )?;
+    println!(
+        "Encoded {} test images; the first two principal components hold {:.1}% and {:.1}% of the codes' variance",
+        report.images,
+        report.explained[0] * 100.0,
+        report.explained[1] * 100.0
+    );
+    println!("Wrote {} and {}", png.display(), csv.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn interpolate(args: InterpolateArgs) -> anyhow::Result<ExitCode> {
+    let InterpolateArgs {
+        run,
+        from,
+        to,
+        steps,
+        output,
+    } = args;
+    let path = inspect::interpolate::<Backend>(
+        &run.model,
+        [from, to],
+        usize::from(steps),
+        output.as_deref(),
+        run.data_dir.as_deref(),
+        &device()?,
+    )?;
+    println!("Wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let ExportArgs {
+        run,
+        format: Format::Safetensors,
+        output,
+    } = args;
+    let exported = inspect::export::<Backend>(
+        &run.model,
+        output.as_deref(),
+        run.data_dir.as_deref(),
+        &device()?,
+    )?;
+    match (exported.info.test_mse, &exported.no_mse) {
+        (Some(mse), _) => println!("Test MSE = {mse:.6} (in the file's metadata)"),
+        (None, Some(why)) => println!("No test MSE in the metadata: {why}"),
+        (None, None) => {}
+    }
+    println!(
+        "Wrote {} ({} as [out, in], PyTorch's layout)",
+        exported.path.display(),
+        safetensors::TENSORS.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let ImportArgs {
+        from,
+        output,
+        config: ConfigArgs { config, sets },
+    } = args;
+    let weights = inspect::import::<Backend>(&from, &output, config.as_deref(), &sets, &device()?)?;
+    println!(
+        "Imported {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} weights ({} layout) from '{}' into '{}'; try: mnist-autoencoder evaluate --model {}",
+        weights.hidden_size,
+        weights.layout,
+        from.display(),
+        output.display(),
+        output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

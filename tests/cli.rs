@@ -1,7 +1,7 @@
 //! The command line's definition and its handling of bad flags.
 
 use clap::{CommandFactory, Parser};
-use mnist_autoencoder::cli::{Cli, Command};
+use mnist_autoencoder::cli::{Cli, Command, ConfigArgs, TrainArgs};
 
 use crate::common::{BIN, assert_one_line_error};
 
@@ -21,12 +21,11 @@ fn train_takes_a_config_and_repeated_sets() {
         "c.d=x",
     ])
     .unwrap();
-    let Command::Train {
-        config,
-        sets,
+    let Command::Train(TrainArgs {
+        config: ConfigArgs { config, sets },
         resume,
         init_from,
-    } = cli.command
+    }) = cli.command
     else {
         panic!("not train")
     };

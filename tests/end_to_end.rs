@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use mnist_autoencoder::config::{Config, Origin};
-use mnist_autoencoder::epoch_log::parse_metrics_csv;
-use mnist_autoencoder::figure::grid_size;
+use mnist_autoencoder::metrics::parse_metrics_csv;
+use mnist_autoencoder::render::grid::grid_size;
 
 use crate::common::{
     assert_one_line_error, idx_labels, run_in, stderr, stdout, synthetic_mnist, train, train_ok,
@@ -363,7 +363,7 @@ fn an_unwritable_output_dir_fails_before_training() {
     let blocker = tmp.path().join("a-file");
     std::fs::write(&blocker, "").unwrap();
     let output = train(tmp.path(), &data, &blocker.join("run"), &[]);
-    assert_one_line_error(&output, &["cannot write", "a-file/run", "set output.dir"]);
+    assert_one_line_error(&output, &["cannot write", "a-file/run", "output.dir"]);
     assert!(!stdout(&output).contains("Epoch"), "trained before failing");
 }
 

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mnist_autoencoder::artifacts::load_run;
 use mnist_autoencoder::backend::Backend as Cpu;
-use mnist_autoencoder::epoch_log::{EpochRow, parse_metrics_csv};
+use mnist_autoencoder::metrics::{EpochRow, parse_metrics_csv};
+use mnist_autoencoder::run_dir::RunDir;
 
 use crate::common::{
     BIN, assert_one_line_error, command_in, run_in, stderr, synthetic_mnist, train, train_command,
@@ -32,7 +32,10 @@ fn costs(dir: &Path) -> Vec<(u64, u64)> {
 
 /// Every weight and bias of the model saved in `dir`, as bits.
 fn weight_bits(dir: &Path) -> Vec<u32> {
-    let model = load_run::<Cpu>(dir, &Default::default()).unwrap().model;
+    let model = RunDir::new(dir)
+        .load::<Cpu>(&Default::default())
+        .unwrap()
+        .model;
     let mut bits = Vec::new();
     for linear in [&model.encoder, &model.decoder] {
         let bias = linear.bias.as_ref().unwrap().val();
@@ -277,7 +280,7 @@ fn an_oversized_picture_is_refused_from_its_header_in_little_memory() {
     );
     let picture = tmp.path().join("huge.png");
     fs::write(&picture, png_header(20_000, 20_000)).unwrap();
-    let child = command_in(
+    let (output, peak_kb) = run_with_peak_memory(
         tmp.path(),
         &[
             "reconstruct",
@@ -286,12 +289,7 @@ fn an_oversized_picture_is_refused_from_its_header_in_little_memory() {
             "--image",
             picture.to_str().unwrap(),
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let (output, peak_kb) = wait_with_peak_memory(child);
+    );
     assert_one_line_error(
         &output,
         &["huge.png", "20000x20000 pixels", "scale it down"],
@@ -300,26 +298,38 @@ fn an_oversized_picture_is_refused_from_its_header_in_little_memory() {
     assert!(peak_kb < 200 << 10, "the refusal took {peak_kb} KB");
 }
 
-/// The child's output and its peak resident memory in KB (from `wait4`).
-fn wait_with_peak_memory(mut child: Child) -> (std::process::Output, i64) {
-    use std::io::Read;
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_end(&mut err).unwrap();
-    let mut status = 0;
-    // SAFETY: plain data for the kernel to fill; the child is ours and not yet waited for.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4");
-    let status = std::os::unix::process::ExitStatusExt::from_raw(status);
-    (
-        std::process::Output {
-            status,
-            stdout: out,
-            stderr: err,
-        },
-        usage.ru_maxrss,
-    )
+/// Runs the binary under GNU time; its output (time's lines taken off stderr) and its peak
+/// resident memory in KB. Measured by a process of its own: a child forked from this test
+/// process would count this process's memory too, whatever the binary uses.
+fn run_with_peak_memory(cwd: &Path, args: &[&str]) -> (std::process::Output, u64) {
+    const TIME: &str = "/usr/bin/time";
+    assert!(
+        Path::new(TIME).is_file(),
+        "{TIME} is missing: install GNU time (Debian: apt-get install time)"
+    );
+    let mut output = Command::new(TIME)
+        .args(["-f", "PEAK_RSS_KB=%M", BIN])
+        .args(args)
+        .current_dir(cwd)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let (rest, peak) = stderr
+        .trim_end()
+        .rsplit_once('\n')
+        .unwrap_or(("", stderr.trim_end()));
+    let peak_kb = peak
+        .strip_prefix("PEAK_RSS_KB=")
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory from {TIME}: {stderr}"));
+    // GNU time adds a line of its own when the command fails.
+    let rest: Vec<&str> = rest
+        .lines()
+        .filter(|line| !line.starts_with("Command exited with non-zero status"))
+        .collect();
+    output.stderr = format!("{}\n", rest.join("\n")).into_bytes();
+    (output, peak_kb)
 }
 
 /// Under strace: after every rename into a folder, that folder is opened and fsync'ed, so the

@@ -9,8 +9,8 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Distribution, TensorPrimitive};
 use mnist_autoencoder::config::Init;
-use mnist_autoencoder::fused::composed;
-use mnist_autoencoder::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use mnist_autoencoder::model::fused::composed;
+use mnist_autoencoder::model::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::RmsPropSettings;
 

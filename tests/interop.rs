@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
-use mnist_autoencoder::artifacts::load_run;
 use mnist_autoencoder::backend::Backend as Cpu;
-use mnist_autoencoder::epoch_log::parse_metrics_csv;
+use mnist_autoencoder::metrics::parse_metrics_csv;
+use mnist_autoencoder::run_dir::RunDir;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
@@ -23,7 +23,10 @@ const SMALL: [&str; 4] = [
 
 /// The four tensors of the model saved in `dir`, as Burn holds them ([in, out] weights).
 fn burn_tensors(dir: &Path) -> Vec<(Vec<usize>, Vec<f32>)> {
-    let model = load_run::<Cpu>(dir, &Default::default()).unwrap().model;
+    let model = RunDir::new(dir)
+        .load::<Cpu>(&Default::default())
+        .unwrap()
+        .model;
     let mut tensors = Vec::new();
     for linear in [&model.encoder, &model.decoder] {
         for tensor in [

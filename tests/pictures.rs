@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use image::{GenericImageView, ImageFormat};
 use mnist_autoencoder::data::{LabeledImages, MnistPart};
-use mnist_autoencoder::explore::{Pca, load_own_image};
-use mnist_autoencoder::figure::{GAP, SCALE, grid_size};
+use mnist_autoencoder::inspect::explore::load_own_image;
+use mnist_autoencoder::inspect::latent::Pca;
+use mnist_autoencoder::render::grid::{GAP, SCALE, grid_size};
 
 use crate::common::{assert_one_line_error, run_in, stderr, stdout, train_ok};
 use crate::pen::draw_digit;

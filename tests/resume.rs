@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use mnist_autoencoder::artifacts::load_run;
 use mnist_autoencoder::backend::Backend as Cpu;
 use mnist_autoencoder::data::epoch_order;
-use mnist_autoencoder::epoch_log::{EpochRow, parse_metrics_csv};
+use mnist_autoencoder::metrics::{EpochRow, parse_metrics_csv};
+use mnist_autoencoder::run_dir::RunDir;
 
 use crate::common::{
     assert_one_line_error, run_in, stderr, stdout, train, train_command, train_ok,
@@ -44,7 +44,10 @@ fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
 
 /// Every weight and bias of the model saved in `dir`, as bits.
 fn weight_bits(dir: &Path) -> Vec<u32> {
-    let model = load_run::<Cpu>(dir, &Default::default()).unwrap().model;
+    let model = RunDir::new(dir)
+        .load::<Cpu>(&Default::default())
+        .unwrap()
+        .model;
     let mut bits = Vec::new();
     for linear in [&model.encoder, &model.decoder] {
         let bias = linear.bias.as_ref().unwrap().val();

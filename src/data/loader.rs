@@ -12,7 +12,6 @@ use burn::prelude::*;
 
 use super::{MnistBatch, MnistDataset};
 use crate::IMAGE_PIXELS;
-use crate::config::{NoiseKind, TrainingConfig};
 
 /// Batches of an [`MnistDataset`], shuffled per epoch or in order.
 pub struct EpochLoader<B: Backend> {
@@ -194,6 +193,18 @@ impl SplitMix64 {
     }
 }
 
+/// How a denoising autoencoder corrupts its inputs (`training.noise`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoiseKind {
+    /// Clean inputs: the tutorial's plain autoencoder.
+    None,
+    /// Add N(0, level^2) to each pixel, clipped to [0, 1].
+    Gaussian,
+    /// Zero each pixel with probability `level`.
+    Masking,
+}
+
 /// The corruption of a denoising autoencoder's inputs (`training.noise`, `noise_level`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Noise {
@@ -202,14 +213,6 @@ pub struct Noise {
 }
 
 impl Noise {
-    /// The noise `training.noise` and `training.noise_level` ask for.
-    pub fn of(training: &TrainingConfig) -> Self {
-        Self {
-            kind: training.noise,
-            level: training.noise_level,
-        }
-    }
-
     pub fn none() -> Self {
         Self {
             kind: NoiseKind::None,

@@ -73,6 +73,17 @@ pub enum DataError {
         /// What its SHA-256 says, where the published one is known.
         checksum: String,
     },
+    #[error(transparent)]
+    Download(#[from] super::download::DownloadError),
+    #[error(
+        "data.validation_size = {validation_size}: must be below the {images} training images in '{}'",
+        dir.display()
+    )]
+    ValidationTooLarge {
+        dir: PathBuf,
+        validation_size: usize,
+        images: usize,
+    },
 }
 
 /// Finds `<stem>.gz` or `<stem>` in `dir`.

@@ -8,9 +8,9 @@ use burn::prelude::*;
 use crate::IMAGE_PIXELS;
 use crate::artifacts::ArtifactError;
 use crate::data::{MnistDataset, Noise};
-use crate::figure::{save_grid, save_reconstruction};
-use crate::fused::FusedOps;
 use crate::model::Autoencoder;
+use crate::model::fused::FusedOps;
+use crate::render::grid::{save_grid, save_reconstruction};
 
 /// Images per forward pass when evaluating.
 pub const EVAL_BATCH: usize = 1000;
@@ -102,3 +102,38 @@ pub fn write_reconstruction_figure<B: FusedOps>(
 
 /// Seeds the noise of the figure's inputs, the same in every run.
 const FIGURE_NOISE_STREAM: u64 = 2026;
+
+/// Peak signal-to-noise ratio in dB of a mean squared error, for pixels in [0, 1].
+pub fn psnr(mse: f64) -> f64 {
+    10.0 * (1.0 / mse.max(1e-12)).log10()
+}
+
+/// The `count` test images reconstructed worst, worst first: (index, label, mse).
+pub fn worst(errors: &[f32], dataset: &MnistDataset, count: usize) -> Vec<(usize, u8, f32)> {
+    let mut order: Vec<usize> = (0..errors.len()).collect();
+    order.sort_by(|&a, &b| errors[b].total_cmp(&errors[a]).then(a.cmp(&b)));
+    order
+        .into_iter()
+        .take(count)
+        .map(|i| {
+            (
+                i,
+                dataset.label(i).expect("index within the dataset"),
+                errors[i],
+            )
+        })
+        .collect()
+}
+
+/// Writes the images `indices` of `dataset` over their reconstructions to `path`.
+pub fn save_reconstructions_of<B: FusedOps>(
+    model: &Autoencoder<B>,
+    dataset: &MnistDataset,
+    indices: &[usize],
+    path: &Path,
+    device: &B::Device,
+) -> Result<(), ArtifactError> {
+    let batch = images::<B>(dataset, indices.iter().copied(), device);
+    let output = model.forward(batch.clone());
+    save_grid(path, &[rows(batch), rows(output)])
+}

@@ -5,26 +5,24 @@
 //! in place; [`CheckpointRecorder`] writes a temporary file and renames it, so every checkpoint
 //! file on disk is whole. An epoch counts as complete when its three files exist and
 //! `metrics.csv` holds its row: the row is written only for an epoch that ran to its end, not
-//! one cut short by a stop (see [`EpochLogger`](crate::epoch_log::EpochLogger)).
+//! one cut short by a stop (see [`EpochLogger`](crate::train::epoch_log::EpochLogger)).
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use burn::record::{
-    FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError,
-};
+use burn::record::{FileRecorder, FullPrecisionSettings, Recorder, RecorderError};
 use burn::tensor::backend::Backend;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
-use crate::artifacts::{ArtifactError, METRICS_FILE, seal, unseal, write_atomic};
-use crate::epoch_log::{EpochRow, parse_metrics_csv};
-use crate::stop::Failure;
+use crate::artifacts::ArtifactError;
+use crate::metrics::{EpochRow, parse_metrics_csv};
+use crate::run_dir::record::{recorder, unseal, write_sealed};
+use crate::run_dir::{CHECKPOINT_DIR, METRICS_FILE, MODEL_FILE};
+use crate::train::stop::Failure;
 
 /// The folder of a run that holds Burn's checkpoints.
-pub const CHECKPOINT_DIR: &str = "checkpoint";
 /// The three records Burn saves per epoch.
 pub const CHECKPOINT_PARTS: [&str; 3] = ["model", "optim", "scheduler"];
 /// How many epochs' checkpoints are kept.
@@ -68,11 +66,7 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
 
     fn save_item<I: Serialize>(&self, item: I, mut file: PathBuf) -> Result<(), RecorderError> {
         file.set_extension(<Self as FileRecorder<B>>::file_extension());
-        let bytes = Recorder::<B>::save_item(
-            &NamedMpkBytesRecorder::<FullPrecisionSettings>::default(),
-            item,
-            (),
-        )?;
+        let record = Recorder::<B>::save_item(&recorder(), item, ());
         let written = match file.parent() {
             Some(dir) => fs::create_dir_all(dir).map_err(|source| ArtifactError::Write {
                 path: dir.to_owned(),
@@ -80,9 +74,8 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
             }),
             None => Ok(()),
         };
-        let bytes = seal(bytes);
         written
-            .and_then(|()| write_atomic(&file, |f| f.write_all(&bytes)))
+            .and_then(|()| write_sealed(&file, record))
             .map_err(|error| {
                 let message = error.to_string();
                 self.failure.record(error);
@@ -94,10 +87,7 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
         file.set_extension(<Self as FileRecorder<B>>::file_extension());
         let bytes = fs::read(&*file).map_err(|e| RecorderError::FileNotFound(e.to_string()))?;
         let payload = unseal(&bytes).map_err(RecorderError::DeserializeError)?;
-        Recorder::<B>::load_item(
-            &NamedMpkBytesRecorder::<FullPrecisionSettings>::default(),
-            &mut payload.to_vec(),
-        )
+        Recorder::<B>::load_item(&recorder(), &mut payload.to_vec())
     }
 }
 
@@ -160,9 +150,9 @@ pub struct ResumePoint {
 pub fn last_complete(run_dir: &Path) -> Result<ResumePoint, CheckpointError> {
     let csv_path = run_dir.join(METRICS_FILE);
     let mut rows = match fs::read_to_string(&csv_path) {
-        Ok(text) => parse_metrics_csv(&text).map_err(|reason| CheckpointError::Damaged {
+        Ok(text) => parse_metrics_csv(&text).map_err(|e| CheckpointError::Damaged {
             path: csv_path.clone(),
-            reason,
+            reason: e.to_string(),
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
@@ -191,7 +181,7 @@ pub fn last_complete(run_dir: &Path) -> Result<ResumePoint, CheckpointError> {
 /// run has finished them.
 pub fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, CheckpointError> {
     let point = last_complete(run_dir)?;
-    let finished = point.epoch >= epochs && run_dir.join(crate::artifacts::MODEL_FILE).is_file();
+    let finished = point.epoch >= epochs && run_dir.join(MODEL_FILE).is_file();
     if finished {
         return Err(CheckpointError::Finished {
             dir: run_dir.to_owned(),

@@ -3,7 +3,6 @@
 //! the tutorial's line in plain mode and rewrites `metrics.csv` after each epoch.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
@@ -14,73 +13,12 @@ use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 
-use crate::artifacts::{ArtifactError, METRICS_FILE, write_atomic};
-use crate::stop::{Stop, StopReason};
+use crate::artifacts::{ArtifactError, write_atomic};
+use crate::metrics::{EpochRow, METRICS_FILE, metrics_csv};
+use crate::train::stop::{Stop, StopReason};
 
 /// The name Burn's `LossMetric` registers under.
 const LOSS_METRIC: &str = "Loss";
-/// The header of `metrics.csv`.
-pub const METRICS_HEADER: &str = "epoch,train_cost,valid_cost,seconds";
-
-/// One finished epoch.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpochRow {
-    pub epoch: usize,
-    /// Mean of the epoch's training batch losses (the tutorial's `Avg.cost`).
-    pub train_cost: f64,
-    /// Mean of the validation batch losses after the epoch.
-    pub valid_cost: f64,
-    /// Wall-clock seconds of the epoch, training and validation.
-    pub seconds: f64,
-}
-
-impl EpochRow {
-    /// `Epoch: 0001 Avg.cost = 0.2053 valid = 0.0581 secs = 1.23`
-    pub fn tutorial_line(&self) -> String {
-        format!(
-            "Epoch: {:04} Avg.cost = {:.4} valid = {:.4} secs = {:.2}",
-            self.epoch, self.train_cost, self.valid_cost, self.seconds
-        )
-    }
-}
-
-/// `metrics.csv` for `rows`, full precision.
-pub fn metrics_csv(rows: &[EpochRow]) -> String {
-    let mut csv = format!("{METRICS_HEADER}\n");
-    for row in rows {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{:.3}",
-            row.epoch, row.train_cost, row.valid_cost, row.seconds
-        );
-    }
-    csv
-}
-
-/// Parses a `metrics.csv` written by [`metrics_csv`].
-pub fn parse_metrics_csv(text: &str) -> Result<Vec<EpochRow>, String> {
-    let mut lines = text.lines();
-    if lines.next() != Some(METRICS_HEADER) {
-        return Err(format!("the first line is not '{METRICS_HEADER}'"));
-    }
-    lines
-        .enumerate()
-        .map(|(i, line)| {
-            let bad = || format!("line {}: '{line}' is not epoch,cost,cost,seconds", i + 2);
-            let fields: Vec<&str> = line.split(',').collect();
-            let [epoch, train, valid, seconds] = fields[..] else {
-                return Err(bad());
-            };
-            Ok(EpochRow {
-                epoch: epoch.parse().map_err(|_| bad())?,
-                train_cost: train.parse().map_err(|_| bad())?,
-                valid_cost: valid.parse().map_err(|_| bad())?,
-                seconds: seconds.parse().map_err(|_| bad())?,
-            })
-        })
-        .collect()
-}
-
 /// What the logger has recorded, shared with the code that launched training.
 #[derive(Debug, Default)]
 pub struct EpochHistory {

@@ -1,8 +1,6 @@
-//! Looking at what a trained autoencoder learned: the latent map, walks between two codes,
-//! the worst reconstructions, and reconstructions of the user's own images.
+//! Looking at what a trained autoencoder learned: walks between two codes, and reconstructions
+//! of the user's own pictures.
 
-use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
@@ -11,13 +9,11 @@ use image::imageops::{self, FilterType};
 use image::{GrayImage, Luma};
 use thiserror::Error;
 
-use crate::artifacts::{ArtifactError, write_atomic};
-use crate::data::{DatasetKind, MnistDataset};
-use crate::evaluate::{EVAL_BATCH, images, rows};
-use crate::figure::save_grid;
-use crate::fused::FusedOps;
+use crate::data::MnistDataset;
+use crate::inspect::evaluate::{images, rows};
 use crate::model::Autoencoder;
-use crate::plots::{MapPoint, save_latent_chart};
+use crate::model::fused::FusedOps;
+use crate::render::grid::save_grid;
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// MNIST's digits are scaled to fit a 20x20 box, then centred by mass in 28x28.
@@ -48,193 +44,6 @@ pub enum ExploreError {
         index: usize,
         len: usize,
     },
-}
-
-/// Codes of every image of `dataset`, row after row (`len * hidden` values).
-pub fn encode_all<B: FusedOps>(
-    model: &Autoencoder<B>,
-    dataset: &MnistDataset,
-    device: &B::Device,
-) -> Vec<f32> {
-    let mut codes = Vec::with_capacity(dataset.len() * model.hidden_size());
-    for start in (0..dataset.len()).step_by(EVAL_BATCH) {
-        let end = (start + EVAL_BATCH).min(dataset.len());
-        let batch = images::<B>(dataset, start..end, device);
-        codes.extend(
-            model
-                .encode(batch)
-                .into_data()
-                .to_vec::<f32>()
-                .expect("f32 tensors"),
-        );
-    }
-    codes
-}
-
-/// The first two principal components of `rows` (each `dim` values).
-#[derive(Debug, Clone)]
-pub struct Pca {
-    pub mean: Vec<f64>,
-    pub components: [Vec<f64>; 2],
-    /// Share of the total variance along each component.
-    pub explained: [f64; 2],
-}
-
-impl Pca {
-    pub fn fit(rows: &[f32], dim: usize) -> Self {
-        let n = rows.len() / dim;
-        let mut mean = vec![0f64; dim];
-        for row in rows.chunks(dim) {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += f64::from(v);
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
-        let mut cov = vec![0f64; dim * dim];
-        let mut centred = vec![0f64; dim];
-        for row in rows.chunks(dim) {
-            for ((c, &v), m) in centred.iter_mut().zip(row).zip(&mean) {
-                *c = f64::from(v) - m;
-            }
-            for i in 0..dim {
-                let ci = centred[i];
-                let line = &mut cov[i * dim..(i + 1) * dim];
-                for (slot, &cj) in line[i..].iter_mut().zip(&centred[i..]) {
-                    *slot += ci * cj;
-                }
-            }
-        }
-        for i in 0..dim {
-            for j in i..dim {
-                let v = cov[i * dim + j] / (n.max(2) - 1) as f64;
-                cov[i * dim + j] = v;
-                cov[j * dim + i] = v;
-            }
-        }
-        let total: f64 = (0..dim).map(|i| cov[i * dim + i]).sum();
-        let (first, first_value) = top_eigenvector(&cov, dim);
-        // Deflate, then the next one.
-        for i in 0..dim {
-            for j in 0..dim {
-                cov[i * dim + j] -= first_value * first[i] * first[j];
-            }
-        }
-        let (second, second_value) = top_eigenvector(&cov, dim);
-        let share = |v: f64| if total > 0.0 { v / total } else { 0.0 };
-        Self {
-            mean,
-            components: [first, second],
-            explained: [share(first_value), share(second_value)],
-        }
-    }
-
-    pub fn project(&self, row: &[f32]) -> [f32; 2] {
-        self.components.each_ref().map(|component| {
-            row.iter()
-                .zip(&self.mean)
-                .zip(component)
-                .map(|((&v, m), c)| (f64::from(v) - m) * c)
-                .sum::<f64>() as f32
-        })
-    }
-}
-
-/// Power iteration on a symmetric positive semi-definite `dim x dim` matrix.
-fn top_eigenvector(matrix: &[f64], dim: usize) -> (Vec<f64>, f64) {
-    // A fixed, uneven start: deterministic, and not orthogonal to the answer in practice.
-    let mut v: Vec<f64> = (0..dim).map(|i| 1.0 + (i % 7) as f64 * 0.1).collect();
-    let mut value = 0.0;
-    for _ in 0..500 {
-        let next: Vec<f64> = (0..dim)
-            .map(|i| {
-                matrix[i * dim..(i + 1) * dim]
-                    .iter()
-                    .zip(&v)
-                    .map(|(a, b)| a * b)
-                    .sum()
-            })
-            .collect();
-        let norm = next.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if norm == 0.0 {
-            return (v, 0.0);
-        }
-        let converged = next
-            .iter()
-            .zip(&v)
-            .map(|(a, b)| (a / norm - b).abs())
-            .fold(0.0, f64::max)
-            < 1e-12;
-        v = next.into_iter().map(|x| x / norm).collect();
-        value = norm;
-        if converged {
-            break;
-        }
-    }
-    (v, value)
-}
-
-/// What [`latent_map`] wrote.
-#[derive(Debug)]
-pub struct LatentReport {
-    pub images: usize,
-    pub explained: [f64; 2],
-}
-
-/// Encodes `dataset`, draws the codes' first two principal components to `png` and writes
-/// every code with its label and projection to `csv`.
-pub fn latent_map<B: FusedOps>(
-    model: &Autoencoder<B>,
-    dataset: &MnistDataset,
-    kind: DatasetKind,
-    png: &Path,
-    csv: &Path,
-    device: &B::Device,
-) -> Result<LatentReport, ArtifactError> {
-    let hidden = model.hidden_size();
-    let codes = encode_all(model, dataset, device);
-    let pca = Pca::fit(&codes, hidden);
-    let points: Vec<MapPoint> = codes
-        .chunks(hidden)
-        .enumerate()
-        .map(|(i, code)| {
-            let [x, y] = pca.project(code);
-            let label = dataset.label(i).expect("index within the dataset");
-            MapPoint { x, y, label }
-        })
-        .collect();
-
-    let mut text = String::from("index,label,pc1,pc2");
-    for j in 0..hidden {
-        let _ = write!(text, ",code_{j}");
-    }
-    text.push('\n');
-    for (i, (code, point)) in codes.chunks(hidden).zip(&points).enumerate() {
-        let _ = write!(text, "{i},{},{},{}", point.label, point.x, point.y);
-        for v in code {
-            let _ = write!(text, ",{v}");
-        }
-        text.push('\n');
-    }
-    write_atomic(csv, |f| f.write_all(text.as_bytes()))?;
-
-    let [a, b] = pca.explained.map(|share| share * 100.0);
-    save_latent_chart(
-        png,
-        &points,
-        &kind.class_names(),
-        [
-            &format!("principal component 1 ({a:.1}% of variance)"),
-            &format!("principal component 2 ({b:.1}% of variance)"),
-        ],
-        &format!(
-            "{} test images: {hidden}-unit codes, first two principal components",
-            dataset.len()
-        ),
-    )?;
-    Ok(LatentReport {
-        images: dataset.len(),
-        explained: pca.explained,
-    })
 }
 
 /// A strip walking from test image `from` to `to`: on top, decoded points of the straight line
@@ -285,41 +94,6 @@ pub fn interpolation<B: FusedOps>(
     let bottom = [vec![a], blended, vec![b]].concat();
     save_grid(path, &[top, bottom])?;
     Ok(())
-}
-
-/// Peak signal-to-noise ratio in dB of a mean squared error, for pixels in [0, 1].
-pub fn psnr(mse: f64) -> f64 {
-    10.0 * (1.0 / mse.max(1e-12)).log10()
-}
-
-/// The `count` test images reconstructed worst, worst first: (index, label, mse).
-pub fn worst(errors: &[f32], dataset: &MnistDataset, count: usize) -> Vec<(usize, u8, f32)> {
-    let mut order: Vec<usize> = (0..errors.len()).collect();
-    order.sort_by(|&a, &b| errors[b].total_cmp(&errors[a]).then(a.cmp(&b)));
-    order
-        .into_iter()
-        .take(count)
-        .map(|i| {
-            (
-                i,
-                dataset.label(i).expect("index within the dataset"),
-                errors[i],
-            )
-        })
-        .collect()
-}
-
-/// Writes the images `indices` of `dataset` over their reconstructions to `path`.
-pub fn save_reconstructions_of<B: FusedOps>(
-    model: &Autoencoder<B>,
-    dataset: &MnistDataset,
-    indices: &[usize],
-    path: &Path,
-    device: &B::Device,
-) -> Result<(), ArtifactError> {
-    let batch = images::<B>(dataset, indices.iter().copied(), device);
-    let output = model.forward(batch.clone());
-    save_grid(path, &[rows(batch), rows(output)])
 }
 
 /// Reads a picture of one digit (PNG or JPEG, any size, colour or gray) and prepares it as

@@ -1,37 +1,59 @@
-//! The commands that use a trained run: evaluate, reconstruct, curves, latent, interpolate,
-//! export; and import, which makes a run from a file of weights.
+//! What uses a trained run: `evaluate`, `reconstruct`, `curves`, `latent`, `interpolate` and
+//! `export`; and `import`, which makes a run from a file of weights. Each opens the run folder
+//! ([`Opened`]) and writes its picture or file there unless told where.
+
+pub mod evaluate;
+pub mod explore;
+pub mod latent;
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
 use crate::Error;
-use crate::artifacts::{
-    self, ArtifactError, CONFIG_FILE, METRICS_FILE, RECONSTRUCTION_FILE, RunLock,
-};
+use crate::artifacts::ArtifactError;
 use crate::config::{Config, Scale};
-use crate::data::{MnistPart, Noise};
-use crate::epoch_log::parse_metrics_csv;
-use crate::evaluate::{mean_of, per_image_mse, write_reconstruction_figure};
-use crate::explore::{self, LatentReport};
-use crate::fused::FusedOps;
-use crate::interop::{self, ExportInfo, Weights};
+use crate::data::{MnistDataset, MnistPart};
+use crate::inspect::evaluate::{mean_of, per_image_mse, write_reconstruction_figure};
+use crate::inspect::latent::LatentReport;
+use crate::metrics::parse_metrics_csv;
+use crate::model::fused::FusedOps;
 use crate::model::{Autoencoder, AutoencoderConfig};
-use crate::plots::save_loss_chart;
-use crate::training::{load_part, refuse_existing_run};
+use crate::render::chart::save_loss_chart;
+use crate::run_dir::safetensors::{self, ExportInfo, Weights};
+use crate::run_dir::{
+    CODES_FILE, INTERPOLATION_FILE, LATENT_FILE, LOSS_FILE, METRICS_FILE, OWN_IMAGES_FILE,
+    RECONSTRUCTION_FILE, RunDir, SAFETENSORS_FILE, WORST_FILE,
+};
 
-/// The training curve of a run.
-pub const LOSS_FILE: &str = "loss.png";
-/// The latent map and the codes behind it.
-pub const LATENT_FILE: &str = "latent.png";
-pub const CODES_FILE: &str = "codes.csv";
-pub const INTERPOLATION_FILE: &str = "interpolation.png";
-pub const WORST_FILE: &str = "worst.png";
-pub const OWN_IMAGES_FILE: &str = "own-images.png";
-/// What `export` writes by default.
-pub const SAFETENSORS_FILE: &str = "model.safetensors";
+/// A run folder opened for a command: its model, and its config with the data folder the
+/// command was given (`--data-dir`), if any.
+pub struct Opened<B: FusedOps> {
+    pub dir: RunDir,
+    pub model: Autoencoder<B>,
+    pub config: Config,
+}
+
+impl<B: FusedOps> Opened<B> {
+    pub fn open(dir: &Path, data_dir: Option<&Path>, device: &B::Device) -> Result<Self, Error> {
+        let dir = RunDir::new(dir);
+        let mut saved = dir.load::<B>(device)?;
+        if let Some(data_dir) = data_dir {
+            saved.config.data.dir = data_dir.to_owned();
+        }
+        Ok(Self {
+            dir,
+            model: saved.model,
+            config: saved.config,
+        })
+    }
+
+    /// The test images of the run's dataset.
+    pub fn test_set(&self) -> Result<MnistDataset, Error> {
+        Ok(self.config.data.read_part(MnistPart::Test)?.dataset())
+    }
+}
 
 /// What `evaluate` measured.
 #[derive(Debug)]
@@ -54,22 +76,22 @@ pub fn evaluate<B: FusedOps>(
     output: Option<&Path>,
     device: &B::Device,
 ) -> Result<Evaluation, Error> {
-    let (model, config) = open_run::<B>(model_dir, data_dir, device)?;
-    let test = load_part(&config.data, MnistPart::Test)?.dataset();
-    let errors = per_image_mse(&model, &test, device);
+    let run = Opened::<B>::open(model_dir, data_dir, device)?;
+    let test = run.test_set()?;
+    let errors = per_image_mse(&run.model, &test, device);
     let mse = mean_of(&errors);
     let mut evaluation = Evaluation {
         mse,
-        psnr: explore::psnr(mse),
+        psnr: evaluate::psnr(mse),
         images: test.len(),
         worst: Vec::new(),
         worst_figure: None,
     };
     if worst > 0 {
-        evaluation.worst = explore::worst(&errors, &test, worst);
+        evaluation.worst = evaluate::worst(&errors, &test, worst);
         let indices: Vec<usize> = evaluation.worst.iter().map(|w| w.0).collect();
-        let path = output.map_or_else(|| model_dir.join(WORST_FILE), Path::to_owned);
-        explore::save_reconstructions_of(&model, &test, &indices, &path, device)?;
+        let path = run.dir.output(output, WORST_FILE);
+        evaluate::save_reconstructions_of(&run.model, &test, &indices, &path, device)?;
         evaluation.worst_figure = Some(path);
     }
     Ok(evaluation)
@@ -83,12 +105,11 @@ pub fn reconstruct<B: FusedOps>(
     data_dir: Option<&Path>,
     device: &B::Device,
 ) -> Result<PathBuf, Error> {
-    let (model, config) = open_run::<B>(model_dir, data_dir, device)?;
-    let samples = samples.unwrap_or(config.output.samples);
-    let test = load_part(&config.data, MnistPart::Test)?.dataset();
-    let path = output.map_or_else(|| model_dir.join(RECONSTRUCTION_FILE), Path::to_owned);
-    let noise = Noise::of(&config.training);
-    write_reconstruction_figure(&model, &test, samples, noise, &path, device)?;
+    let run = Opened::<B>::open(model_dir, data_dir, device)?;
+    let samples = samples.unwrap_or(run.config.output.samples);
+    let path = run.dir.output(output, RECONSTRUCTION_FILE);
+    let noise = run.config.training.noise();
+    write_reconstruction_figure(&run.model, &run.test_set()?, samples, noise, &path, device)?;
     Ok(path)
 }
 
@@ -99,31 +120,28 @@ pub fn reconstruct_images<B: FusedOps>(
     output: Option<&Path>,
     device: &B::Device,
 ) -> Result<PathBuf, Error> {
-    let (model, _) = open_run::<B>(model_dir, None, device)?;
-    let path = output.map_or_else(|| model_dir.join(OWN_IMAGES_FILE), Path::to_owned);
-    explore::reconstruct_own_images(&model, images, &path, device)?;
+    let run = Opened::<B>::open(model_dir, None, device)?;
+    let path = run.dir.output(output, OWN_IMAGES_FILE);
+    explore::reconstruct_own_images(&run.model, images, &path, device)?;
     Ok(path)
 }
 
 /// `curves`: draws `metrics.csv` of the run in `dir`; returns the PNG's path.
 pub fn curves(dir: &Path, scale: Option<Scale>, output: Option<&Path>) -> Result<PathBuf, Error> {
-    let config = artifacts::load_config(dir)?;
-    let csv = dir.join(METRICS_FILE);
+    let dir = RunDir::new(dir);
+    let config = dir.load_config()?;
+    let csv = dir.file(METRICS_FILE);
     let text = fs::read_to_string(&csv).map_err(|source| ArtifactError::Read {
         path: csv.clone(),
         source,
     })?;
-    let rows = parse_metrics_csv(&text).map_err(|reason| ArtifactError::BadMetrics {
+    let rows = parse_metrics_csv(&text).map_err(|e| ArtifactError::BadMetrics {
         path: csv.clone(),
-        reason,
+        reason: e.to_string(),
     })?;
-    let path = output.map_or_else(|| dir.join(LOSS_FILE), Path::to_owned);
-    save_loss_chart(
-        &path,
-        &rows,
-        scale.unwrap_or(config.output.loss_scale),
-        &curve_title(&config),
-    )?;
+    let path = dir.output(output, LOSS_FILE);
+    let scale = scale.unwrap_or(config.output.loss_scale);
+    save_loss_chart(&path, &rows, scale, &curve_title(&config))?;
     Ok(path)
 }
 
@@ -150,11 +168,11 @@ pub fn latent<B: FusedOps>(
     data_dir: Option<&Path>,
     device: &B::Device,
 ) -> Result<(PathBuf, PathBuf, LatentReport), Error> {
-    let (model, config) = open_run::<B>(model_dir, data_dir, device)?;
-    let test = load_part(&config.data, MnistPart::Test)?.dataset();
-    let png = output.map_or_else(|| model_dir.join(LATENT_FILE), Path::to_owned);
-    let csv = csv.map_or_else(|| model_dir.join(CODES_FILE), Path::to_owned);
-    let report = explore::latent_map(&model, &test, config.data.dataset, &png, &csv, device)?;
+    let run = Opened::<B>::open(model_dir, data_dir, device)?;
+    let png = run.dir.output(output, LATENT_FILE);
+    let csv = run.dir.output(csv, CODES_FILE);
+    let dataset = run.config.data.dataset;
+    let report = latent::latent_map(&run.model, &run.test_set()?, dataset, &png, &csv, device)?;
     Ok((png, csv, report))
 }
 
@@ -167,24 +185,10 @@ pub fn interpolate<B: FusedOps>(
     data_dir: Option<&Path>,
     device: &B::Device,
 ) -> Result<PathBuf, Error> {
-    let (model, config) = open_run::<B>(model_dir, data_dir, device)?;
-    let test = load_part(&config.data, MnistPart::Test)?.dataset();
-    let path = output.map_or_else(|| model_dir.join(INTERPOLATION_FILE), Path::to_owned);
-    explore::interpolation(&model, &test, ends, steps, &path, device)?;
+    let run = Opened::<B>::open(model_dir, data_dir, device)?;
+    let path = run.dir.output(output, INTERPOLATION_FILE);
+    explore::interpolation(&run.model, &run.test_set()?, ends, steps, &path, device)?;
     Ok(path)
-}
-
-/// The model and config of a run, its data directory replaced by `data_dir` when given.
-fn open_run<B: FusedOps>(
-    model_dir: &Path,
-    data_dir: Option<&Path>,
-    device: &B::Device,
-) -> Result<(Autoencoder<B>, Config), Error> {
-    let mut saved = artifacts::load_run::<B>(model_dir, device)?;
-    if let Some(dir) = data_dir {
-        saved.config.data.dir = dir.to_owned();
-    }
-    Ok((saved.model, saved.config))
 }
 
 /// What `export` wrote.
@@ -204,38 +208,38 @@ pub fn export<B: FusedOps>(
     data_dir: Option<&Path>,
     device: &B::Device,
 ) -> Result<Exported, Error> {
-    let (model, mut config) = open_run::<B>(model_dir, data_dir, device)?;
+    let mut run = Opened::<B>::open(model_dir, data_dir, device)?;
     // Only what is already there: an export does not download.
-    config.data.download = false;
-    let (test_mse, no_mse) = match load_part(&config.data, MnistPart::Test) {
-        Ok(test) => {
-            let test = test.dataset();
-            (Some(mean_of(&per_image_mse(&model, &test, device))), None)
-        }
-        Err(_) => (
+    run.config.data.download = false;
+    let (test_mse, no_mse) = match run.test_set() {
+        Ok(test) => (
+            Some(mean_of(&per_image_mse(&run.model, &test, device))),
             None,
-            Some(format!(
-                "no test images in '{}' (pass --data-dir)",
-                config.data.dir.display()
-            )),
         ),
+        Err(_) => {
+            let dir = run.config.data.dir.display();
+            (
+                None,
+                Some(format!("no test images in '{dir}' (pass --data-dir)")),
+            )
+        }
     };
-    let epochs = fs::read_to_string(model_dir.join(METRICS_FILE))
+    let epochs = fs::read_to_string(run.dir.file(METRICS_FILE))
         .ok()
         .and_then(|text| parse_metrics_csv(&text).ok())
         .map(|rows| rows.len());
-    let init = match &config.model.init_from {
-        path if path.as_os_str().is_empty() => config.model.init.to_string(),
+    let init = match &run.config.model.init_from {
+        path if path.as_os_str().is_empty() => run.config.model.init.to_string(),
         path => format!("from {}", path.display()),
     };
     let info = ExportInfo {
         init,
-        dataset: config.data.dataset.to_string(),
+        dataset: run.config.data.dataset.to_string(),
         epochs,
         test_mse,
     };
-    let path = output.map_or_else(|| model_dir.join(SAFETENSORS_FILE), Path::to_owned);
-    interop::export(&model, &info, &path)?;
+    let path = run.dir.output(output, SAFETENSORS_FILE);
+    safetensors::export(&run.model, &info, &path)?;
     Ok(Exported { path, info, no_mse })
 }
 
@@ -255,21 +259,20 @@ pub fn import<B: FusedOps>(
     sets.push(format!("model.init_from={}", toml_string(from)));
     sets.push(format!("output.dir={}", toml_string(output)));
     let config = Config::load(config, &sets)?;
-    artifacts::prepare_output_dir(output)?;
-    let _lock = RunLock::acquire(output)?;
-    refuse_existing_run(output)?;
+    let dir = RunDir::new(output);
+    dir.prepare()?;
+    let _lock = dir.lock()?;
+    dir.refuse_existing_run()?;
     let model =
         AutoencoderConfig::from_settings(weights.hidden_size, config.model.init).init(device);
     let model: Autoencoder<B> = weights.load_into(model)?;
     // The config first: a folder with a model but no config would not open.
-    artifacts::write_atomic(&output.join(CONFIG_FILE), |f| {
-        f.write_all(config.to_toml().as_bytes())
-    })?;
-    artifacts::save_model(&model, output)?;
+    dir.save_config(&config)?;
+    dir.save_model(&model)?;
     Ok(weights)
 }
 
 /// A path as a TOML string value for `--set`.
-fn toml_string(path: &Path) -> String {
+pub fn toml_string(path: &Path) -> String {
     toml::Value::String(path.display().to_string()).to_string()
 }

@@ -40,7 +40,7 @@ pub fn tui(interrupter: Interrupter, checkpoint: Option<usize>) -> TuiMetricsRen
 
 /// The dashboard puts the terminal in raw mode, where Ctrl-C is a key press that it ignores
 /// (its quit menu is on `q`). Turning the terminal's ISIG flag back on makes Ctrl-C raise
-/// SIGINT again, which stops training cleanly (see [`crate::stop`]).
+/// SIGINT again, which stops training cleanly (see [`crate::train::stop`]).
 #[cfg(unix)]
 fn keep_ctrl_c_a_signal() {
     use std::os::fd::AsRawFd;
@@ -71,7 +71,7 @@ fn keep_ctrl_c_a_signal() {
 fn keep_ctrl_c_a_signal() {}
 
 /// Draws nothing: in plain mode the epoch lines come from
-/// [`EpochLogger`](crate::epoch_log::EpochLogger), and Burn's own `CliMetricsRenderer` would
+/// [`EpochLogger`](crate::train::epoch_log::EpochLogger), and Burn's own `CliMetricsRenderer` would
 /// print a debug dump of every batch.
 pub struct PlainRenderer;
 

@@ -1,6 +1,10 @@
 //! The tutorial's autoencoder: 784 -> hidden (Linear + Sigmoid) -> 784 (Linear + Sigmoid),
 //! trained on the mean squared error over all pixels.
 
+pub mod fused;
+
+use std::fmt;
+
 use burn::module::Initializer;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -8,10 +12,32 @@ use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 
 use crate::IMAGE_PIXELS;
-use crate::config::Init;
 use crate::data::MnistBatch;
-pub use crate::fused::composed::sigmoid;
-use crate::fused::{FusedAutodiff, FusedOps, composed, float};
+pub use crate::model::fused::composed::sigmoid;
+use crate::model::fused::{FusedAutodiff, FusedOps, composed, float};
+
+/// Weight and bias initialisation of both Linear layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// N(0, 1), the tutorial's `tf.random_normal`.
+    Normal,
+    /// Burn's default: Kaiming-uniform.
+    Kaiming,
+    /// Xavier/Glorot-uniform.
+    Xavier,
+}
+
+impl fmt::Display for Init {
+    /// The config's spelling: `normal`, `kaiming`, `xavier`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Init::Normal => "normal",
+            Init::Kaiming => "kaiming",
+            Init::Xavier => "xavier",
+        })
+    }
+}
 
 #[derive(Config, Debug)]
 pub struct AutoencoderConfig {

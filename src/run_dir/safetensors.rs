@@ -19,8 +19,8 @@ use thiserror::Error;
 
 use crate::IMAGE_PIXELS;
 use crate::artifacts::{ArtifactError, write_atomic};
-use crate::fused::FusedOps;
 use crate::model::Autoencoder;
+use crate::model::fused::FusedOps;
 
 /// The tensors of a model, in the order they are listed to the user.
 pub const TENSORS: [&str; 4] = [

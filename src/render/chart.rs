@@ -11,12 +11,21 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use crate::artifacts::ArtifactError;
-use crate::config::Scale;
-use crate::epoch_log::EpochRow;
-use crate::figure::save_png;
+use crate::metrics::EpochRow;
+use crate::render::grid::save_png;
 
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
+
+/// The y axis of a plot.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    Linear,
+    Log,
+}
 
 /// Ten colours that stay apart (Tableau 10), one per class.
 pub const CLASS_COLOURS: [RGBColor; 10] = [

@@ -156,6 +156,30 @@ pub struct OutputConfig {
 /// The most digits `reconstruction.png` shows.
 pub const MAX_SAMPLES: usize = 100;
 /// Images in MNIST's training part.
+/// The most images `data.validation_size` may take: one must be left to train on.
+pub const MAX_VALIDATION_SIZE: usize = MNIST_TRAIN_IMAGES - 1;
+/// The widest code layer: 16 times the image.
+pub const MAX_HIDDEN_SIZE: usize = 16 * IMAGE_PIXELS;
+
+/// One rule of [`Config::validate`]: the key, whether the config breaks it, and why.
+struct Check {
+    key: &'static str,
+    failed: bool,
+    value: String,
+    reason: String,
+}
+
+impl Check {
+    fn new(key: &'static str, failed: bool, value: impl fmt::Display, reason: &str) -> Self {
+        Self {
+            key,
+            failed,
+            value: value.to_string(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
 /// The resolved config a run folder keeps beside its model.
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -261,97 +285,125 @@ impl Config {
     }
 
     fn validate(&self, origin_of: impl Fn(&str) -> Origin) -> Result<(), ConfigError> {
-        let invalid = |key: &'static str, value: &dyn fmt::Display, reason: &str| {
-            Err(ConfigError::Invalid {
-                origin: origin_of(key),
-                key,
-                value: value.to_string(),
-                reason: reason.to_owned(),
-            })
-        };
-        let d = &self.data;
-        let t = &self.training;
-        let r = &t.rmsprop;
-        if d.dir.as_os_str().is_empty() {
-            return invalid("data.dir", &"\"\"", "must name a folder");
+        match self.checks().into_iter().find(|check| check.failed) {
+            Some(check) => Err(ConfigError::Invalid {
+                origin: origin_of(check.key),
+                key: check.key,
+                value: check.value,
+                reason: check.reason,
+            }),
+            None => Ok(()),
         }
-        if d.download && !(d.url.starts_with("http://") || d.url.starts_with("https://")) {
-            return invalid("data.url", &d.url, "must start with http:// or https://");
-        }
-        if d.validation_size >= MNIST_TRAIN_IMAGES {
-            return invalid(
+    }
+
+    /// Every rule a config must keep, in the order they are reported.
+    fn checks(&self) -> Vec<Check> {
+        let (d, m, o) = (&self.data, &self.model, &self.output);
+        let web = d.url.starts_with("http://") || d.url.starts_with("https://");
+        let mut checks = vec![
+            Check::new(
+                "data.dir",
+                d.dir.as_os_str().is_empty(),
+                "\"\"",
+                "must name a folder",
+            ),
+            Check::new(
+                "data.url",
+                d.download && !web,
+                &d.url,
+                "must start with http:// or https://",
+            ),
+            Check::new(
                 "data.validation_size",
-                &d.validation_size,
-                "must leave training images: at most 59999",
-            );
-        }
-        if self.model.hidden_size == 0 || self.model.hidden_size > 16 * IMAGE_PIXELS {
-            return invalid(
+                d.validation_size > MAX_VALIDATION_SIZE,
+                d.validation_size,
+                &format!("must leave training images: at most {MAX_VALIDATION_SIZE}"),
+            ),
+            Check::new(
                 "model.hidden_size",
-                &self.model.hidden_size,
-                "must be 1 to 12544",
-            );
-        }
-        if t.epochs == 0 {
-            return invalid("training.epochs", &t.epochs, "must be at least 1");
-        }
-        if t.batch_size == 0 || t.batch_size > MNIST_TRAIN_IMAGES {
-            return invalid("training.batch_size", &t.batch_size, "must be 1 to 60000");
-        }
-        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-            return invalid(
-                "training.learning_rate",
-                &t.learning_rate,
-                "must be a positive number, e.g. 0.01",
-            );
-        }
-        if !(0.0..1.0).contains(&r.alpha) {
-            return invalid(
-                "training.rmsprop.alpha",
-                &r.alpha,
-                "must be at least 0 and below 1",
-            );
-        }
-        if !(0.0..1.0).contains(&r.momentum) {
-            return invalid(
-                "training.rmsprop.momentum",
-                &r.momentum,
-                "must be at least 0 and below 1",
-            );
-        }
-        if !(r.epsilon.is_finite() && r.epsilon >= 0.0) {
-            return invalid(
-                "training.rmsprop.epsilon",
-                &r.epsilon,
-                "must be 0 or a small positive number",
-            );
-        }
-        if self.output.dir.as_os_str().is_empty() {
-            return invalid("output.dir", &"\"\"", "must name a folder");
-        }
+                !(1..=MAX_HIDDEN_SIZE).contains(&m.hidden_size),
+                m.hidden_size,
+                &format!("must be 1 to {MAX_HIDDEN_SIZE}"),
+            ),
+        ];
+        checks.extend(self.training.checks());
+        checks.extend([
+            Check::new(
+                "output.dir",
+                o.dir.as_os_str().is_empty(),
+                "\"\"",
+                "must name a folder",
+            ),
+            Check::new(
+                "output.samples",
+                !(1..=MAX_SAMPLES).contains(&o.samples),
+                o.samples,
+                &format!("must be 1 to {MAX_SAMPLES}"),
+            ),
+        ]);
+        checks
+    }
+}
+
+impl TrainingConfig {
+    /// The rules of the `training` keys, in the order they are reported.
+    fn checks(&self) -> Vec<Check> {
+        let (t, r) = (self, &self.rmsprop);
         let level = t.noise_level;
-        match t.noise {
-            NoiseKind::None => {}
-            NoiseKind::Gaussian if !(level.is_finite() && level > 0.0 && level <= 1.0) => {
-                return invalid(
-                    "training.noise_level",
-                    &level,
-                    "with noise = \"gaussian\" it is the standard deviation: above 0, at most 1",
-                );
-            }
-            NoiseKind::Masking if !(level > 0.0 && level < 1.0) => {
-                return invalid(
-                    "training.noise_level",
-                    &level,
-                    "with noise = \"masking\" it is the share of pixels zeroed: above 0, below 1",
-                );
-            }
-            NoiseKind::Gaussian | NoiseKind::Masking => {}
-        }
-        if self.output.samples == 0 || self.output.samples > MAX_SAMPLES {
-            return invalid("output.samples", &self.output.samples, "must be 1 to 100");
-        }
-        Ok(())
+        let bad_noise = match t.noise {
+            NoiseKind::None => None,
+            NoiseKind::Gaussian => (!(level.is_finite() && level > 0.0 && level <= 1.0)).then_some(
+                "with noise = \"gaussian\" it is the standard deviation: above 0, at most 1",
+            ),
+            NoiseKind::Masking => (!(level > 0.0 && level < 1.0)).then_some(
+                "with noise = \"masking\" it is the share of pixels zeroed: above 0, below 1",
+            ),
+        };
+        let below_one = "must be at least 0 and below 1";
+        vec![
+            Check::new(
+                "training.epochs",
+                t.epochs == 0,
+                t.epochs,
+                "must be at least 1",
+            ),
+            Check::new(
+                "training.batch_size",
+                !(1..=MNIST_TRAIN_IMAGES).contains(&t.batch_size),
+                t.batch_size,
+                &format!("must be 1 to {MNIST_TRAIN_IMAGES}"),
+            ),
+            Check::new(
+                "training.learning_rate",
+                !(t.learning_rate.is_finite() && t.learning_rate > 0.0),
+                t.learning_rate,
+                "must be a positive number, e.g. 0.01",
+            ),
+            Check::new(
+                "training.rmsprop.alpha",
+                !(0.0..1.0).contains(&r.alpha),
+                r.alpha,
+                below_one,
+            ),
+            Check::new(
+                "training.rmsprop.momentum",
+                !(0.0..1.0).contains(&r.momentum),
+                r.momentum,
+                below_one,
+            ),
+            Check::new(
+                "training.rmsprop.epsilon",
+                !(r.epsilon.is_finite() && r.epsilon >= 0.0),
+                r.epsilon,
+                "must be 0 or a small positive number",
+            ),
+            Check::new(
+                "training.noise_level",
+                bad_noise.is_some(),
+                level,
+                bad_noise.unwrap_or_default(),
+            ),
+        ]
     }
 }
 

@@ -90,10 +90,8 @@ pub fn train<B: FusedAutodiff>(
     let start = starting_point(&dir, config, resume)?;
     // Checked before the data is read, so a wrong file fails at once.
     let init_weights = match &config.model.init_from {
-        path if !resume && !path.as_os_str().is_empty() => {
-            Some(Weights::read(path, Some(config.model.hidden_size))?)
-        }
-        _ => None,
+        path if resume || path.as_os_str().is_empty() => None,
+        path => Some(Weights::read(path, Some(config.model.hidden_size))?),
     };
     let tui = dashboard::use_tui(config.output.dashboard)?;
     let reading = Instant::now();
@@ -103,58 +101,65 @@ pub fn train<B: FusedAutodiff>(
     if !tui {
         println!("{}", banner(config, &data, read_seconds));
         if resume {
-            println!(
-                "Resuming '{}' after epoch {}",
-                dir.path().display(),
-                start.epoch
-            );
-            for row in &start.rows {
-                println!("{}", row.tutorial_line());
-            }
+            print_resumed(&dir, &start);
         }
     }
-
-    B::seed(device, config.training.seed);
-    let mut model: Autoencoder<B> =
-        AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init).init(device);
-    if let Some(weights) = &init_weights {
-        model = weights.load_into(model)?;
-    }
+    let model = initial_model::<B>(config, init_weights.as_ref(), device)?;
     let stop = Stop::default();
     let signals = SignalWatch::start(stop.clone()).map_err(Error::Signals)?;
-    let (epoch_logger, history) = EpochLogger::new(
-        dir.path().to_owned(),
-        !tui,
-        start.rows.clone(),
-        stop.clone(),
-    );
+    let logger = EpochLogger::new(dir.path().into(), !tui, start.rows.clone(), stop.clone());
+    let (epoch_logger, history) = logger;
     let (train_loader, valid_loader) = loaders::<B>(config, &data, start.epoch, device);
-    let t = &config.training;
     let run = Run {
         dir: dir.path(),
         train_loader,
         valid_loader,
         epoch_logger,
-        epochs: t.epochs,
-        learning_rate: t.learning_rate,
+        epochs: config.training.epochs,
+        learning_rate: config.training.learning_rate,
         hidden_size: config.model.hidden_size,
         resume_epoch: start.epoch,
         stop: stop.clone(),
         tui,
         device,
     };
-    let model = match t.optimizer {
-        OptimizerKind::Tf1Rmsprop => run.launch(model, t.rmsprop.tf1().init())?,
-        OptimizerKind::BurnRmsprop => run.launch(model, t.rmsprop.burn().init())?,
-    };
+    let model = launch(run, model, config)?;
     drop(signals);
     let rows = std::mem::take(&mut history.lock().expect("epoch history lock").rows);
     if tui {
-        for row in &rows {
-            println!("{}", row.tutorial_line());
-        }
+        // The dashboard has closed: the tutorial's lines on the normal screen.
+        rows.iter()
+            .for_each(|row| println!("{}", row.tutorial_line()));
     }
     finish::<B>(config, &dir, &model, rows, &stop, tui, &data, device)
+}
+
+/// The seed's draw, or the weights of `model.init_from`.
+fn initial_model<B: FusedAutodiff>(
+    config: &Config,
+    init_weights: Option<&Weights>,
+    device: &B::Device,
+) -> Result<Autoencoder<B>, Error> {
+    B::seed(device, config.training.seed);
+    let model = AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init);
+    let model = model.init(device);
+    Ok(match init_weights {
+        Some(weights) => weights.load_into(model)?,
+        None => model,
+    })
+}
+
+/// Launches the Learner with the configured optimiser.
+fn launch<B: FusedAutodiff>(
+    run: Run<'_, B>,
+    model: Autoencoder<B>,
+    config: &Config,
+) -> Result<Autoencoder<B::InnerBackend>, Error> {
+    let rmsprop = &config.training.rmsprop;
+    match config.training.optimizer {
+        OptimizerKind::Tf1Rmsprop => run.launch(model, rmsprop.tf1().init()),
+        OptimizerKind::BurnRmsprop => run.launch(model, rmsprop.burn().init()),
+    }
 }
 
 /// Where a run starts: after the last complete epoch of the run in `dir` when resuming,
@@ -173,6 +178,15 @@ fn starting_point(dir: &RunDir, config: &Config, resume: bool) -> Result<ResumeP
             epoch: 0,
             rows: Vec::new(),
         })
+    }
+}
+
+/// Where a resumed run continues, and the epochs it keeps.
+fn print_resumed(dir: &RunDir, start: &ResumePoint) {
+    let (dir, epoch) = (dir.path().display(), start.epoch);
+    println!("Resuming '{dir}' after epoch {epoch}");
+    for row in &start.rows {
+        println!("{}", row.tutorial_line());
     }
 }
 

@@ -170,3 +170,33 @@ fn probe(device: &Device) -> bool {
     std::panic::set_hook(previous_hook);
     outcome.is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_specs_parse_and_print_back() {
+        for (text, spec) in [
+            ("default", DeviceSpec::Default),
+            ("cpu", DeviceSpec::Cpu),
+            ("discrete:1", DeviceSpec::Discrete(1)),
+            ("integrated:0", DeviceSpec::Integrated(0)),
+        ] {
+            assert_eq!(text.parse::<DeviceSpec>(), Ok(spec));
+            assert_eq!(String::from(spec), text);
+        }
+    }
+
+    #[test]
+    fn a_bad_device_spec_says_what_is_accepted() {
+        assert!(
+            "gpu"
+                .parse::<DeviceSpec>()
+                .unwrap_err()
+                .contains("discrete:N")
+        );
+        let err = "discrete:x".parse::<DeviceSpec>().unwrap_err();
+        assert!(err.contains("'x' is not a device index"), "{err}");
+    }
+}

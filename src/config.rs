@@ -545,7 +545,7 @@ fn unknown_key(schema: &toml::Table, key: &str, origin: &Origin) -> ConfigError 
     flatten("", schema, &mut known);
     let closest = known
         .iter()
-        .map(|(k, _)| (edit_distance(k, key), k))
+        .map(|(k, _)| (strsim::levenshtein(k, key), k))
         .min()
         .filter(|(d, _)| *d <= 3);
     let hint = match closest {
@@ -559,21 +559,6 @@ fn unknown_key(schema: &toml::Table, key: &str, origin: &Origin) -> ConfigError 
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 /// toml's errors span several lines with a source excerpt; keep the line number and message.
 fn one_line_toml_error(error: &toml::de::Error, text: &str) -> String {
     let message = error.message().trim().replace('\n', " ");
@@ -583,5 +568,52 @@ fn one_line_toml_error(error: &toml::de::Error, text: &str) -> String {
             format!("line {line}: {message}")
         }
         None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unknown(flag: &str) -> String {
+        Config::load(None, &[flag.to_owned()])
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_typo_is_answered_with_the_closest_key() {
+        let err = unknown("training.epoch=3");
+        assert!(err.contains("did you mean 'training.epochs'?"), "{err}");
+        let err = unknown("modle.hidden_size=3");
+        assert!(err.contains("did you mean 'model.hidden_size'?"), "{err}");
+    }
+
+    #[test]
+    fn a_key_far_from_all_gets_no_guess() {
+        let err = unknown("completely.unrelated=1");
+        assert!(!err.contains("did you mean"), "{err}");
+        assert!(err.contains("config/default.toml lists every key"), "{err}");
+    }
+
+    #[test]
+    fn each_limit_is_the_one_its_message_names() {
+        let at = |key: &str, value: usize| Config::load(None, &[format!("{key}={value}")]);
+        assert!(at("data.validation_size", MAX_VALIDATION_SIZE).is_ok());
+        let err = at("data.validation_size", MAX_VALIDATION_SIZE + 1).unwrap_err();
+        assert!(
+            err.to_string().contains(&MAX_VALIDATION_SIZE.to_string()),
+            "{err}"
+        );
+        assert!(at("model.hidden_size", MAX_HIDDEN_SIZE).is_ok());
+        let err = at("model.hidden_size", MAX_HIDDEN_SIZE + 1).unwrap_err();
+        assert!(
+            err.to_string().contains(&MAX_HIDDEN_SIZE.to_string()),
+            "{err}"
+        );
+        assert!(at("output.samples", MAX_SAMPLES).is_ok());
+        assert!(at("output.samples", MAX_SAMPLES + 1).is_err());
+        assert!(at("training.batch_size", MNIST_TRAIN_IMAGES).is_ok());
+        assert!(at("training.batch_size", MNIST_TRAIN_IMAGES + 1).is_err());
     }
 }

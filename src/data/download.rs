@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -40,12 +40,13 @@ const MAX_DOWNLOAD_BYTES: u64 = 64 << 20;
 #[derive(Debug, Error)]
 pub enum DownloadError {
     #[error(
-        "cannot download {url}: {reason}; without network access, put the four MNIST files ({files}) into '{dir}' yourself, or set data.url to a mirror you can reach"
+        "cannot download {url}: {reason}; without network access, put the four MNIST files ({files}) into '{}' yourself, or set data.url to a mirror you can reach",
+        dir.display()
     )]
     Fetch {
         url: String,
         reason: String,
-        dir: String,
+        dir: PathBuf,
         files: String,
     },
     #[error(
@@ -65,10 +66,11 @@ pub enum DownloadError {
         reason: String,
     },
     #[error(
-        "cannot write into data directory '{dir}': {source}; set data.dir to a folder you can write to"
+        "cannot write into data directory '{}': {source}; set data.dir to a folder you can write to",
+        dir.display()
     )]
     Write {
-        dir: String,
+        dir: PathBuf,
         #[source]
         source: io::Error,
     },
@@ -93,7 +95,7 @@ pub fn download_missing(
         return Ok(Vec::new());
     }
     let write_error = |source| DownloadError::Write {
-        dir: dir.display().to_string(),
+        dir: dir.to_owned(),
         source,
     };
     fs::create_dir_all(dir).map_err(write_error)?;
@@ -131,11 +133,11 @@ fn fetch_verified(
     let fetch_error = |reason: String| DownloadError::Fetch {
         url: url.to_owned(),
         reason,
-        dir: dir.display().to_string(),
+        dir: dir.to_owned(),
         files: MNIST_SHA256.map(|(file, _)| file).join(", "),
     };
     let write_error = |source| DownloadError::Write {
-        dir: dir.display().to_string(),
+        dir: dir.to_owned(),
         source,
     };
     let response = agent

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 use thiserror::Error;
@@ -23,53 +23,49 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// What can be wrong with an IDX file. Every variant names the file it is about.
 #[derive(Debug, Error)]
 pub enum IdxError {
-    #[error("cannot read '{file}': {source}")]
+    #[error("cannot read '{}': {source}", file.display())]
     Io {
-        file: String,
+        file: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("'{file}' is truncated: its header ends after {got} of {expected} bytes")]
+    #[error("'{}' is truncated: its header ends after {got} of {expected} bytes", file.display())]
     TruncatedHeader {
-        file: String,
+        file: PathBuf,
         got: usize,
         expected: usize,
     },
     #[error(
-        "'{file}' is not an IDX {kind} file: magic number is {found}, expected {expected}{hint}"
-    )]
+        "'{}' is not an IDX {kind} file: magic number is {found}, expected {expected}{hint}", file.display())]
     WrongMagic {
-        file: String,
+        file: PathBuf,
         kind: &'static str,
         found: u32,
         expected: u32,
         hint: &'static str,
     },
     #[error(
-        "'{file}' holds {rows}x{cols} images; this model needs {side}x{side}",
-        side = IMAGE_SIDE
-    )]
-    WrongDimensions { file: String, rows: u32, cols: u32 },
+        "'{}' holds {rows}x{cols} images; this model needs {side}x{side}", file.display(),
+        side = IMAGE_SIDE)]
+    WrongDimensions { file: PathBuf, rows: u32, cols: u32 },
     #[error(
-        "'{file}' is truncated: its header promises {count} items ({expected} data bytes) but only {got} bytes follow"
-    )]
+        "'{}' is truncated: its header promises {count} items ({expected} data bytes) but only {got} bytes follow", file.display())]
     TruncatedBody {
-        file: String,
+        file: PathBuf,
         count: u32,
         expected: u64,
         got: u64,
     },
     #[error(
-        "'{file}' has data after its last item: the header promises {count} items ({expected} data bytes)"
-    )]
+        "'{}' has data after its last item: the header promises {count} items ({expected} data bytes)", file.display())]
     TrailingData {
-        file: String,
+        file: PathBuf,
         count: u32,
         expected: u64,
     },
-    #[error("'{file}' holds a label of {label} at item {index}; labels must be 0 to 9")]
+    #[error("'{}' holds a label of {label} at item {index}; labels must be 0 to 9", file.display())]
     BadLabel {
-        file: String,
+        file: PathBuf,
         index: usize,
         label: u8,
     },
@@ -93,23 +89,24 @@ impl IdxImages {
 
 /// Reads an IDX image file from disk (gzip or raw).
 pub fn read_images_file(path: &Path) -> Result<IdxImages, IdxError> {
-    read_images(open(path)?, &path.display().to_string())
+    read_images(open(path)?, path)
 }
 
 /// Reads an IDX label file from disk (gzip or raw).
 pub fn read_labels_file(path: &Path) -> Result<Vec<u8>, IdxError> {
-    read_labels(open(path)?, &path.display().to_string())
+    read_labels(open(path)?, path)
 }
 
 fn open(path: &Path) -> Result<File, IdxError> {
     File::open(path).map_err(|source| IdxError::Io {
-        file: path.display().to_string(),
+        file: path.to_owned(),
         source,
     })
 }
 
 /// Reads IDX images of `IMAGE_SIDE x IMAGE_SIDE` pixels; `name` is used in error messages.
-pub fn read_images(reader: impl Read, name: &str) -> Result<IdxImages, IdxError> {
+pub fn read_images(reader: impl Read, name: impl AsRef<Path>) -> Result<IdxImages, IdxError> {
+    let name = name.as_ref();
     let mut reader = decompressed(reader, name)?;
     check_magic(&mut reader, name, "images", IMAGES_MAGIC)?;
     let [count, rows, cols] = read_header::<3>(&mut reader, name, 4)?;
@@ -125,7 +122,8 @@ pub fn read_images(reader: impl Read, name: &str) -> Result<IdxImages, IdxError>
 }
 
 /// Reads IDX labels (each 0 to 9); `name` is used in error messages.
-pub fn read_labels(reader: impl Read, name: &str) -> Result<Vec<u8>, IdxError> {
+pub fn read_labels(reader: impl Read, name: impl AsRef<Path>) -> Result<Vec<u8>, IdxError> {
+    let name = name.as_ref();
     let mut reader = decompressed(reader, name)?;
     check_magic(&mut reader, name, "labels", LABELS_MAGIC)?;
     let [count] = read_header::<1>(&mut reader, name, 4)?;
@@ -141,7 +139,7 @@ pub fn read_labels(reader: impl Read, name: &str) -> Result<Vec<u8>, IdxError> {
 }
 
 /// Wraps the reader in a gzip decoder when the stream starts with the gzip magic bytes.
-fn decompressed<'a>(reader: impl Read + 'a, name: &str) -> Result<Box<dyn Read + 'a>, IdxError> {
+fn decompressed<'a>(reader: impl Read + 'a, name: &Path) -> Result<Box<dyn Read + 'a>, IdxError> {
     let mut reader = BufReader::new(reader);
     let mut start = [0u8; 2];
     let got = read_up_to(&mut reader, &mut start, name)?;
@@ -156,7 +154,7 @@ fn decompressed<'a>(reader: impl Read + 'a, name: &str) -> Result<Box<dyn Read +
 /// Reads `N` big-endian `u32`s; `before` header bytes were read already (for the message).
 fn read_header<const N: usize>(
     reader: &mut impl Read,
-    name: &str,
+    name: &Path,
     before: usize,
 ) -> Result<[u32; N], IdxError> {
     let mut bytes = vec![0u8; 4 * N];
@@ -177,7 +175,7 @@ fn read_header<const N: usize>(
 /// too short to be the kind expected.
 fn check_magic(
     reader: &mut impl Read,
-    name: &str,
+    name: &Path,
     kind: &'static str,
     expected: u32,
 ) -> Result<(), IdxError> {
@@ -205,7 +203,7 @@ fn check_magic(
 /// promising billions of items costs nothing before the data runs out.
 fn read_body(
     reader: &mut impl Read,
-    name: &str,
+    name: &Path,
     count: u32,
     item_size: u64,
 ) -> Result<Vec<u8>, IdxError> {
@@ -234,7 +232,7 @@ fn read_body(
 }
 
 /// Fills as much of `buf` as the stream holds; returns how many bytes were read.
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8], name: &str) -> Result<usize, IdxError> {
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8], name: &Path) -> Result<usize, IdxError> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
@@ -247,7 +245,7 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8], name: &str) -> Result<usiz
     Ok(filled)
 }
 
-fn io_error(name: &str, source: io::Error) -> IdxError {
+fn io_error(name: &Path, source: io::Error) -> IdxError {
     IdxError::Io {
         file: name.to_owned(),
         source,

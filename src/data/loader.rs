@@ -247,3 +247,33 @@ impl Noise {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_epoch_order_is_a_permutation_fixed_by_seed_and_epoch() {
+        let order = epoch_order(1000, 42, 3);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_eq!(order, epoch_order(1000, 42, 3));
+        assert_ne!(order, epoch_order(1000, 42, 4));
+        assert_ne!(order, epoch_order(1000, 43, 3));
+        assert_ne!(order, sorted, "shuffled");
+    }
+
+    #[test]
+    fn noise_is_fixed_by_its_stream_and_keeps_pixels_in_range() {
+        let pixels = vec![0.5f32; 784];
+        for kind in [NoiseKind::Gaussian, NoiseKind::Masking] {
+            let noise = Noise { kind, level: 0.3 };
+            let a = noise.apply(&pixels, 7).unwrap();
+            assert_eq!(Some(&a), noise.apply(&pixels, 7).as_ref());
+            assert_ne!(Some(&a), noise.apply(&pixels, 8).as_ref());
+            assert!(a.iter().all(|p| (0.0..=1.0).contains(p)));
+        }
+        assert_eq!(Noise::none().apply(&pixels, 7), None);
+    }
+}

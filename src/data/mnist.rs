@@ -43,26 +43,31 @@ pub enum DataError {
     #[error(transparent)]
     Idx(#[from] IdxError),
     #[error(
-        "'{images}' holds {image_count} images but '{labels}' holds {label_count} labels; use files of the same MNIST part"
+        "'{}' holds {image_count} images but '{}' holds {label_count} labels; use files of the same MNIST part",
+        images.display(),
+        labels.display()
     )]
     CountMismatch {
-        images: String,
-        labels: String,
+        images: PathBuf,
+        labels: PathBuf,
         image_count: usize,
         label_count: usize,
     },
     #[error(
-        "data directory '{dir}' does not exist; set data.dir to the folder with the MNIST files, or set data.download = true"
+        "data directory '{}' does not exist; set data.dir to the folder with the MNIST files, or set data.download = true",
+        dir.display()
     )]
-    NoDirectory { dir: String },
+    NoDirectory { dir: PathBuf },
     #[error(
-        "no {stem}[.gz] in '{dir}'; put the four MNIST files there, set data.dir to where they are, or set data.download = true"
+        "no {stem}[.gz] in '{}'; put the four MNIST files there, set data.dir to where they are, or set data.download = true",
+        dir.display()
     )]
-    MissingFile { dir: String, stem: &'static str },
+    MissingFile { dir: PathBuf, stem: &'static str },
     #[error(
-        "data.dir '{dir}' is a file, not a folder; set data.dir to the folder that holds the four MNIST files"
+        "data.dir '{}' is a file, not a folder; set data.dir to the folder that holds the four MNIST files",
+        dir.display()
     )]
-    NotAFolder { dir: String },
+    NotAFolder { dir: PathBuf },
     #[error(
         "'{}' is damaged ({reason}){checksum}; delete it and run again with data.download = true to fetch it again, or put a good copy there",
         file.display()
@@ -90,12 +95,12 @@ pub enum DataError {
 pub fn find_file(dir: &Path, stem: &'static str) -> Result<PathBuf, DataError> {
     if dir.exists() && !dir.is_dir() {
         return Err(DataError::NotAFolder {
-            dir: dir.display().to_string(),
+            dir: dir.to_owned(),
         });
     }
     if !dir.is_dir() {
         return Err(DataError::NoDirectory {
-            dir: dir.display().to_string(),
+            dir: dir.to_owned(),
         });
     }
     [format!("{stem}.gz"), stem.to_owned()]
@@ -103,7 +108,7 @@ pub fn find_file(dir: &Path, stem: &'static str) -> Result<PathBuf, DataError> {
         .map(|name| dir.join(name))
         .find(|path| path.is_file())
         .ok_or_else(|| DataError::MissingFile {
-            dir: dir.display().to_string(),
+            dir: dir.to_owned(),
             stem,
         })
 }
@@ -182,8 +187,8 @@ impl LabeledImages {
             idx::read_labels_file(&label_path).map_err(|e| damaged(&label_path, e, dataset))?;
         if images.len() != labels.len() {
             return Err(DataError::CountMismatch {
-                images: image_path.display().to_string(),
-                labels: label_path.display().to_string(),
+                images: image_path.clone(),
+                labels: label_path.clone(),
                 image_count: images.len(),
                 label_count: labels.len(),
             });

@@ -44,7 +44,7 @@ pub enum CheckpointError {
 }
 
 /// Burn's named MessagePack format at full precision, sealed with a checksum
-/// ([`seal`]) and written atomically. A failed write is kept in `failure` as well as returned:
+/// (see `run_dir::record`) and written atomically. A failed write is kept in `failure` as well as returned:
 /// Burn's checkpointer turns it into a bare stop, and the run reports it from there.
 #[derive(Debug, Clone, Default)]
 pub struct CheckpointRecorder {

@@ -1,5 +1,5 @@
 //! Training: Burn's `Learner` driven from a config, into a run folder. [`train`] prepares the
-//! folder and the data, launches the Learner ([`learner`]) and finishes with the artifacts, or
+//! folder and the data, launches the Learner (`learner`) and finishes with the artifacts, or
 //! with a stop that says what is kept. Its helpers: the per-epoch log ([`epoch_log`]), the stops
 //! ([`stop`]), the dashboard ([`dashboard`]) and checkpoints ([`checkpoint`]).
 

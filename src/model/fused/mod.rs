@@ -15,7 +15,7 @@
 //! ([`composed`]): a backend gets the extension by `impl FusedOps for MyBackend {}`, as wgpu
 //! does, and stays correct. `ndarray` overrides them with kernels on the tensors' own memory
 //! ([`cpu`]); `Autodiff<B>` records each forward operation as one node whose backward calls the
-//! backend's fused backward ([`autodiff`]).
+//! backend's fused backward (`autodiff`).
 
 mod autodiff;
 pub mod composed;

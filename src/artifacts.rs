@@ -50,7 +50,7 @@ impl ArtifactError {
 }
 
 /// Writes `path` atomically with `write`; on any error the final path is untouched.
-pub fn write_atomic(
+pub(crate) fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut fs::File) -> io::Result<()>,
 ) -> Result<(), ArtifactError> {
@@ -72,7 +72,7 @@ pub fn write_atomic(
 }
 
 /// Makes a rename in `dir` durable: until the folder itself is synced, a power cut may undo it.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     match fs::File::open(dir).and_then(|d| d.sync_all()) {
         // Some file systems cannot sync a folder; there is nothing more to do on them.
@@ -108,7 +108,7 @@ pub(crate) fn temporary_sibling(
 
 /// Removes the temporary files a killed process left in `dir` (those of [`write_atomic`]:
 /// `.{name}.XXXXXX.tmp`); the files they were to replace are untouched.
-pub fn remove_leftovers(dir: &Path) {
+pub(crate) fn remove_leftovers(dir: &Path) {
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();

@@ -15,13 +15,13 @@ compile_error!("enable a backend feature: `ndarray` (the default) or `wgpu`");
 #[cfg(feature = "wgpu")]
 mod selected {
     pub type Backend = burn::backend::Wgpu;
-    pub const NAME: &str = "wgpu";
+    pub(crate) const NAME: &str = "wgpu";
 }
 
 #[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
 mod selected {
     pub type Backend = burn::backend::NdArray<f32>;
-    pub const NAME: &str = "ndarray";
+    pub(crate) const NAME: &str = "ndarray";
 }
 
 /// The backend for inference and evaluation.
@@ -29,7 +29,7 @@ pub type Backend = selected::Backend;
 /// The backend for training: the inference backend with automatic differentiation.
 pub type TrainingBackend = burn::backend::Autodiff<Backend>;
 /// The cargo feature that picked [`Backend`].
-pub const BACKEND_NAME: &str = selected::NAME;
+pub(crate) const BACKEND_NAME: &str = selected::NAME;
 /// A device of [`Backend`].
 pub type Device = burn::tensor::Device<Backend>;
 

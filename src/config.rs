@@ -21,7 +21,7 @@ pub use crate::render::chart::Scale;
 
 /// The keys `train --resume` lets `--set` change: they do not change what the saved
 /// checkpoints mean.
-pub const RESUME_KEYS: [&str; 4] = [
+pub(crate) const RESUME_KEYS: [&str; 4] = [
     "training.epochs",
     "training.learning_rate",
     "output.dashboard",
@@ -29,7 +29,7 @@ pub const RESUME_KEYS: [&str; 4] = [
 ];
 
 /// The shipped defaults, `config/default.toml`.
-pub const DEFAULT_CONFIG_TOML: &str = include_str!("../config/default.toml");
+pub(crate) const DEFAULT_CONFIG_TOML: &str = include_str!("../config/default.toml");
 
 /// Where a config value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,12 +154,12 @@ pub struct OutputConfig {
 }
 
 /// The most digits `reconstruction.png` shows.
-pub const MAX_SAMPLES: usize = 100;
+pub(crate) const MAX_SAMPLES: usize = 100;
 /// Images in MNIST's training part.
 /// The most images `data.validation_size` may take: one must be left to train on.
-pub const MAX_VALIDATION_SIZE: usize = MNIST_TRAIN_IMAGES - 1;
+pub(crate) const MAX_VALIDATION_SIZE: usize = MNIST_TRAIN_IMAGES - 1;
 /// The widest code layer: 16 times the image.
-pub const MAX_HIDDEN_SIZE: usize = 16 * IMAGE_PIXELS;
+pub(crate) const MAX_HIDDEN_SIZE: usize = 16 * IMAGE_PIXELS;
 
 /// One rule of [`Config::validate`]: the key, whether the config breaks it, and why.
 struct Check {
@@ -183,7 +183,7 @@ impl Check {
 /// The resolved config a run folder keeps beside its model.
 pub const CONFIG_FILE: &str = "config.toml";
 
-pub const MNIST_TRAIN_IMAGES: usize = 60_000;
+pub(crate) const MNIST_TRAIN_IMAGES: usize = 60_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -205,13 +205,13 @@ pub enum Dashboard {
 
 impl DataConfig {
     /// Reads one part of the configured dataset, downloading missing files when allowed.
-    pub fn read_part(&self, part: MnistPart) -> Result<LabeledImages, DataError> {
+    pub(crate) fn read_part(&self, part: MnistPart) -> Result<LabeledImages, DataError> {
         let url = self.download.then_some(self.url.as_str());
         data::read_part(&self.dir, self.dataset, url, part)
     }
 
     /// Reads the training and test images and splits them as the tutorial does.
-    pub fn read_splits(&self) -> Result<MnistSplits, DataError> {
+    pub(crate) fn read_splits(&self) -> Result<MnistSplits, DataError> {
         let train = self.read_part(MnistPart::Train)?;
         let test = self.read_part(MnistPart::Test)?;
         data::tutorial_splits(

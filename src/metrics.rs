@@ -7,7 +7,7 @@ use thiserror::Error;
 /// The file in a run folder.
 pub const METRICS_FILE: &str = "metrics.csv";
 /// The header of `metrics.csv`.
-pub const METRICS_HEADER: &str = "epoch,train_cost,valid_cost,seconds";
+pub(crate) const METRICS_HEADER: &str = "epoch,train_cost,valid_cost,seconds";
 
 /// One finished epoch.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +23,7 @@ pub struct EpochRow {
 
 impl EpochRow {
     /// `Epoch: 0001 Avg.cost = 0.2053 valid = 0.0581 secs = 1.23`
-    pub fn tutorial_line(&self) -> String {
+    pub(crate) fn tutorial_line(&self) -> String {
         format!(
             "Epoch: {:04} Avg.cost = {:.4} valid = {:.4} secs = {:.2}",
             self.epoch, self.train_cost, self.valid_cost, self.seconds
@@ -32,7 +32,7 @@ impl EpochRow {
 }
 
 /// `metrics.csv` for `rows`, full precision.
-pub fn metrics_csv(rows: &[EpochRow]) -> String {
+pub(crate) fn metrics_csv(rows: &[EpochRow]) -> String {
     let mut csv = format!("{METRICS_HEADER}\n");
     for row in rows {
         let _ = writeln!(

@@ -14,9 +14,9 @@ use thiserror::Error;
 use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// Magic number of an IDX file of unsigned-byte images (3 dimensions).
-pub const IMAGES_MAGIC: u32 = 2051;
+pub(crate) const IMAGES_MAGIC: u32 = 2051;
 /// Magic number of an IDX file of unsigned-byte labels (1 dimension).
-pub const LABELS_MAGIC: u32 = 2049;
+pub(crate) const LABELS_MAGIC: u32 = 2049;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -88,12 +88,12 @@ impl IdxImages {
 }
 
 /// Reads an IDX image file from disk (gzip or raw).
-pub fn read_images_file(path: &Path) -> Result<IdxImages, IdxError> {
+pub(crate) fn read_images_file(path: &Path) -> Result<IdxImages, IdxError> {
     read_images(open(path)?, path)
 }
 
 /// Reads an IDX label file from disk (gzip or raw).
-pub fn read_labels_file(path: &Path) -> Result<Vec<u8>, IdxError> {
+pub(crate) fn read_labels_file(path: &Path) -> Result<Vec<u8>, IdxError> {
     read_labels(open(path)?, path)
 }
 

@@ -17,7 +17,7 @@ pub enum DatasetKind {
 
 impl DatasetKind {
     /// The folder `data.dir` names when the config leaves it out.
-    pub fn default_dir(self) -> &'static str {
+    pub(crate) fn default_dir(self) -> &'static str {
         match self {
             DatasetKind::Mnist => "data/mnist",
             DatasetKind::FashionMnist => "data/fashion-mnist",
@@ -35,7 +35,7 @@ impl DatasetKind {
     }
 
     /// The names of labels 0 to 9, for legends.
-    pub fn class_names(self) -> [&'static str; 10] {
+    pub(crate) fn class_names(self) -> [&'static str; 10] {
         match self {
             DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
             DatasetKind::FashionMnist => [

@@ -51,13 +51,13 @@ impl<B: Backend> EpochLoader<B> {
 
     /// Serves the images in file order every epoch (`data.shuffle = false`); the noise still
     /// changes with the seed and the epoch.
-    pub fn in_file_order(mut self) -> Self {
+    pub(crate) fn in_file_order(mut self) -> Self {
         self.file_order = true;
         self
     }
 
     /// Corrupts the inputs of every batch with `noise` (the targets stay clean).
-    pub fn with_noise(mut self, noise: Noise) -> Self {
+    pub(crate) fn with_noise(mut self, noise: Noise) -> Self {
         self.noise = noise;
         self
     }

@@ -22,7 +22,7 @@ pub enum MnistPart {
 
 impl MnistPart {
     /// Base names of the image and label files, without the optional `.gz`.
-    pub fn file_stems(self) -> [&'static str; 2] {
+    pub(crate) fn file_stems(self) -> [&'static str; 2] {
         match self {
             MnistPart::Train => ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"],
             MnistPart::Test => ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
@@ -31,7 +31,7 @@ impl MnistPart {
 }
 
 /// Every standard MNIST file stem, in the order of the original distribution.
-pub const MNIST_FILE_STEMS: [&str; 4] = [
+pub(crate) const MNIST_FILE_STEMS: [&str; 4] = [
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",
@@ -92,7 +92,7 @@ pub enum DataError {
 }
 
 /// Finds `<stem>.gz` or `<stem>` in `dir`.
-pub fn find_file(dir: &Path, stem: &'static str) -> Result<PathBuf, DataError> {
+pub(crate) fn find_file(dir: &Path, stem: &'static str) -> Result<PathBuf, DataError> {
     if dir.exists() && !dir.is_dir() {
         return Err(DataError::NotAFolder {
             dir: dir.to_owned(),
@@ -173,7 +173,7 @@ impl LabeledImages {
 
     /// [`LabeledImages::load`] of `dataset`'s files: a file cut short or corrupt is said to be
     /// damaged, with the way out, and for MNIST checked against its published SHA-256.
-    pub fn load_dataset(
+    pub(crate) fn load_dataset(
         dir: &Path,
         part: MnistPart,
         dataset: Option<DatasetKind>,
@@ -265,7 +265,7 @@ impl MnistDataset {
     }
 
     /// The images `range` of this dataset (no copy); `range` is clamped to its length.
-    pub fn subset(&self, range: Range<usize>) -> MnistDataset {
+    pub(crate) fn subset(&self, range: Range<usize>) -> MnistDataset {
         let end = range.end.min(self.range.len());
         let start = range.start.min(end);
         MnistDataset {

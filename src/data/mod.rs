@@ -14,7 +14,7 @@ pub use mnist::*;
 use std::path::Path;
 
 /// MNIST as the tutorial splits it.
-pub struct MnistSplits {
+pub(crate) struct MnistSplits {
     pub train: MnistDataset,
     pub valid: MnistDataset,
     pub test: MnistDataset,
@@ -22,7 +22,7 @@ pub struct MnistSplits {
 
 /// Reads one part of a dataset from `dir`, first downloading its missing files from
 /// `download_from` when given.
-pub fn read_part(
+pub(crate) fn read_part(
     dir: &Path,
     dataset: DatasetKind,
     download_from: Option<&str>,
@@ -39,7 +39,7 @@ pub fn read_part(
 
 /// The tutorial's split of `train` and `test`: the first `validation_size` training images
 /// validate, at most `train_limit` of the rest train (0: all).
-pub fn tutorial_splits(
+pub(crate) fn tutorial_splits(
     dir: &Path,
     train: &LabeledImages,
     test: LabeledImages,

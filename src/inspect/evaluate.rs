@@ -13,7 +13,7 @@ use crate::model::fused::FusedOps;
 use crate::render::grid::{save_grid, save_reconstruction};
 
 /// Images per forward pass when evaluating.
-pub const EVAL_BATCH: usize = 1000;
+pub(crate) const EVAL_BATCH: usize = 1000;
 
 /// The images `indices` of `dataset` (pixels in [0, 1]) as one `[n, 784]` tensor.
 pub fn images<B: Backend>(
@@ -40,7 +40,7 @@ pub fn rows<B: Backend>(tensor: Tensor<B, 2>) -> Vec<Vec<f32>> {
 }
 
 /// Squared error of each image of `dataset`, the mean over its pixels.
-pub fn per_image_mse<B: FusedOps>(
+pub(crate) fn per_image_mse<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     device: &B::Device,
@@ -63,12 +63,12 @@ pub fn per_image_mse<B: FusedOps>(
 
 /// Mean squared error over every pixel of every image: the mean of [`per_image_mse`] (every
 /// image has the same number of pixels).
-pub fn mean_of(errors: &[f32]) -> f64 {
+pub(crate) fn mean_of(errors: &[f32]) -> f64 {
     errors.iter().map(|&e| f64::from(e)).sum::<f64>() / errors.len().max(1) as f64
 }
 
 /// Mean squared error over every pixel of every image in `dataset`.
-pub fn mean_squared_error<B: FusedOps>(
+pub(crate) fn mean_squared_error<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     device: &B::Device,
@@ -79,7 +79,7 @@ pub fn mean_squared_error<B: FusedOps>(
 /// Writes the tutorial's figure for the first `count` images of `dataset` to `path`. With
 /// `noise` (a denoising autoencoder), three rows: originals, their corrupted copies, and the
 /// model's reconstructions of those.
-pub fn write_reconstruction_figure<B: FusedOps>(
+pub(crate) fn write_reconstruction_figure<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     count: usize,
@@ -126,7 +126,7 @@ pub fn worst(errors: &[f32], dataset: &MnistDataset, count: usize) -> Vec<(usize
 }
 
 /// Writes the images `indices` of `dataset` over their reconstructions to `path`.
-pub fn save_reconstructions_of<B: FusedOps>(
+pub(crate) fn save_reconstructions_of<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     indices: &[usize],

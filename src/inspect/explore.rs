@@ -19,7 +19,7 @@ use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 /// MNIST's digits are scaled to fit a 20x20 box, then centred by mass in 28x28.
 const DIGIT_BOX: u32 = 20;
 /// The widest and tallest picture `reconstruct --image` reads: a phone photo fits.
-pub const MAX_IMAGE_SIDE: u32 = 8192;
+pub(crate) const MAX_IMAGE_SIDE: u32 = 8192;
 /// The most memory decoding one picture may take.
 const MAX_IMAGE_BYTES: u64 = 512 << 20;
 
@@ -203,7 +203,7 @@ pub fn load_own_image(path: &Path) -> Result<Vec<f32>, ExploreError> {
 
 /// Reads each of `paths` with [`load_own_image`], reconstructs them and writes the prepared
 /// inputs over their reconstructions to `output`.
-pub fn reconstruct_own_images<B: FusedOps>(
+pub(crate) fn reconstruct_own_images<B: FusedOps>(
     model: &Autoencoder<B>,
     paths: &[PathBuf],
     output: &Path,

@@ -14,7 +14,7 @@ use crate::model::fused::FusedOps;
 use crate::render::chart::{MapPoint, save_latent_chart};
 
 /// Codes of every image of `dataset`, row after row (`len * hidden` values).
-pub fn encode_all<B: FusedOps>(
+pub(crate) fn encode_all<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     device: &B::Device,
@@ -91,7 +91,7 @@ impl Pca {
         }
     }
 
-    pub fn project(&self, row: &[f32]) -> [f32; 2] {
+    pub(crate) fn project(&self, row: &[f32]) -> [f32; 2] {
         self.components.each_ref().map(|component| {
             row.iter()
                 .zip(&self.mean)
@@ -145,7 +145,7 @@ pub struct LatentReport {
 
 /// Encodes `dataset`, draws the codes' first two principal components to `png` and writes
 /// every code with its label and projection to `csv`.
-pub fn latent_map<B: FusedOps>(
+pub(crate) fn latent_map<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
     kind: DatasetKind,

@@ -29,7 +29,7 @@ use crate::run_dir::{
 
 /// A run folder opened for a command: its model, and its config with the data folder the
 /// command was given (`--data-dir`), if any.
-pub struct Opened<B: FusedOps> {
+pub(crate) struct Opened<B: FusedOps> {
     pub dir: RunDir,
     pub model: Autoencoder<B>,
     pub config: Config,
@@ -146,7 +146,7 @@ pub fn curves(dir: &Path, scale: Option<Scale>, output: Option<&Path>) -> Result
 }
 
 /// The title of a run's `loss.png`.
-pub fn curve_title(config: &Config) -> String {
+pub(crate) fn curve_title(config: &Config) -> String {
     let t = &config.training;
     format!(
         "{} {}-{}-{}: {}, lr {}, batch {}",

@@ -101,7 +101,7 @@ impl<B: FusedOps> Autoencoder<B> {
     }
 
     /// codes: `[batch, hidden]` -> images: `[batch, 784]` in (0, 1)
-    pub fn decode(&self, codes: Tensor<B, 2>) -> Tensor<B, 2> {
+    pub(crate) fn decode(&self, codes: Tensor<B, 2>) -> Tensor<B, 2> {
         linear_sigmoid(&self.decoder, codes)
     }
 
@@ -122,7 +122,7 @@ impl<B: FusedOps> Autoencoder<B> {
 
     /// [`Autoencoder::forward`] through Burn's standard ops, without the fused ones: the
     /// reference the fused path is tested against.
-    pub fn forward_composed(&self, images: Tensor<B, 2>) -> Tensor<B, 2> {
+    pub(crate) fn forward_composed(&self, images: Tensor<B, 2>) -> Tensor<B, 2> {
         let layer =
             |linear: &Linear<B>, x| composed::linear_sigmoid(x, linear.weight.val(), bias(linear));
         layer(&self.decoder, layer(&self.encoder, images))

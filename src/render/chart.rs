@@ -28,7 +28,7 @@ pub enum Scale {
 }
 
 /// Ten colours that stay apart (Tableau 10), one per class.
-pub const CLASS_COLOURS: [RGBColor; 10] = [
+pub(crate) const CLASS_COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -74,7 +74,7 @@ fn plot_error(path: &Path, reason: String) -> ArtifactError {
 }
 
 /// `loss.png`: train and validation cost per epoch.
-pub fn loss_chart(rows: &[EpochRow], scale: Scale, title: &str) -> Result<RgbImage, String> {
+pub(crate) fn loss_chart(rows: &[EpochRow], scale: Scale, title: &str) -> Result<RgbImage, String> {
     if rows.is_empty() {
         return Err("metrics.csv holds no epoch yet".to_owned());
     }
@@ -160,7 +160,7 @@ pub fn loss_chart(rows: &[EpochRow], scale: Scale, title: &str) -> Result<RgbIma
 }
 
 /// Writes [`loss_chart`] to `path`.
-pub fn save_loss_chart(
+pub(crate) fn save_loss_chart(
     path: &Path,
     rows: &[EpochRow],
     scale: Scale,
@@ -172,14 +172,14 @@ pub fn save_loss_chart(
 
 /// One point of the latent map.
 #[derive(Debug, Clone, Copy)]
-pub struct MapPoint {
+pub(crate) struct MapPoint {
     pub x: f32,
     pub y: f32,
     pub label: u8,
 }
 
 /// The latent map: each code projected to 2-D, coloured by class, with a legend.
-pub fn latent_chart(
+pub(crate) fn latent_chart(
     points: &[MapPoint],
     class_names: &[&str; 10],
     axes: [&str; 2],
@@ -236,7 +236,7 @@ pub fn latent_chart(
 }
 
 /// Writes [`latent_chart`] to `path`.
-pub fn save_latent_chart(
+pub(crate) fn save_latent_chart(
     path: &Path,
     points: &[MapPoint],
     class_names: &[&str; 10],

@@ -46,7 +46,7 @@ pub fn render_grid(rows: &[Vec<Vec<f32>>]) -> GrayImage {
 }
 
 /// Writes `originals` over `reconstructions` to `path` as a PNG, atomically.
-pub fn save_reconstruction(
+pub(crate) fn save_reconstruction(
     path: &Path,
     originals: &[Vec<f32>],
     reconstructions: &[Vec<f32>],
@@ -55,12 +55,12 @@ pub fn save_reconstruction(
 }
 
 /// Writes [`render_grid`] of `rows` to `path`.
-pub fn save_grid(path: &Path, rows: &[Vec<Vec<f32>>]) -> Result<(), ArtifactError> {
+pub(crate) fn save_grid(path: &Path, rows: &[Vec<Vec<f32>>]) -> Result<(), ArtifactError> {
     save_png(path, &render_grid(rows).into())
 }
 
 /// Writes `image` to `path` as a PNG, atomically.
-pub fn save_png(path: &Path, image: &DynamicImage) -> Result<(), ArtifactError> {
+pub(crate) fn save_png(path: &Path, image: &DynamicImage) -> Result<(), ArtifactError> {
     write_atomic(path, |file| {
         let mut writer = BufWriter::new(file);
         image

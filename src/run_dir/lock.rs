@@ -20,7 +20,7 @@ pub struct RunLock {
 
 impl RunLock {
     /// Holds `dir` (which must exist), or says which process does.
-    pub fn acquire(dir: &Path) -> Result<Self, ArtifactError> {
+    pub(crate) fn acquire(dir: &Path) -> Result<Self, ArtifactError> {
         let path = dir.join(LOCK_FILE);
         let error = |source| ArtifactError::Write {
             path: path.clone(),

@@ -22,24 +22,24 @@ use crate::model::fused::FusedOps;
 use crate::model::{Autoencoder, AutoencoderConfig};
 
 /// The trained weights, full precision (named MessagePack, as Burn's `DefaultRecorder`).
-pub const MODEL_FILE: &str = "model.mpk";
+pub(crate) const MODEL_FILE: &str = "model.mpk";
 /// The tutorial's figure: test digits over their reconstructions.
-pub const RECONSTRUCTION_FILE: &str = "reconstruction.png";
+pub(crate) const RECONSTRUCTION_FILE: &str = "reconstruction.png";
 /// The training curve.
-pub const LOSS_FILE: &str = "loss.png";
+pub(crate) const LOSS_FILE: &str = "loss.png";
 /// The latent map and the codes behind it.
-pub const LATENT_FILE: &str = "latent.png";
-pub const CODES_FILE: &str = "codes.csv";
-pub const INTERPOLATION_FILE: &str = "interpolation.png";
-pub const WORST_FILE: &str = "worst.png";
-pub const OWN_IMAGES_FILE: &str = "own-images.png";
+pub(crate) const LATENT_FILE: &str = "latent.png";
+pub(crate) const CODES_FILE: &str = "codes.csv";
+pub(crate) const INTERPOLATION_FILE: &str = "interpolation.png";
+pub(crate) const WORST_FILE: &str = "worst.png";
+pub(crate) const OWN_IMAGES_FILE: &str = "own-images.png";
 /// What `export` writes.
-pub const SAFETENSORS_FILE: &str = "model.safetensors";
+pub(crate) const SAFETENSORS_FILE: &str = "model.safetensors";
 /// The checkpoints Burn's Learner saves after each epoch.
-pub const CHECKPOINT_DIR: &str = "checkpoint";
+pub(crate) const CHECKPOINT_DIR: &str = "checkpoint";
 /// Burn's per-epoch batch logs of each split.
-pub const TRAIN_LOG_DIR: &str = "train";
-pub const VALID_LOG_DIR: &str = "valid";
+pub(crate) const TRAIN_LOG_DIR: &str = "train";
+pub(crate) const VALID_LOG_DIR: &str = "valid";
 
 /// Files and folders that mark a directory as holding a run.
 const RUN_MARKERS: [&str; 6] = [
@@ -93,7 +93,7 @@ impl RunDir {
 
     /// Creates the folder if needed and proves a file can be written there, so that a bad
     /// output folder fails before training rather than after it.
-    pub fn prepare(&self) -> Result<(), ArtifactError> {
+    pub(crate) fn prepare(&self) -> Result<(), ArtifactError> {
         let error = |source| ArtifactError::Write {
             path: self.path.clone(),
             source,
@@ -112,7 +112,7 @@ impl RunDir {
     }
 
     /// A run's files are never overwritten by another run.
-    pub fn refuse_existing_run(&self) -> Result<(), ArtifactError> {
+    pub(crate) fn refuse_existing_run(&self) -> Result<(), ArtifactError> {
         match RUN_MARKERS.iter().find(|m| self.file(m).exists()) {
             Some(marker) => Err(ArtifactError::HoldsRun {
                 dir: self.path.clone(),
@@ -124,13 +124,13 @@ impl RunDir {
 
     /// Removes the temporary files a killed process left (see
     /// [`remove_leftovers`](crate::artifacts::remove_leftovers)).
-    pub fn remove_leftovers(&self) {
+    pub(crate) fn remove_leftovers(&self) {
         crate::artifacts::remove_leftovers(&self.path);
         crate::artifacts::remove_leftovers(&self.file(CHECKPOINT_DIR));
     }
 
     /// Loads `config.toml`.
-    pub fn load_config(&self) -> Result<Config, RunDirError> {
+    pub(crate) fn load_config(&self) -> Result<Config, RunDirError> {
         let path = self.file(CONFIG_FILE);
         let text = fs::read_to_string(&path).map_err(|source| ArtifactError::Read {
             path: path.clone(),
@@ -140,14 +140,17 @@ impl RunDir {
     }
 
     /// Writes `config.toml`.
-    pub fn save_config(&self, config: &Config) -> Result<(), ArtifactError> {
+    pub(crate) fn save_config(&self, config: &Config) -> Result<(), ArtifactError> {
         crate::artifacts::write_atomic(&self.file(CONFIG_FILE), |f| {
             std::io::Write::write_all(f, config.to_toml().as_bytes())
         })
     }
 
     /// Saves the model's weights to `model.mpk` at full precision, sealed.
-    pub fn save_model<B: FusedOps>(&self, model: &Autoencoder<B>) -> Result<(), ArtifactError> {
+    pub(crate) fn save_model<B: FusedOps>(
+        &self,
+        model: &Autoencoder<B>,
+    ) -> Result<(), ArtifactError> {
         let record = Recorder::<B>::record(&recorder(), model.clone().into_record(), ());
         write_sealed(&self.file(MODEL_FILE), record)
     }

@@ -194,7 +194,7 @@ impl Weights {
     }
 
     /// `model` (of [`Weights::hidden_size`] units) with these weights.
-    pub fn load_into<B: FusedOps>(
+    pub(crate) fn load_into<B: FusedOps>(
         &self,
         mut model: Autoencoder<B>,
     ) -> Result<Autoencoder<B>, InteropError> {

@@ -24,9 +24,9 @@ use crate::train::stop::Failure;
 
 /// The folder of a run that holds Burn's checkpoints.
 /// The three records Burn saves per epoch.
-pub const CHECKPOINT_PARTS: [&str; 3] = ["model", "optim", "scheduler"];
+pub(crate) const CHECKPOINT_PARTS: [&str; 3] = ["model", "optim", "scheduler"];
 /// How many epochs' checkpoints are kept.
-pub const KEPT_CHECKPOINTS: usize = 3;
+pub(crate) const KEPT_CHECKPOINTS: usize = 3;
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
@@ -47,7 +47,7 @@ pub enum CheckpointError {
 /// (see `run_dir::record`) and written atomically. A failed write is kept in `failure` as well as returned:
 /// Burn's checkpointer turns it into a bare stop, and the run reports it from there.
 #[derive(Debug, Clone, Default)]
-pub struct CheckpointRecorder {
+pub(crate) struct CheckpointRecorder {
     failure: Failure,
 }
 
@@ -98,7 +98,7 @@ impl<B: Backend> FileRecorder<B> for CheckpointRecorder {
 }
 
 /// The path of one checkpoint file.
-pub fn checkpoint_path(run_dir: &Path, part: &str, epoch: usize) -> PathBuf {
+pub(crate) fn checkpoint_path(run_dir: &Path, part: &str, epoch: usize) -> PathBuf {
     run_dir
         .join(CHECKPOINT_DIR)
         .join(format!("{part}-{epoch}.mpk"))
@@ -121,7 +121,7 @@ fn checkpoint_files(run_dir: &Path) -> Vec<(PathBuf, &'static str, usize)> {
 }
 
 /// Epochs whose three checkpoint files all exist, ascending.
-pub fn saved_epochs(run_dir: &Path) -> Vec<usize> {
+pub(crate) fn saved_epochs(run_dir: &Path) -> Vec<usize> {
     let files = checkpoint_files(run_dir);
     let mut epochs: Vec<usize> = files
         .iter()
@@ -179,7 +179,7 @@ pub fn last_complete(run_dir: &Path) -> Result<ResumePoint, CheckpointError> {
 
 /// Where a resumed run of `epochs` epochs in all starts: after [`last_complete`], unless the
 /// run has finished them.
-pub fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, CheckpointError> {
+pub(crate) fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, CheckpointError> {
     let point = last_complete(run_dir)?;
     let finished = point.epoch >= epochs && run_dir.join(MODEL_FILE).is_file();
     if finished {
@@ -192,7 +192,7 @@ pub fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, Checkp
 }
 
 /// Removes the checkpoint files of epochs after `epoch`: those of an epoch cut short.
-pub fn remove_after(run_dir: &Path, epoch: usize) {
+pub(crate) fn remove_after(run_dir: &Path, epoch: usize) {
     for (path, _, saved) in checkpoint_files(run_dir) {
         if saved > epoch {
             let _ = fs::remove_file(path);

@@ -20,7 +20,7 @@ use crate::config::Dashboard;
 pub struct NoTerminal;
 
 /// Whether to show Burn's dashboard: `auto` does when stdout is a terminal.
-pub fn use_tui(setting: Dashboard) -> Result<bool, NoTerminal> {
+pub(crate) fn use_tui(setting: Dashboard) -> Result<bool, NoTerminal> {
     let terminal = std::io::stdout().is_terminal();
     match setting {
         Dashboard::Auto => Ok(terminal),
@@ -73,7 +73,7 @@ fn keep_ctrl_c_a_signal() {}
 /// Draws nothing: in plain mode the epoch lines come from
 /// [`EpochLogger`](crate::train::epoch_log::EpochLogger), and Burn's own `CliMetricsRenderer` would
 /// print a debug dump of every batch.
-pub struct PlainRenderer;
+pub(crate) struct PlainRenderer;
 
 impl MetricsRendererTraining for PlainRenderer {
     fn update_train(&mut self, _state: MetricState) {}

@@ -21,13 +21,13 @@ use crate::train::stop::{Stop, StopReason};
 const LOSS_METRIC: &str = "Loss";
 /// What the logger has recorded, shared with the code that launched training.
 #[derive(Debug, Default)]
-pub struct EpochHistory {
+pub(crate) struct EpochHistory {
     pub rows: Vec<EpochRow>,
 }
 
 /// Where the logger writes: `metrics.csv`, and each epoch's batch losses as Burn's own file
 /// logger lays them out (`train/epoch-N/Loss.log`, `value,count` a line).
-pub struct EpochLogger {
+pub(crate) struct EpochLogger {
     history: Arc<Mutex<EpochHistory>>,
     run_dir: PathBuf,
     print_lines: bool,

@@ -53,7 +53,7 @@ impl fmt::Display for StopReason {
 
 /// The first failure to write a file of the run, shared by the parts that write them.
 #[derive(Debug, Clone, Default)]
-pub struct Failure(Arc<Mutex<Option<ArtifactError>>>);
+pub(crate) struct Failure(Arc<Mutex<Option<ArtifactError>>>);
 
 impl Failure {
     /// Keeps `error` unless an earlier one is kept already.
@@ -72,14 +72,14 @@ impl Failure {
 
 /// The run's interrupter, the first reason it was asked to stop for, and the first failure.
 #[derive(Clone, Default)]
-pub struct Stop {
+pub(crate) struct Stop {
     interrupter: Interrupter,
     reason: Arc<Mutex<Option<StopReason>>>,
     failure: Failure,
 }
 
 impl Stop {
-    pub fn interrupter(&self) -> Interrupter {
+    pub(crate) fn interrupter(&self) -> Interrupter {
         self.interrupter.clone()
     }
 
@@ -94,7 +94,7 @@ impl Stop {
     }
 
     /// Whether a stop was asked for, by [`Stop::request`] or from the dashboard.
-    pub fn requested(&self) -> bool {
+    pub(crate) fn requested(&self) -> bool {
         self.reason().is_some() || self.interrupter.should_stop()
     }
 
@@ -103,7 +103,7 @@ impl Stop {
     }
 
     /// Keeps `error` and asks the Learner to stop.
-    pub fn fail(&self, error: ArtifactError) {
+    pub(crate) fn fail(&self, error: ArtifactError) {
         self.failure.record(error);
         self.request(StopReason::Failed);
     }
@@ -122,7 +122,7 @@ impl Stop {
 
 /// Turns SIGINT and SIGTERM into [`Stop::request`] while it lives. Afterwards they act as they
 /// would without it (the process ends): signal-hook cannot put the default handler back.
-pub struct SignalWatch {
+pub(crate) struct SignalWatch {
     active: Arc<AtomicBool>,
 }
 

@@ -56,7 +56,7 @@ pub fn dense(m: usize, k: usize, n: usize, a: Operand, b: Operand, out: &mut [Ma
 
 /// [`dense`], then `finish(row, start)` on each row's part of each block of columns (starting
 /// at column `start`) while the block is still in cache, by the thread that computed it.
-pub fn dense_then(
+pub(crate) fn dense_then(
     m: usize,
     k: usize,
     n: usize,
@@ -137,16 +137,16 @@ impl Shared {
 const SPARSE_UP_TO: f64 = 0.4;
 
 /// Whether products with `x` should skip its zeros.
-pub fn mostly_zeros(x: &[f32]) -> bool {
+pub(crate) fn mostly_zeros(x: &[f32]) -> bool {
     let nonzero = x.iter().filter(|&&v| v != 0.0).count();
     (nonzero as f64) <= SPARSE_UP_TO * x.len() as f64
 }
 
 /// Columns accumulated at once (eight AVX-512 or sixteen AVX2 registers per row of a group).
-pub const BLOCK: usize = 128;
+pub(crate) const BLOCK: usize = 128;
 /// Rows of the output computed together: each line of the other operand is loaded once for
 /// all of them. Two rows of [`BLOCK`] values are sixteen AVX-512 registers.
-pub const GROUP: usize = 2;
+pub(crate) const GROUP: usize = 2;
 
 /// A row-major matrix laid out again as column blocks of [`BLOCK`] values, each block its
 /// rows one after another (the last block padded with zeros): the lines a sparse product
@@ -196,7 +196,7 @@ multiversion! {
     /// the group of `r` has nonzero, for each row `r` of `x` (`k` values a row); `w` blocked,
     /// `k` rows of `bias.len()` columns: the first layer's forward pass, for the columns of
     /// `w`, `bias` and each of `out`.
-    pub fn sparse_rows_sigmoid(
+    pub(crate) fn sparse_rows_sigmoid(
         x: &[f32],
         k: usize,
         w: &Blocked,

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use libtest_mimic::{Completion, Trial};
+use mnist_autoencoder::backend::Backend as Cpu;
+use mnist_autoencoder::run_dir::RunDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mnist-autoencoder");
 
@@ -362,4 +364,38 @@ pub fn train_ok(cwd: &Path, data: &Path, out: &Path, extra: &[&str]) -> String {
     let output = train(cwd, data, out, &[&["data.download=false"], extra].concat());
     assert!(output.status.success(), "train failed: {}", stderr(&output));
     stdout(&output)
+}
+
+/// Every weight and bias of the model saved in `dir`, as bits.
+pub fn weight_bits(dir: &Path) -> Vec<u32> {
+    let model = RunDir::new(dir)
+        .load::<Cpu>(&Default::default())
+        .unwrap()
+        .model;
+    let mut bits = Vec::new();
+    for linear in [&model.encoder, &model.decoder] {
+        let bias = linear.bias.as_ref().unwrap().val();
+        for tensor in [linear.weight.val().flatten::<1>(0, 1), bias] {
+            let data = tensor.into_data();
+            bits.extend(data.as_slice::<f32>().unwrap().iter().map(|v| v.to_bits()));
+        }
+    }
+    bits
+}
+
+/// Asserts `y` is the sigmoid of `x` within a few units in the last place of the true value,
+/// plus what the backend's `exp` may lose: Vulkan allows a shader's exp an error of 3 + 2|x| ulp
+/// (lavapipe loses 27 at x = -74). Below x = -87.3 the value is subnormal and may be flushed.
+pub fn assert_sigmoid_close(x: f32, y: f32) {
+    let truth = (1.0 / (1.0 + (-f64::from(x)).exp())) as f32;
+    let ulps = if cfg!(feature = "wgpu") {
+        4.0 + 2.0 * x.abs()
+    } else {
+        4.0
+    };
+    let tolerance = ulps * f32::EPSILON * truth + f32::MIN_POSITIVE;
+    assert!(
+        (y - truth).abs() <= tolerance,
+        "sigmoid({x}) = {y}, not {truth}"
+    );
 }

@@ -8,13 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mnist_autoencoder::backend::Backend as Cpu;
 use mnist_autoencoder::metrics::{EpochRow, parse_metrics_csv};
-use mnist_autoencoder::run_dir::RunDir;
 
 use crate::common::{
     BIN, assert_one_line_error, command_in, run_in, stderr, synthetic_mnist, train, train_command,
-    train_ok,
+    train_ok, weight_bits,
 };
 
 fn rows(dir: &Path) -> Vec<EpochRow> {
@@ -28,23 +26,6 @@ fn costs(dir: &Path) -> Vec<(u64, u64)> {
         .iter()
         .map(|r| (r.train_cost.to_bits(), r.valid_cost.to_bits()))
         .collect()
-}
-
-/// Every weight and bias of the model saved in `dir`, as bits.
-fn weight_bits(dir: &Path) -> Vec<u32> {
-    let model = RunDir::new(dir)
-        .load::<Cpu>(&Default::default())
-        .unwrap()
-        .model;
-    let mut bits = Vec::new();
-    for linear in [&model.encoder, &model.decoder] {
-        let bias = linear.bias.as_ref().unwrap().val();
-        for tensor in [linear.weight.val().flatten::<1>(0, 1), bias] {
-            let data = tensor.into_data();
-            bits.extend(data.as_slice::<f32>().unwrap().iter().map(|v| v.to_bits()));
-        }
-    }
-    bits
 }
 
 /// Every file under `dir`, recursively.

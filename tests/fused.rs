@@ -14,7 +14,7 @@ use mnist_autoencoder::model::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPr
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::RmsPropSettings;
 
-use crate::common::synthetic_pixels;
+use crate::common::{assert_sigmoid_close, synthetic_pixels};
 
 type B = mnist_autoencoder::backend::Backend;
 type AB = mnist_autoencoder::backend::TrainingBackend;
@@ -168,18 +168,7 @@ fn the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one() {
         primitive(zero),
     )));
     for (x, y) in xs.iter().zip(&ys) {
-        let truth = (1.0 / (1.0 + (-f64::from(*x)).exp())) as f32;
-        // As tests/model.rs allows the composed sigmoid, a shader's exp its Vulkan bound.
-        let ulps = if cfg!(feature = "wgpu") {
-            4.0 + 2.0 * x.abs()
-        } else {
-            4.0
-        };
-        let tolerance = ulps * f32::EPSILON * truth + f32::MIN_POSITIVE;
-        assert!(
-            (y - truth).abs() <= tolerance,
-            "sigmoid({x}) = {y}, not {truth}"
-        );
+        assert_sigmoid_close(*x, *y);
     }
     assert_eq!(ys[n - 1], 1.0);
     assert!(ys[0] < f32::MIN_POSITIVE);

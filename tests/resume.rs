@@ -7,13 +7,11 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use mnist_autoencoder::backend::Backend as Cpu;
 use mnist_autoencoder::data::epoch_order;
 use mnist_autoencoder::metrics::{EpochRow, parse_metrics_csv};
-use mnist_autoencoder::run_dir::RunDir;
 
 use crate::common::{
-    assert_one_line_error, run_in, stderr, stdout, train, train_command, train_ok,
+    assert_one_line_error, run_in, stderr, stdout, train, train_command, train_ok, weight_bits,
 };
 
 /// Four epochs of 80 steps (about a second each here), the tutorial's settings otherwise.
@@ -40,23 +38,6 @@ fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
         assert!(start.elapsed() < Duration::from_secs(120), "no {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// Every weight and bias of the model saved in `dir`, as bits.
-fn weight_bits(dir: &Path) -> Vec<u32> {
-    let model = RunDir::new(dir)
-        .load::<Cpu>(&Default::default())
-        .unwrap()
-        .model;
-    let mut bits = Vec::new();
-    for linear in [&model.encoder, &model.decoder] {
-        let bias = linear.bias.as_ref().unwrap().val();
-        for tensor in [linear.weight.val().flatten::<1>(0, 1), bias] {
-            let data = tensor.into_data();
-            bits.extend(data.as_slice::<f32>().unwrap().iter().map(|v| v.to_bits()));
-        }
-    }
-    bits
 }
 
 fn costs(rows: &[EpochRow]) -> Vec<(usize, u64, u64)> {

@@ -324,3 +324,14 @@ impl<B: FusedOps> SimpleOptimizer<B> for BurnRmsProp {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_optimizer_is_named_as_the_banner_and_the_curve_title_say() {
+        assert_eq!(OptimizerKind::Tf1Rmsprop.to_string(), "TF1 RMSProp");
+        assert_eq!(OptimizerKind::BurnRmsprop.to_string(), "Burn RMSProp");
+    }
+}

@@ -276,4 +276,35 @@ mod tests {
         }
         assert_eq!(Noise::none().apply(&pixels, 7), None);
     }
+
+    /// The noise added to each batch of one epoch of a loader over four equal gray images.
+    fn noise_per_batch(loader: &EpochLoader<crate::backend::Backend>) -> Vec<Vec<f32>> {
+        loader
+            .iter()
+            .map(|batch| {
+                let noisy = batch.inputs.into_data().to_vec::<f32>().unwrap();
+                let clean = batch.images.into_data().to_vec::<f32>().unwrap();
+                noisy.iter().zip(&clean).map(|(n, c)| n - c).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_batch_and_each_epoch_gets_noise_of_its_own() {
+        let images = crate::data::LabeledImages::new(vec![128; 4 * IMAGE_PIXELS], vec![0; 4]);
+        let device = Default::default();
+        let noise = Noise {
+            kind: NoiseKind::Gaussian,
+            level: 0.3,
+        };
+        let loader = EpochLoader::new(images.dataset(), 2, Some(1), 1, &device).with_noise(noise);
+        assert_eq!(loader.num_items(), 4);
+        let first = noise_per_batch(&loader);
+        assert_eq!(first.len(), 2);
+        assert_ne!(first[0], first[1], "two batches, one noise");
+        assert_ne!(first, noise_per_batch(&loader), "two epochs, one noise");
+        // A resumed run's loader starting at epoch 1 draws the same noise again.
+        let again = EpochLoader::new(images.dataset(), 2, Some(1), 1, &device).with_noise(noise);
+        assert_eq!(first, noise_per_batch(&again));
+    }
 }

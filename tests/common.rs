@@ -1,4 +1,6 @@
 //! Helpers shared by the test modules.
+// Some serve only the modules that run on ndarray alone (faults, resume).
+#![cfg_attr(feature = "wgpu", allow(dead_code))]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

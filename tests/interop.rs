@@ -1,5 +1,7 @@
 //! Weights in and out as safetensors: `export` writes what PyTorch's Linear holds, `import` and
 //! `train --init-from` take it (or Burn's layout) back bit for bit, and a wrong file is one line.
+// The training tests run on ndarray only; their helpers are unused on wgpu.
+#![cfg_attr(feature = "wgpu", allow(dead_code))]
 
 use std::collections::HashMap;
 use std::fs;

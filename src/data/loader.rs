@@ -280,6 +280,25 @@ mod tests {
         assert_eq!(Noise::none().apply(&pixels, 7), None);
     }
 
+    #[test]
+    fn masking_zeroes_the_configured_share_of_pixels() {
+        let pixels = vec![0.5f32; 784 * 100];
+        for level in [0.1, 0.3, 0.7] {
+            let noise = Noise {
+                kind: NoiseKind::Masking,
+                level,
+            };
+            let masked = noise.apply(&pixels, 3).unwrap();
+            let zeroed = masked.iter().filter(|&&p| p == 0.0).count() as f32;
+            let share = zeroed / pixels.len() as f32;
+            assert!(
+                (share - level).abs() < 0.01,
+                "level {level}: {share} zeroed"
+            );
+            assert!(masked.iter().all(|&p| p == 0.0 || p == 0.5));
+        }
+    }
+
     /// The noise added to each batch of one epoch of a loader over four equal gray images.
     fn noise_per_batch(loader: &EpochLoader<crate::backend::Backend>) -> Vec<Vec<f32>> {
         loader

@@ -359,6 +359,13 @@ fn resume_refuses_what_would_not_continue_the_same_run() {
         &["train", "--resume", dir, "--config", "x.toml"],
     );
     assert_one_line_error(&output, &["--config", "--resume"]);
+
+    // A metrics.csv that cannot be read is named, not taken for a run with no epochs.
+    let config = mnist_autoencoder::config::Config::default().to_toml();
+    fs::write(nowhere.join("config.toml"), config).unwrap();
+    fs::create_dir(nowhere.join("metrics.csv")).unwrap();
+    let output = run_in(tmp.path(), &["train", "--resume", dir]);
+    assert_one_line_error(&output, &["cannot read", "metrics.csv"]);
 }
 
 fn each_epoch_order_depends_on_seed_and_epoch_only() {

@@ -186,7 +186,7 @@ fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint(mnis
     ]
     .concat();
     let output = train(tmp.path(), mnist, &dir, &settings);
-    assert_one_line_error(
+    let err = assert_one_line_error(
         &output,
         &[
             "diverged",
@@ -195,6 +195,17 @@ fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint(mnis
             "--resume",
         ],
     );
+    // The step named is the first batch whose loss the epoch's batch log records as NaN (the
+    // Learner may take one more step before it sees the stop).
+    let step: usize = err
+        .split("at step ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no step number in: {err}"));
+    let log = fs::read_to_string(dir.join("train/epoch-1/Loss.log")).unwrap();
+    let first_nan = log.lines().position(|l| l.starts_with("NaN"));
+    assert_eq!(first_nan.map(|i| i + 1), Some(step), "{err}\n{log}");
     assert!(rows(&dir).is_empty());
     assert!(!dir.join("model.mpk").exists());
     assert!(!dir.join("checkpoint/model-1.mpk").exists());

@@ -244,3 +244,20 @@ impl Mean {
         mean
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mean_weighs_each_entry_by_its_count() {
+        let mut mean = Mean::default();
+        mean.add(&NumericEntry::Aggregated {
+            aggregated_value: 2.0,
+            count: 3,
+        });
+        mean.add(&NumericEntry::Value(6.0));
+        assert_eq!(mean.take(), 3.0);
+        assert!(mean.take().is_nan(), "take starts afresh");
+    }
+}

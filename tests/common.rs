@@ -12,6 +12,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use libtest_mimic::{Completion, Trial};
 use mnist_autoencoder::backend::Backend as Cpu;
+use mnist_autoencoder::metrics::{EpochRow, parse_metrics_csv};
 use mnist_autoencoder::run_dir::RunDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mnist-autoencoder");
@@ -400,4 +401,31 @@ pub fn assert_sigmoid_close(x: f32, y: f32) {
         (y - truth).abs() <= tolerance,
         "sigmoid({x}) = {y}, not {truth}"
     );
+}
+
+/// The rows of the run's `metrics.csv`; none when it is not there yet.
+pub fn rows(dir: &Path) -> Vec<EpochRow> {
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .map(|text| parse_metrics_csv(&text).expect("metrics.csv parses"))
+        .unwrap_or_default()
+}
+
+/// The train and validation cost of each epoch of the run in `dir`, as bits.
+pub fn cost_bits(dir: &Path) -> Vec<(u64, u64)> {
+    rows(dir)
+        .iter()
+        .map(|r| (r.train_cost.to_bits(), r.valid_cost.to_bits()))
+        .collect()
+}
+
+/// Waits (up to two minutes) until `ready` holds, failing if `child` ends first.
+pub fn wait_until(child: &mut std::process::Child, what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before {what}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "no {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }

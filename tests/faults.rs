@@ -5,28 +5,13 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use mnist_autoencoder::metrics::{EpochRow, parse_metrics_csv};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::common::{
-    BIN, assert_one_line_error, command_in, run_in, stderr, synthetic_mnist, train, train_command,
-    train_ok, weight_bits,
+    BIN, assert_one_line_error, command_in, cost_bits, rows, run_in, stderr, synthetic_mnist,
+    train, train_command, train_ok, wait_until, weight_bits,
 };
-
-fn rows(dir: &Path) -> Vec<EpochRow> {
-    fs::read_to_string(dir.join("metrics.csv"))
-        .map(|text| parse_metrics_csv(&text).expect("metrics.csv parses"))
-        .unwrap_or_default()
-}
-
-fn costs(dir: &Path) -> Vec<(u64, u64)> {
-    rows(dir)
-        .iter()
-        .map(|r| (r.train_cost.to_bits(), r.valid_cost.to_bits()))
-        .collect()
-}
 
 /// Every file under `dir`, recursively.
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -51,18 +36,6 @@ fn checkpointed(dir: &Path) -> Vec<usize> {
                 .all(|p| dir.join(format!("checkpoint/{p}-{e}.mpk")).is_file())
         })
         .collect()
-}
-
-/// Waits (up to two minutes) until `ready` holds, failing if `child` ends first.
-fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before {what}");
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "no {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// 4,000 synthetic training images: seconds a run, no real data needed.
@@ -145,7 +118,7 @@ fn a_full_disk_stops_training_naming_the_file_and_resumes_to_the_same_result(dis
     remount(64 << 20);
     let resumed = run_in(tmp.path(), &["train", "--resume", run.to_str().unwrap()]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert_eq!(costs(&run), costs(&whole));
+    assert_eq!(cost_bits(&run), cost_bits(&whole));
     assert!(weight_bits(&run) == weight_bits(&whole), "weights differ");
 }
 
@@ -460,7 +433,7 @@ fn a_run_killed_at_random_moments_ends_as_if_never_stopped() {
         kills >= 2,
         "only {kills} kills landed before the run finished"
     );
-    assert_eq!(costs(&broken), costs(&whole));
+    assert_eq!(cost_bits(&broken), cost_bits(&whole));
     assert!(
         weight_bits(&broken) == weight_bits(&whole),
         "weights differ"

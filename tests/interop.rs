@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
+use std::process::Output;
 
 use mnist_autoencoder::backend::Backend as Cpu;
-use mnist_autoencoder::metrics::parse_metrics_csv;
 use mnist_autoencoder::run_dir::RunDir;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::common::{assert_one_line_error, run_in, stderr, stdout, train_ok};
+use crate::common::{assert_one_line_error, cost_bits, run_in, stderr, stdout, train_ok};
 
 /// One epoch on 2,000 images with 32 hidden units: a model in a fraction of a second.
 const SMALL: [&str; 4] = [
@@ -39,16 +39,6 @@ fn burn_tensors(dir: &Path) -> Vec<(Vec<usize>, Vec<f32>)> {
         }
     }
     tensors
-}
-
-/// The epochs' train and validation costs of the run in `dir`, as bits.
-fn costs(dir: &Path) -> Vec<(u64, u64)> {
-    let text = fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    parse_metrics_csv(&text)
-        .unwrap()
-        .iter()
-        .map(|row| (row.train_cost.to_bits(), row.valid_cost.to_bits()))
-        .collect()
 }
 
 fn bits(tensors: &[(Vec<usize>, Vec<f32>)]) -> Vec<u32> {
@@ -115,6 +105,12 @@ fn pytorch_file(
         })
         .collect();
     write_file(path, &tensors);
+}
+
+/// `import --from from --output out`, run from `cwd`.
+fn import(cwd: &Path, from: &Path, out: &Path) -> Output {
+    let (from, out) = (from.to_str().unwrap(), out.to_str().unwrap());
+    run_in(cwd, &["import", "--from", from, "--output", out])
 }
 
 /// The `Test MSE = x` of `evaluate --model dir`.
@@ -189,16 +185,7 @@ fn export_round_trips_bit_for_bit_in_pytorch_layout(data: &Path) {
 
     // Back in: the same bits, and the same test MSE from the imported run.
     let imported = tmp.path().join("imported");
-    let output = run_in(
-        tmp.path(),
-        &[
-            "import",
-            "--from",
-            file.to_str().unwrap(),
-            "--output",
-            imported.to_str().unwrap(),
-        ],
-    );
+    let output = import(tmp.path(), file.as_ref(), imported.as_ref());
     assert!(output.status.success(), "import: {}", stderr(&output));
     assert!(
         stdout(&output).contains("pytorch layout"),
@@ -217,16 +204,7 @@ fn export_round_trips_bit_for_bit_in_pytorch_layout(data: &Path) {
         .collect();
     write_file(&burn_file, &tensors);
     let from_burn = tmp.path().join("from-burn");
-    let output = run_in(
-        tmp.path(),
-        &[
-            "import",
-            "--from",
-            burn_file.to_str().unwrap(),
-            "--output",
-            from_burn.to_str().unwrap(),
-        ],
-    );
+    let output = import(tmp.path(), burn_file.as_ref(), from_burn.as_ref());
     assert!(output.status.success(), "import: {}", stderr(&output));
     assert!(
         stdout(&output).contains("burn layout"),
@@ -252,7 +230,9 @@ fn train_init_from_replaces_the_drawn_weights(data: &Path) {
             flags.push(&init_flag);
         }
         train_ok(tmp.path(), data, &out, &flags);
-        costs(&out)
+        let costs = cost_bits(&out);
+        assert_eq!(costs.len(), 1, "one epoch in metrics.csv");
+        costs
     };
     assert_eq!(run("a", "1", true), run("b", "2", true));
     assert_ne!(run("c", "1", false), run("d", "2", false));
@@ -288,7 +268,7 @@ fn train_init_from_replaces_the_drawn_weights(data: &Path) {
         ],
     );
     assert!(output.status.success(), "train: {}", stderr(&output));
-    assert_eq!(costs(&out), run("e", "1", true));
+    assert_eq!(cost_bits(&out), run("e", "1", true));
     let config = fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(config.contains("start.safetensors"), "{config}");
 }
@@ -301,10 +281,7 @@ fn a_wrong_file_is_one_line() {
     let file = path.to_str().unwrap();
     let out = tmp.path().join("out");
     let import = |needles: &[&str]| {
-        let output = run_in(
-            tmp.path(),
-            &["import", "--from", file, "--output", out.to_str().unwrap()],
-        );
+        let output = import(tmp.path(), file.as_ref(), out.as_ref());
         assert_one_line_error(&output, needles);
         assert!(!out.exists(), "a run folder was left: {needles:?}");
     };
@@ -375,18 +352,7 @@ fn import_keeps_an_existing_run() {
     let path = tmp.path().join("w.safetensors");
     pytorch_file(&path, 32, |_| {});
     let out = tmp.path().join("out");
-    let import = || {
-        run_in(
-            tmp.path(),
-            &[
-                "import",
-                "--from",
-                path.to_str().unwrap(),
-                "--output",
-                out.to_str().unwrap(),
-            ],
-        )
-    };
+    let import = || import(tmp.path(), path.as_ref(), out.as_ref());
     let first = import();
     assert!(first.status.success(), "import: {}", stderr(&first));
     let model = fs::read(out.join("model.mpk")).unwrap();

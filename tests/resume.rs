@@ -4,14 +4,15 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use mnist_autoencoder::data::epoch_order;
-use mnist_autoencoder::metrics::{EpochRow, parse_metrics_csv};
+use mnist_autoencoder::metrics::EpochRow;
 
 use crate::common::{
-    assert_one_line_error, run_in, stderr, stdout, train, train_command, train_ok, weight_bits,
+    assert_one_line_error, rows, run_in, stderr, stdout, train, train_command, train_ok,
+    wait_until, weight_bits,
 };
 
 /// Four epochs of 80 steps (about a second each here), the tutorial's settings otherwise.
@@ -21,24 +22,6 @@ const RUN: [&str; 4] = [
     "data.validation_size=1000",
     "training.epochs=4",
 ];
-
-fn rows(dir: &Path) -> Vec<EpochRow> {
-    fs::read_to_string(dir.join("metrics.csv"))
-        .map(|text| parse_metrics_csv(&text).expect("metrics.csv parses"))
-        .unwrap_or_default()
-}
-
-/// Waits (up to two minutes) until `ready` holds for the run in `dir`.
-fn wait_until(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before {what}");
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "no {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 fn costs(rows: &[EpochRow]) -> Vec<(usize, u64, u64)> {
     rows.iter()

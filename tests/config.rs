@@ -206,6 +206,46 @@ fn bad_values_are_rejected_by_key_and_value() {
     }
 }
 
+/// The noise level's bounds depend on the kind of noise: a standard deviation in (0, 1] for
+/// Gaussian noise, a share in (0, 1) for masking, and anything when there is no noise.
+fn the_noise_level_is_checked_against_its_kind() {
+    let ok = |flags: &[&str]| {
+        Config::load(None, &sets(flags)).unwrap_or_else(|e| panic!("{flags:?}: {e}"));
+    };
+    ok(&["training.noise=\"gaussian\"", "training.noise_level=1.0"]);
+    ok(&["training.noise=\"gaussian\"", "training.noise_level=0.001"]);
+    ok(&["training.noise=\"masking\"", "training.noise_level=0.999"]);
+    ok(&["training.noise=\"masking\"", "training.noise_level=0.001"]);
+    ok(&["training.noise=\"none\"", "training.noise_level=5.0"]);
+    for (kind, level, needle) in [
+        ("gaussian", "0.0", "standard deviation: above 0, at most 1"),
+        ("gaussian", "-0.1", "standard deviation: above 0, at most 1"),
+        (
+            "gaussian",
+            "1.001",
+            "standard deviation: above 0, at most 1",
+        ),
+        ("gaussian", "nan", "standard deviation: above 0, at most 1"),
+        ("gaussian", "inf", "standard deviation: above 0, at most 1"),
+        ("masking", "0.0", "share of pixels zeroed: above 0, below 1"),
+        ("masking", "1.0", "share of pixels zeroed: above 0, below 1"),
+        (
+            "masking",
+            "-0.5",
+            "share of pixels zeroed: above 0, below 1",
+        ),
+    ] {
+        let noise = format!("training.noise=\"{kind}\"");
+        let level = format!("training.noise_level={level}");
+        let message = load_err(None, &[&noise, &level]);
+        assert!(
+            message.starts_with(&format!("--set {level}: training.noise_level = "))
+                && message.contains(needle),
+            "{kind} {level}: {message}"
+        );
+    }
+}
+
 fn a_bad_value_in_a_file_names_the_file() {
     let message = load_err(Some("[training]\nbatch_size = 0\n"), &[]);
     assert!(
@@ -241,6 +281,8 @@ fn malformed_toml_and_flags_are_reported_on_one_line() {
     assert!(message.contains("expected KEY=VALUE"), "{message}");
     let message = load_err(None, &["training=3"]);
     assert!(message.contains("training: is a section"), "{message}");
+    // The hint names a real key of the section.
+    assert!(message.ends_with("e.g. training.batch_size"), "{message}");
 }
 
 fn a_missing_config_file_names_the_path() {
@@ -258,6 +300,7 @@ crate::trials![
     plain a_typo_in_a_file_is_named_with_a_suggestion,
     plain a_typo_in_a_flag_is_named_with_the_flag,
     plain bad_values_are_rejected_by_key_and_value,
+    plain the_noise_level_is_checked_against_its_kind,
     plain a_bad_value_in_a_file_names_the_file,
     plain wrong_types_name_the_key,
     plain malformed_toml_and_flags_are_reported_on_one_line,

@@ -20,6 +20,10 @@ fn reads_raw_and_gzip_images_alike() {
     let plain = read_images(Cursor::new(raw.clone()), "raw").unwrap();
     let packed = read_images(Cursor::new(gzip(&raw)), "packed").unwrap();
     assert_eq!(plain.len(), 3);
+    assert!(!plain.is_empty());
+    let none = read_images(Cursor::new(idx_images(2051, 0, 28, 28, &[])), "none").unwrap();
+    assert!(none.is_empty());
+    assert_eq!(none.len(), 0);
     assert_eq!(plain.pixels, pixels);
     assert_eq!(packed, plain);
 }
@@ -46,6 +50,47 @@ fn a_label_file_read_as_images_is_named_as_such() {
         "{message}"
     );
     assert!(message.contains("this is a label file"), "{message}");
+}
+
+fn an_image_file_read_as_labels_is_named_as_such() {
+    let pixels = synthetic_pixels(1);
+    let bytes = idx_images(2051, 1, 28, 28, &pixels);
+    let message = read_labels(Cursor::new(bytes), "l")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("magic number is 2051, expected 2049"),
+        "{message}"
+    );
+    assert!(message.contains("this is an image file"), "{message}");
+}
+
+/// A reader that is interrupted before every read, as a read can be by a signal.
+struct Interrupted<R> {
+    inner: R,
+    interrupt: bool,
+}
+
+impl<R: std::io::Read> std::io::Read for Interrupted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn an_interrupted_read_is_retried() {
+    let pixels = synthetic_pixels(2);
+    let interrupted = |bytes: Vec<u8>| Interrupted {
+        inner: Cursor::new(bytes),
+        interrupt: false,
+    };
+    let images = read_images(interrupted(idx_images(2051, 2, 28, 28, &pixels)), "i").unwrap();
+    assert_eq!(images.pixels, pixels);
+    let labels = read_labels(interrupted(idx_labels(2049, 2, &[3, 7])), "l").unwrap();
+    assert_eq!(labels, [3, 7]);
 }
 
 fn a_file_of_another_kind_is_rejected_by_its_magic() {
@@ -86,11 +131,16 @@ fn trailing_data_is_rejected() {
 }
 
 fn images_of_another_size_are_rejected_with_their_dimensions() {
-    let message = image_error(idx_images(2051, 1, 32, 32, &[0; 1024]));
-    assert!(
-        message.contains("holds 32x32 images; this model needs 28x28"),
-        "{message}"
-    );
+    for (rows, cols) in [(32, 32), (27, 28), (28, 27)] {
+        let pixels = vec![0; rows as usize * cols as usize];
+        let message = image_error(idx_images(2051, 1, rows, cols, &pixels));
+        assert!(
+            message.contains(&format!(
+                "holds {rows}x{cols} images; this model needs 28x28"
+            )),
+            "{message}"
+        );
+    }
 }
 
 fn a_corrupt_gzip_stream_names_the_file() {
@@ -360,6 +410,8 @@ crate::trials![
     plain reads_raw_and_gzip_images_alike,
     plain reads_labels,
     plain a_label_file_read_as_images_is_named_as_such,
+    plain an_image_file_read_as_labels_is_named_as_such,
+    plain an_interrupted_read_is_retried,
     plain a_file_of_another_kind_is_rejected_by_its_magic,
     plain a_truncated_header_reports_the_bytes_found,
     plain a_truncated_body_reports_promised_and_found_sizes,

@@ -174,6 +174,149 @@ fn the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one() {
     assert!(ys[0] < f32::MIN_POSITIVE);
 }
 
+/// The kernels of ndarray against the default bodies every other backend (wgpu) runs, op by op
+/// and without autodiff, on values of order one so that every term of each formula shows: the
+/// mean square's start, epsilon, momentum and the centred mean in RMSProp, the slope and the
+/// bias sum in the backward pass, the factor and the count in the loss's gradient.
+#[cfg(feature = "ndarray")]
+fn the_ndarray_kernels_match_the_default_bodies() {
+    type Cpu = burn::backend::NdArray<f32>;
+    let device = Default::default();
+    Cpu::seed(&device, 11);
+    let normal = Distribution::Normal(0.0, 1.0);
+    let random = |shape: [usize; 2]| Tensor::<Cpu, 2>::random(shape, normal, &device);
+    for (n, k, h) in [(1, 1, 1), (3, 5, 4), (20, 784, 32)] {
+        let what = format!("[{n}, {k}] x [{k}, {h}]");
+        // Weights of spread 1/sqrt(k): pre-activations of order one, where the sigmoid bends.
+        let w = random([k, h]).div_scalar((k as f32).sqrt());
+        let (x, b) = (random([n, k]), random([1, h]).reshape([h]));
+        let y = Cpu::linear_sigmoid(
+            primitive(x.clone()),
+            primitive(w.clone()),
+            primitive(b.clone()),
+        );
+        let want = composed::linear_sigmoid(x.clone(), w.clone(), b);
+        assert_close(
+            &format!("{what}: y"),
+            &values(float::<Cpu, 2>(y.clone())),
+            &values(want),
+            1e-6,
+        );
+
+        let dy = random([n, h]);
+        for input_grad in [true, false] {
+            let got = Cpu::linear_sigmoid_backward(
+                primitive(x.clone()),
+                primitive(w.clone()),
+                y.clone(),
+                primitive(dy.clone()),
+                input_grad,
+            );
+            let (input, weight, bias) = composed::linear_sigmoid_backward(
+                x.clone(),
+                w.clone(),
+                float(y.clone()),
+                dy.clone(),
+                input_grad,
+            );
+            let grad = |t: FloatTensor<Cpu>| values(float::<Cpu, 2>(t));
+            assert_close(
+                &format!("{what}: dW"),
+                &grad(got.weight),
+                &values(weight),
+                1e-5,
+            );
+            assert_close(
+                &format!("{what}: db"),
+                &values(float::<Cpu, 1>(got.bias)),
+                &values(bias),
+                1e-5,
+            );
+            assert_eq!(
+                got.input.is_some(),
+                input_grad,
+                "{what}: dx asked for: {input_grad}"
+            );
+            if let (Some(got), Some(want)) = (got.input, input) {
+                assert_close(&format!("{what}: dx"), &grad(got), &values(want), 1e-5);
+            }
+        }
+
+        let (output, target) = (random([n, h]), random([n, h]));
+        let (loss, gradient) =
+            Cpu::mse_with_gradient(primitive(output.clone()), primitive(target.clone()));
+        let (want_loss, want_gradient) = composed::mse_with_gradient(output, target);
+        assert_close(
+            &format!("{what}: loss"),
+            &values(float::<Cpu, 1>(loss)),
+            &values(want_loss),
+            1e-6,
+        );
+        assert_close(
+            &format!("{what}: dL"),
+            &values(float::<Cpu, 2>(gradient)),
+            &values(want_gradient),
+            1e-6,
+        );
+    }
+
+    let state = |shape: [usize; 2], kept: bool| RmsPropTensors::<Cpu> {
+        param: primitive(random(shape)),
+        square: kept.then(|| primitive(random(shape).abs().add_scalar(0.5))),
+        // |mean| < 0.5 < sqrt(square): a variance that stays positive, as a real run's does.
+        mean_grad: kept.then(|| {
+            primitive(Tensor::<Cpu, 2>::random(
+                shape,
+                Distribution::Uniform(-0.5, 0.5),
+                &device,
+            ))
+        }),
+        momentum: kept.then(|| primitive(random(shape))),
+    };
+    for rule in [RmsPropRule::Tf1, RmsPropRule::Burn] {
+        for (alpha, momentum, epsilon, centered) in [
+            (0.9, 0.0, 1e-10, false),
+            (0.6, 0.5, 0.3, true),
+            (0.75, 0.9, 0.05, false),
+            (0.5, 0.0, 0.2, true),
+        ] {
+            let hyper = RmsPropHyper {
+                rule,
+                learning_rate: 0.1,
+                alpha,
+                momentum,
+                epsilon,
+                centered,
+            };
+            for (shape, kept) in [
+                ([3, 5], false),
+                ([3, 5], true),
+                ([784, 32], false),
+                ([784, 32], true),
+            ] {
+                let what = format!("{hyper:?}, {shape:?}, state kept: {kept}");
+                let before = state(shape, kept);
+                let grad = random(shape);
+                let got = Cpu::rmsprop(hyper, before.clone(), primitive(grad.clone()));
+                let want = composed::rmsprop::<Cpu>(hyper, before, primitive(grad));
+                let all = |t: RmsPropTensors<Cpu>| {
+                    [Some(t.param), t.square, t.mean_grad, t.momentum]
+                        .map(|t| t.map(|t| values(float::<Cpu, 2>(t))))
+                };
+                for (name, (got, want)) in ["param", "mean square", "mean gradient", "momentum"]
+                    .iter()
+                    .zip(all(got).into_iter().zip(all(want)))
+                {
+                    assert_eq!(got.is_some(), want.is_some(), "{what}: {name} kept");
+                    if let (Some(got), Some(want)) = (got, want) {
+                        assert_close(&format!("{what}: {name}"), &got, &want, 1e-5);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// RMSProp through the composed Burn ops, as a Burn optimiser: the reference for the fused
 /// update.
 #[derive(Clone)]
@@ -380,4 +523,6 @@ crate::trials![
     plain the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one,
     plain training_steps_of_the_fused_path_match_the_composed_one,
     plain a_burn_rmsprop_checkpoint_loads_into_the_fused_optimiser,
+    #[cfg(feature = "ndarray")]
+    plain the_ndarray_kernels_match_the_default_bodies,
 ];

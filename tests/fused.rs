@@ -317,6 +317,39 @@ fn the_ndarray_kernels_match_the_default_bodies() {
     }
 }
 
+/// A loss scaled before `backward` (a weighted sum of losses, say) scales every gradient of
+/// the fused path by the same factor: the loss node passes on the gradient it receives.
+fn the_fused_gradients_follow_a_scaled_loss() {
+    let device = Default::default();
+    AB::seed(&device, 3);
+    let model: Autoencoder<AB> = AutoencoderConfig::from_settings(24, Init::Xavier).init(&device);
+    let gradients = |factor: Option<f32>| {
+        let loss = model.loss(input::<AB>(Input::Digits, 9));
+        let loss = factor.map_or(loss.clone(), |f| loss.mul_scalar(f));
+        let grads = loss.backward();
+        [&model.encoder, &model.decoder]
+            .map(|linear| {
+                let bias = linear.bias.as_ref().unwrap().val();
+                [
+                    values(linear.weight.val().grad(&grads).unwrap()),
+                    values(bias.grad(&grads).unwrap()),
+                ]
+                .concat()
+            })
+            .concat()
+    };
+    let plain = gradients(None);
+    for factor in [3.0f32, -0.5] {
+        let scaled: Vec<f32> = plain.iter().map(|g| g * factor).collect();
+        assert_close(
+            &format!("loss x {factor}"),
+            &gradients(Some(factor)),
+            &scaled,
+            1e-6,
+        );
+    }
+}
+
 /// RMSProp through the composed Burn ops, as a Burn optimiser: the reference for the fused
 /// update.
 #[derive(Clone)]
@@ -525,4 +558,5 @@ crate::trials![
     plain a_burn_rmsprop_checkpoint_loads_into_the_fused_optimiser,
     #[cfg(feature = "ndarray")]
     plain the_ndarray_kernels_match_the_default_bodies,
+    plain the_fused_gradients_follow_a_scaled_loss,
 ];

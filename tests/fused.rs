@@ -350,6 +350,98 @@ fn the_fused_gradients_follow_a_scaled_loss() {
     }
 }
 
+/// `products::dense` (the GEMM of every dense product) against a float64 triple loop, for
+/// both layouts of both operands and for empty sizes; an operand too short for the sizes it
+/// is given is refused with a panic before any unsafe read.
+#[cfg(feature = "ndarray")]
+fn dense_products_match_a_plain_product_and_refuse_short_operands() {
+    use mnist_autoencoder::model::fused::cpu::products::{Operand, dense};
+    use std::mem::MaybeUninit;
+
+    let value = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) / 250.0;
+    let product = |m: usize, k: usize, n: usize, a: Operand, b: Operand| {
+        let mut out = vec![MaybeUninit::new(f32::NAN); m * n];
+        dense(m, k, n, a, b, &mut out);
+        // SAFETY: `dense` writes every value of `out`; they started initialised anyway.
+        out.iter()
+            .map(|v| unsafe { v.assume_init() })
+            .collect::<Vec<f32>>()
+    };
+    for (m, k, n) in [
+        (0, 3, 2),
+        (4, 3, 0),
+        (2, 0, 3),
+        (1, 1, 1),
+        (5, 7, 19),
+        (33, 40, 70),
+    ] {
+        let a: Vec<f32> = (0..m * k).map(value).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| value(i + 3)).collect();
+        let want: Vec<f32> = (0..m * n)
+            .map(|i| {
+                let (r, c) = (i / n, i % n);
+                let sum: f64 = (0..k)
+                    .map(|j| f64::from(a[r * k + j]) * f64::from(b[j * n + c]))
+                    .sum();
+                sum as f32
+            })
+            .collect();
+        // The same matrices stored transposed, read through the transposed layout.
+        let transpose = |v: &[f32], rows: usize, cols: usize| -> Vec<f32> {
+            (0..rows * cols)
+                .map(|i| v[(i % rows) * cols + i / rows])
+                .collect()
+        };
+        let (a_t, b_t) = (transpose(&a, m, k), transpose(&b, k, n));
+        for (layout, a, b) in [
+            ("rows, rows", Operand::rows(&a, k), Operand::rows(&b, n)),
+            (
+                "transposed, rows",
+                Operand::transposed(&a_t, m),
+                Operand::rows(&b, n),
+            ),
+            (
+                "rows, transposed",
+                Operand::rows(&a, k),
+                Operand::transposed(&b_t, k),
+            ),
+        ] {
+            let got = product(m, k, n, a, b);
+            assert_close(
+                &format!("[{m}, {k}] x [{k}, {n}], {layout}"),
+                &got,
+                &want,
+                1e-6,
+            );
+        }
+    }
+    let (a, b) = (vec![1.0; 12], vec![1.0; 12]);
+    for (what, a, b) in [
+        (
+            "a short first operand",
+            Operand::rows(&a[..11], 4),
+            Operand::rows(&b, 4),
+        ),
+        (
+            "a short second operand",
+            Operand::rows(&a, 4),
+            Operand::rows(&b[..11], 4),
+        ),
+        (
+            "a short transposed operand",
+            Operand::transposed(&a[..11], 3),
+            Operand::rows(&b, 4),
+        ),
+    ] {
+        let refused = std::panic::catch_unwind(|| product(3, 4, 3, a, b));
+        let message = refused.expect_err(what);
+        let message = (message.downcast_ref::<&str>().copied())
+            .or_else(|| message.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or_default();
+        assert!(message.contains("operand sizes"), "{what}: {message}");
+    }
+}
+
 /// RMSProp through the composed Burn ops, as a Burn optimiser: the reference for the fused
 /// update.
 #[derive(Clone)]
@@ -559,4 +651,6 @@ crate::trials![
     #[cfg(feature = "ndarray")]
     plain the_ndarray_kernels_match_the_default_bodies,
     plain the_fused_gradients_follow_a_scaled_loss,
+    #[cfg(feature = "ndarray")]
+    plain dense_products_match_a_plain_product_and_refuse_short_operands,
 ];

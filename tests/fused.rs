@@ -419,22 +419,25 @@ fn dense_products_match_a_plain_product_and_refuse_short_operands() {
             );
         }
     }
+    // [3, 4] x [4, 3] from exactly 12 values each: accepted; one value fewer: refused.
     let (a, b) = (vec![1.0; 12], vec![1.0; 12]);
+    let exact = product(3, 4, 3, Operand::rows(&a, 4), Operand::rows(&b, 3));
+    assert_eq!(exact, [4.0; 9]);
     for (what, a, b) in [
         (
             "a short first operand",
             Operand::rows(&a[..11], 4),
-            Operand::rows(&b, 4),
+            Operand::rows(&b, 3),
         ),
         (
             "a short second operand",
             Operand::rows(&a, 4),
-            Operand::rows(&b[..11], 4),
+            Operand::rows(&b[..11], 3),
         ),
         (
             "a short transposed operand",
             Operand::transposed(&a[..11], 3),
-            Operand::rows(&b, 4),
+            Operand::rows(&b, 3),
         ),
     ] {
         let refused = std::panic::catch_unwind(|| product(3, 4, 3, a, b));

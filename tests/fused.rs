@@ -2,12 +2,12 @@
 //! MNIST-like inputs of odd sizes and layouts, whole training steps with both RMSProps, the
 //! sigmoid's accuracy, and Burn RMSProp checkpoints loading into the fused optimiser.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::optim::{GradientsParams, Optimizer, SimpleOptimizer};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Distribution, TensorPrimitive};
 use mnist_autoencoder::config::Init;
 use mnist_autoencoder::model::fused::composed;
 use mnist_autoencoder::model::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
@@ -48,6 +48,27 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
             "{what}[{i}]: {a}, the composed ops give {b} (scale {scale})"
         );
     }
+}
+
+/// `[rows, cols]` values of mean 0 and spread 1 (uniform in ±√3), the same for the same
+/// `seed` in every run: Burn's random tensors draw from one generator that the tests running
+/// in parallel share, so their values, and how far the fused sums may part from the composed
+/// ones, would change from run to run.
+fn drawn<X: Backend>([rows, cols]: [usize; 2], seed: u64) -> Tensor<X, 2> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let values: Vec<f32> = (0..rows * cols)
+        .map(|_| {
+            // SplitMix64.
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let unit = (z >> 40) as f32 / (1u64 << 24) as f32;
+            (2.0 * unit - 1.0) * 3f32.sqrt()
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, [rows, cols]), &Default::default())
 }
 
 /// The kinds of input the first layer sees.
@@ -127,14 +148,10 @@ fn loss_and_gradients(
 fn fused_values_and_gradients_match_burns_autodiff_of_the_composed_ops() {
     for (batch, hidden) in [(1, 1), (7, 3), (33, 1000), (100, 256)] {
         for kind in [Input::Digits, Input::Dense, Input::Strided] {
-            let device = Default::default();
-            let normal = Distribution::Normal(0.0, 0.3);
-            let parameters: [Tensor<AB, 2>; 4] = [
-                Tensor::random([784, hidden], normal, &device),
-                Tensor::random([1, hidden], normal, &device),
-                Tensor::random([hidden, 784], normal, &device),
-                Tensor::random([1, 784], normal, &device),
-            ];
+            let shapes = [[784, hidden], [1, hidden], [hidden, 784], [1, 784]];
+            let parameters: [Tensor<AB, 2>; 4] = std::array::from_fn(|i| {
+                drawn(shapes[i], (batch * 1000 + hidden) as u64 * 4 + i as u64).mul_scalar(0.3)
+            });
             let x = input::<AB>(kind, batch);
             let (fused_loss, fused) = loss_and_gradients(true, x.clone(), &parameters);
             let (loss, composed) = loss_and_gradients(false, x, &parameters);
@@ -181,10 +198,11 @@ fn the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one() {
 #[cfg(feature = "ndarray")]
 fn the_ndarray_kernels_match_the_default_bodies() {
     type Cpu = burn::backend::NdArray<f32>;
-    let device = Default::default();
-    Cpu::seed(&device, 11);
-    let normal = Distribution::Normal(0.0, 1.0);
-    let random = |shape: [usize; 2]| Tensor::<Cpu, 2>::random(shape, normal, &device);
+    let seed = std::cell::Cell::new(0);
+    let random = |shape: [usize; 2]| {
+        seed.set(seed.get() + 1);
+        drawn::<Cpu>(shape, seed.get())
+    };
     for (n, k, h) in [(1, 1, 1), (3, 5, 4), (20, 784, 32)] {
         let what = format!("[{n}, {k}] x [{k}, {h}]");
         // Weights of spread 1/sqrt(k): pre-activations of order one, where the sigmoid bends.
@@ -263,14 +281,8 @@ fn the_ndarray_kernels_match_the_default_bodies() {
     let state = |shape: [usize; 2], kept: bool| RmsPropTensors::<Cpu> {
         param: primitive(random(shape)),
         square: kept.then(|| primitive(random(shape).abs().add_scalar(0.5))),
-        // |mean| < 0.5 < sqrt(square): a variance that stays positive, as a real run's does.
-        mean_grad: kept.then(|| {
-            primitive(Tensor::<Cpu, 2>::random(
-                shape,
-                Distribution::Uniform(-0.5, 0.5),
-                &device,
-            ))
-        }),
+        // |mean| < 0.44 < sqrt(square): a variance that stays positive, as a real run's does.
+        mean_grad: kept.then(|| primitive(random(shape).mul_scalar(0.25))),
         momentum: kept.then(|| primitive(random(shape))),
     };
     for rule in [RmsPropRule::Tf1, RmsPropRule::Burn] {
@@ -322,8 +334,15 @@ fn the_ndarray_kernels_match_the_default_bodies() {
 /// receives, whatever it is.
 fn the_fused_gradients_follow_a_scaled_loss() {
     let device = Default::default();
-    AB::seed(&device, 3);
-    let model: Autoencoder<AB> = AutoencoderConfig::from_settings(24, Init::Xavier).init(&device);
+    let mut model: Autoencoder<AB> =
+        AutoencoderConfig::from_settings(24, Init::Xavier).init(&device);
+    // Weights of Xavier's spread, the same in every run.
+    for (linear, seed) in [(&mut model.encoder, 1), (&mut model.decoder, 3)] {
+        let [rows, cols] = linear.weight.val().dims();
+        linear.weight = Param::from_tensor(drawn([rows, cols], seed).mul_scalar(0.05));
+        let bias = drawn([1, cols], seed + 1).reshape([cols]).mul_scalar(0.05);
+        linear.bias = Some(Param::from_tensor(bias));
+    }
     let gradients = |fused: bool, factor: f32| {
         let x = input::<AB>(Input::Digits, 9);
         let loss = if fused {

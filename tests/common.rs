@@ -429,3 +429,16 @@ pub fn wait_until(child: &mut std::process::Child, what: &str, ready: impl Fn() 
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// The message of the panic `check` raises (the panic hook silenced meanwhile), or `None` when
+/// it returns.
+pub fn panic_message(check: impl FnOnce() + std::panic::UnwindSafe) -> Option<String> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(check);
+    std::panic::set_hook(previous);
+    let payload = outcome.err()?;
+    let message = (payload.downcast_ref::<&str>().map(|m| m.to_string()))
+        .or_else(|| payload.downcast_ref::<String>().cloned());
+    Some(message.unwrap_or_default())
+}

@@ -217,24 +217,20 @@ fn the_noise_level_is_checked_against_its_kind() {
     ok(&["training.noise=\"masking\"", "training.noise_level=0.999"]);
     ok(&["training.noise=\"masking\"", "training.noise_level=0.001"]);
     ok(&["training.noise=\"none\"", "training.noise_level=5.0"]);
-    for (kind, level, needle) in [
-        ("gaussian", "0.0", "standard deviation: above 0, at most 1"),
-        ("gaussian", "-0.1", "standard deviation: above 0, at most 1"),
-        (
-            "gaussian",
-            "1.001",
-            "standard deviation: above 0, at most 1",
-        ),
-        ("gaussian", "nan", "standard deviation: above 0, at most 1"),
-        ("gaussian", "inf", "standard deviation: above 0, at most 1"),
-        ("masking", "0.0", "share of pixels zeroed: above 0, below 1"),
-        ("masking", "1.0", "share of pixels zeroed: above 0, below 1"),
-        (
-            "masking",
-            "-0.5",
-            "share of pixels zeroed: above 0, below 1",
-        ),
+    for (kind, level) in [
+        ("gaussian", "0.0"),
+        ("gaussian", "-0.1"),
+        ("gaussian", "1.001"),
+        ("gaussian", "nan"),
+        ("gaussian", "inf"),
+        ("masking", "0.0"),
+        ("masking", "1.0"),
+        ("masking", "-0.5"),
     ] {
+        let needle = match kind {
+            "gaussian" => "standard deviation: above 0, at most 1",
+            _ => "share of pixels zeroed: above 0, below 1",
+        };
         let noise = format!("training.noise=\"{kind}\"");
         let level = format!("training.noise_level={level}");
         let message = load_err(None, &[&noise, &level]);

@@ -12,7 +12,9 @@ use mnist_autoencoder::data::{
     DataError, LabeledImages, MnistBatch, MnistBatcher, MnistPart, split_train_valid,
 };
 
-use crate::common::{gzip, idx_images, idx_labels, synthetic_mnist, synthetic_pixels};
+use crate::common::{
+    gzip, idx_images, idx_labels, panic_message, synthetic_mnist, synthetic_pixels,
+};
 
 fn reads_raw_and_gzip_images_alike() {
     let pixels = synthetic_pixels(3);
@@ -334,11 +336,7 @@ mod fuzz_check;
 
 /// Whether `check` panics.
 fn fails(check: impl FnOnce() + std::panic::UnwindSafe) -> bool {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let failed = std::panic::catch_unwind(check).is_err();
-    std::panic::set_hook(previous);
-    failed
+    panic_message(check).is_some()
 }
 
 fn the_fuzz_check_fails_a_reader_that_breaks_a_promise() {

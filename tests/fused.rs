@@ -14,7 +14,7 @@ use mnist_autoencoder::model::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPr
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::RmsPropSettings;
 
-use crate::common::{assert_sigmoid_close, panic_message, synthetic_pixels};
+use crate::common::{assert_sigmoid_close, synthetic_pixels};
 
 type B = mnist_autoencoder::backend::Backend;
 type AB = mnist_autoencoder::backend::TrainingBackend;
@@ -378,6 +378,7 @@ fn the_fused_gradients_follow_a_scaled_loss() {
 /// is given is refused with a panic before any unsafe read.
 #[cfg(feature = "ndarray")]
 fn dense_products_match_a_plain_product_and_refuse_short_operands() {
+    use crate::common::panic_message;
     use mnist_autoencoder::model::fused::cpu::products::{Operand, dense};
     use std::mem::MaybeUninit;
 

@@ -376,34 +376,48 @@ impl TrainingConfig {
             Check::new(
                 "training.learning_rate",
                 !(t.learning_rate.is_finite() && t.learning_rate > 0.0),
-                t.learning_rate,
+                short_number(t.learning_rate),
                 "must be a positive number, e.g. 0.01",
             ),
             Check::new(
                 "training.rmsprop.alpha",
                 !(0.0..1.0).contains(&r.alpha),
-                r.alpha,
+                short_number(r.alpha),
                 below_one,
             ),
             Check::new(
                 "training.rmsprop.momentum",
                 !(0.0..1.0).contains(&r.momentum),
-                r.momentum,
+                short_number(r.momentum),
                 below_one,
             ),
             Check::new(
                 "training.rmsprop.epsilon",
                 !(r.epsilon.is_finite() && r.epsilon >= 0.0),
-                r.epsilon,
+                short_number(r.epsilon),
                 "must be 0 or a small positive number",
             ),
             Check::new(
                 "training.noise_level",
                 bad_noise.is_some(),
-                level,
+                short_number(level),
                 bad_noise.unwrap_or_default(),
             ),
         ]
+    }
+}
+
+/// A number as a person would type it: `0.001`, and `1e-7` or `1e308` where plain digits would
+/// run long.
+pub fn short_number<F>(value: F) -> String
+where
+    F: Copy + fmt::Display + fmt::LowerExp + Into<f64>,
+{
+    let magnitude = value.into().abs();
+    if magnitude != 0.0 && magnitude.is_finite() && !(1e-4..1e6).contains(&magnitude) {
+        format!("{value:e}")
+    } else {
+        value.to_string()
     }
 }
 
@@ -452,6 +466,23 @@ impl Layers {
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+        let digits = raw.trim().trim_start_matches(['+', '-']);
+        if matches!(value, toml::Value::String(_))
+            && !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            // Digits TOML could not take: past the range of its integers.
+            return Err(ConfigError::Type {
+                origin: Origin::Flag(flag.to_owned()),
+                key: key.to_owned(),
+                message: format!(
+                    "{} is out of range: TOML integers run from {} to {}",
+                    raw.trim(),
+                    i64::MIN,
+                    i64::MAX
+                ),
+            });
+        }
         self.set(key, value, &Origin::Flag(flag.to_owned()))
     }
 

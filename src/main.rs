@@ -4,15 +4,16 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use mnist_autoencoder::IMAGE_PIXELS;
 use mnist_autoencoder::artifacts::ArtifactError;
+use mnist_autoencoder::artifacts::shell_path;
 use mnist_autoencoder::backend::{self, Backend, Device, DeviceSpec, TrainingBackend};
 use mnist_autoencoder::cli::{
     Cli, Command, ConfigArgs, EvaluateArgs, ExportArgs, Format, ImportArgs, InterpolateArgs,
     LatentArgs, ReconstructArgs, TrainArgs,
 };
-use mnist_autoencoder::config::Config;
+use mnist_autoencoder::config::{Config, short_number};
 use mnist_autoencoder::inspect;
 use mnist_autoencoder::run_dir::{RunLock, safetensors};
-use mnist_autoencoder::train::stop::StopReason;
+use mnist_autoencoder::train::stop::{self, StopReason};
 use mnist_autoencoder::train::{self, StopCause, Stopped, TrainOutcome};
 
 fn main() -> ExitCode {
@@ -41,10 +42,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // From here a Ctrl-C or SIGTERM ends any command with a line and no partial file;
+    // `train` takes them over to stop cleanly once it writes its run.
+    if let Err(e) = stop::watch_signals() {
+        eprintln!("error: cannot watch for Ctrl-C and SIGTERM: {e}");
+        return ExitCode::FAILURE;
+    }
     match backend::run_on_compute_thread(|| run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line, whatever a library's message holds.
+            let message = e.to_string();
+            let line: Vec<&str> = message.split_whitespace().collect();
+            eprintln!("error: {}", line.join(" "));
             ExitCode::FAILURE
         }
     }
@@ -104,6 +114,10 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 "Saved model.mpk, config.toml, metrics.csv, loss.png and reconstruction.png in '{}'",
                 report.output_dir.display()
             );
+            if let Some(reason) = report.late_signal {
+                eprintln!("Stopped by {reason} after every file of the run was written");
+                return Ok(ExitCode::from(reason.exit_code()));
+            }
             Ok(ExitCode::SUCCESS)
         }
         TrainOutcome::Stopped(stopped) => {
@@ -242,21 +256,41 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
 
 /// One line: why training stopped, what is kept, and the command that continues it.
 fn stopped_message(stopped: &Stopped) -> String {
-    let dir = stopped.output_dir.display();
-    let kept = match stopped.epochs_done {
-        0 => "no epoch is checkpointed, so resuming starts from the first".to_owned(),
-        n => format!("epochs 1-{n} of {} are checkpointed", stopped.epochs),
-    };
+    let dir = shell_path(&stopped.output_dir);
     let resume = format!("mnist-autoencoder train --resume {dir}");
+    if let StopCause::Failed(vanished @ ArtifactError::Vanished { .. }) = &stopped.cause
+        && stopped.gone
+    {
+        return format!(
+            "error: training stopped: {vanished}; nothing more was written; start the run again with the same command, or, if you moved the folder, continue it with: mnist-autoencoder train --resume NEW-FOLDER"
+        );
+    }
+    let (kept, then) = match stopped.epochs_done {
+        0 => (
+            "no epoch is checkpointed, so resuming starts from the first".to_owned(),
+            "continue with",
+        ),
+        n if n >= stopped.epochs => (
+            format!("all {n} epochs are checkpointed"),
+            "write the final files with",
+        ),
+        n => (
+            format!("epochs 1-{n} of {} are checkpointed", stopped.epochs),
+            "continue with",
+        ),
+    };
     match &stopped.cause {
         StopCause::Asked(reason @ StopReason::Diverged { .. }) => format!(
             "error: training diverged: {reason}; lower training.learning_rate (now {}); {kept}: {resume} --set training.learning_rate={}",
             short_number(stopped.learning_rate),
             short_number(stopped.learning_rate / 10.0)
         ),
-        StopCause::Asked(reason) => format!("Stopped by {reason}; {kept}; continue with: {resume}"),
+        StopCause::Asked(reason) => format!("Stopped by {reason}; {kept}; {then}: {resume}"),
         StopCause::Dashboard => {
-            format!("Stopped from the dashboard; {kept}; continue with: {resume}")
+            format!("Stopped from the dashboard; {kept}; {then}: {resume}")
+        }
+        StopCause::Failed(vanished @ ArtifactError::Vanished { .. }) => {
+            format!("error: training stopped: {vanished}; {kept}; {then}: {resume}")
         }
         StopCause::Failed(ArtifactError::Write { path, source }) => {
             let what = if source.kind() == std::io::ErrorKind::StorageFull {
@@ -265,25 +299,16 @@ fn stopped_message(stopped: &Stopped) -> String {
                 "make it writable again"
             };
             format!(
-                "error: training stopped: cannot write '{}': {source}; {kept}; {what}, then continue with: {resume}",
+                "error: training stopped: cannot write '{}': {source}; {kept}; {what}, then {then}: {resume}",
                 path.display()
             )
         }
         StopCause::Failed(error) => {
-            format!("error: training stopped: {error}; {kept}; then continue with: {resume}")
+            format!("error: training stopped: {error}; {kept}; then {then}: {resume}")
         }
         StopCause::Learner(message) => format!(
-            "error: training stopped: {message} (see {dir}/experiment.log); {kept}; continue with: {resume}"
+            "error: training stopped: {message} (see {}/experiment.log); {kept}; {then}: {resume}",
+            stopped.output_dir.display()
         ),
-    }
-}
-
-/// A rate as a person would type it: `0.001`, and `1e-7` or `1e38` where plain digits would run
-/// long.
-fn short_number(value: f64) -> String {
-    if value != 0.0 && !(1e-4..1e6).contains(&value.abs()) {
-        format!("{value:e}")
-    } else {
-        value.to_string()
     }
 }

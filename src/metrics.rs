@@ -15,18 +15,23 @@ pub struct EpochRow {
     pub epoch: usize,
     /// Mean of the epoch's training batch losses (the tutorial's `Avg.cost`).
     pub train_cost: f64,
-    /// Mean of the validation batch losses after the epoch.
-    pub valid_cost: f64,
+    /// Mean of the validation batch losses after the epoch; none without validation images
+    /// (`data.validation_size = 0`).
+    pub valid_cost: Option<f64>,
     /// Wall-clock seconds of the epoch, training and validation.
     pub seconds: f64,
 }
 
 impl EpochRow {
-    /// `Epoch: 0001 Avg.cost = 0.2053 valid = 0.0581 secs = 1.23`
+    /// `Epoch: 0001 Avg.cost = 0.2053 valid = 0.0581 secs = 1.23`, without `valid` when
+    /// there is no validation.
     pub(crate) fn tutorial_line(&self) -> String {
+        let valid = self
+            .valid_cost
+            .map_or_else(String::new, |cost| format!(" valid = {cost:.4}"));
         format!(
-            "Epoch: {:04} Avg.cost = {:.4} valid = {:.4} secs = {:.2}",
-            self.epoch, self.train_cost, self.valid_cost, self.seconds
+            "Epoch: {:04} Avg.cost = {:.4}{valid} secs = {:.2}",
+            self.epoch, self.train_cost, self.seconds
         )
     }
 }
@@ -35,10 +40,13 @@ impl EpochRow {
 pub(crate) fn metrics_csv(rows: &[EpochRow]) -> String {
     let mut csv = format!("{METRICS_HEADER}\n");
     for row in rows {
+        let valid = row
+            .valid_cost
+            .map_or_else(String::new, |cost| cost.to_string());
         let _ = writeln!(
             csv,
-            "{},{},{},{:.3}",
-            row.epoch, row.train_cost, row.valid_cost, row.seconds
+            "{},{},{valid},{:.3}",
+            row.epoch, row.train_cost, row.seconds
         );
     }
     csv
@@ -73,7 +81,10 @@ pub fn parse_metrics_csv(text: &str) -> Result<Vec<EpochRow>, MetricsError> {
             Ok(EpochRow {
                 epoch: epoch.parse().map_err(|_| bad())?,
                 train_cost: train.parse().map_err(|_| bad())?,
-                valid_cost: valid.parse().map_err(|_| bad())?,
+                valid_cost: match valid {
+                    "" => None,
+                    cost => Some(cost.parse().map_err(|_| bad())?),
+                },
                 seconds: seconds.parse().map_err(|_| bad())?,
             })
         })
@@ -90,13 +101,13 @@ mod tests {
             EpochRow {
                 epoch: 1,
                 train_cost: 0.205_312_345_678_9,
-                valid_cost: 1.0 / 3.0,
+                valid_cost: Some(1.0 / 3.0),
                 seconds: 0.791,
             },
             EpochRow {
                 epoch: 2,
                 train_cost: 5e-324,
-                valid_cost: 0.057,
+                valid_cost: None,
                 seconds: 12.5,
             },
         ];
@@ -119,12 +130,20 @@ mod tests {
         let row = EpochRow {
             epoch: 7,
             train_cost: 0.20534,
-            valid_cost: 0.05806,
+            valid_cost: Some(0.05806),
             seconds: 1.234,
         };
         assert_eq!(
             row.tutorial_line(),
             "Epoch: 0007 Avg.cost = 0.2053 valid = 0.0581 secs = 1.23"
+        );
+        let unvalidated = EpochRow {
+            valid_cost: None,
+            ..row
+        };
+        assert_eq!(
+            unvalidated.tutorial_line(),
+            "Epoch: 0007 Avg.cost = 0.2053 secs = 1.23"
         );
     }
 }

@@ -411,10 +411,10 @@ pub fn rows(dir: &Path) -> Vec<EpochRow> {
 }
 
 /// The train and validation cost of each epoch of the run in `dir`, as bits.
-pub fn cost_bits(dir: &Path) -> Vec<(u64, u64)> {
+pub fn cost_bits(dir: &Path) -> Vec<(u64, Option<u64>)> {
     rows(dir)
         .iter()
-        .map(|r| (r.train_cost.to_bits(), r.valid_cost.to_bits()))
+        .map(|r| (r.train_cost.to_bits(), r.valid_cost.map(f64::to_bits)))
         .collect()
 }
 
@@ -441,4 +441,88 @@ pub fn panic_message(check: impl FnOnce() + std::panic::UnwindSafe) -> Option<St
     let message = (payload.downcast_ref::<&str>().map(|m| m.to_string()))
         .or_else(|| payload.downcast_ref::<String>().cloned());
     Some(message.unwrap_or_default())
+}
+
+/// Every file under `dir`, recursively.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The epochs whose three checkpoint files are all in `dir`.
+pub fn checkpointed(dir: &Path) -> Vec<usize> {
+    (1..100)
+        .filter(|e| {
+            ["model", "optim", "scheduler"]
+                .iter()
+                .all(|p| dir.join(format!("checkpoint/{p}-{e}.mpk")).is_file())
+        })
+        .collect()
+}
+
+/// 4,000 synthetic training images in `tmp/data`: seconds a run, no real data needed.
+pub fn synthetic_run(tmp: &Path) -> PathBuf {
+    let data = tmp.join("data");
+    synthetic_mnist(&data, 4200, 50);
+    data
+}
+
+/// A small run on [`synthetic_run`]'s data: four epochs of 80 steps of a 64-unit model.
+pub const SMALL: [&str; 5] = [
+    "data.download=false",
+    "data.validation_size=200",
+    "training.epochs=4",
+    "training.batch_size=50",
+    "model.hidden_size=64",
+];
+
+/// Every file under `dir` with its bytes, to show that nothing in it changed.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut all: Vec<_> = files(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(&f).unwrap_or_default();
+            (f, bytes)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// Sends `signal` to `child`.
+pub fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: sends a signal to our own child process, which has not been waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+/// Runs a command an error message suggests, as a user would paste it into a shell (`sh -c`,
+/// from `cwd`), with `mnist-autoencoder` standing for this build's binary.
+pub fn paste(cwd: &Path, suggested: &str) -> Output {
+    let line = suggested.replacen("mnist-autoencoder", &shell_quote(BIN), 1);
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(line).current_dir(cwd);
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        command.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    command.output().expect("sh runs")
+}
+
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+/// The command an error line suggests after `marker` (e.g. "continue with: "), to its end.
+pub fn suggested<'a>(line: &'a str, marker: &str) -> &'a str {
+    line.split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no '{marker}' in: {line}"))
+        .trim_end()
 }

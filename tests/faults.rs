@@ -4,54 +4,15 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::{
-    BIN, assert_one_line_error, command_in, cost_bits, rows, run_in, stderr, synthetic_mnist,
-    train, train_command, train_ok, wait_until, weight_bits,
+    BIN, SMALL, assert_one_line_error, checkpointed, command_in, cost_bits, files, rows, run_in,
+    stderr, synthetic_mnist, synthetic_run, train, train_command, train_ok, wait_until,
+    weight_bits,
 };
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
-}
-
-/// The epochs whose three checkpoint files are all in `dir`.
-fn checkpointed(dir: &Path) -> Vec<usize> {
-    (1..100)
-        .filter(|e| {
-            ["model", "optim", "scheduler"]
-                .iter()
-                .all(|p| dir.join(format!("checkpoint/{p}-{e}.mpk")).is_file())
-        })
-        .collect()
-}
-
-/// 4,000 synthetic training images: seconds a run, no real data needed.
-fn synthetic_run(tmp: &Path) -> PathBuf {
-    let data = tmp.join("data");
-    synthetic_mnist(&data, 4200, 50);
-    data
-}
-
-const SMALL: [&str; 5] = [
-    "data.download=false",
-    "data.validation_size=200",
-    "training.epochs=4",
-    "training.batch_size=50",
-    "model.hidden_size=64",
-];
 
 fn a_full_disk_stops_training_naming_the_file_and_resumes_to_the_same_result(disk: &Path) {
     let tmp = tempfile::tempdir().unwrap();

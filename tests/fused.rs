@@ -669,7 +669,76 @@ fn a_burn_rmsprop_checkpoint_loads_into_the_fused_optimiser() {
     assert_eq!(by_ours.num_params(), by_burn.num_params());
 }
 
+/// NaN and infinity propagate through the fused ops as IEEE arithmetic says, as through the
+/// composed ones: a zero pixel times a NaN or infinite weight is NaN, though the zero-skipping
+/// products never multiply by zeros. Every output holds NaN in the same places.
+fn non_finite_weights_give_nan_where_the_composed_ops_do() {
+    let device = device();
+    // Mostly zero pixels (the zero-skipping products), pixel 5 zero in every image.
+    let x = input::<B>(Input::Digits, 16);
+    let x = x
+        .clone()
+        .slice_assign([0..16, 5..6], Tensor::zeros([16, 1], &device));
+    // NaN, infinite or finite, value by value.
+    let nan_or_not = |values: &[f32]| {
+        let kind = |v: &f32| (v.is_nan(), v.is_infinite());
+        values.iter().map(kind).collect::<Vec<_>>()
+    };
+    for poison in [f32::NAN, f32::INFINITY] {
+        let mut w = values(drawn::<B>([784, 40], 9));
+        w[5 * 40 + 7] = poison;
+        let weight = Tensor::<B, 2>::from_data(TensorData::new(w, [784, 40]), &device);
+        let bias = Tensor::<B, 1>::zeros([40], &device);
+        let fused = values(float::<B, 2>(B::linear_sigmoid(
+            primitive(x.clone()),
+            primitive(weight.clone()),
+            primitive(bias.clone()),
+        )));
+        let composed = values(composed::linear_sigmoid(x.clone(), weight.clone(), bias));
+        assert_eq!(
+            nan_or_not(&fused),
+            nan_or_not(&composed),
+            "{poison} forward"
+        );
+        assert!(
+            fused.iter().skip(7).step_by(40).all(|v| v.is_nan()),
+            "column 7"
+        );
+        assert!(fused.iter().any(|v| v.is_finite()), "the other columns");
+
+        // The weight gradient xᵀ · dz, with the poison in dz (the other operand).
+        let y = float::<B, 2>(B::linear_sigmoid(
+            primitive(x.clone()),
+            primitive(drawn::<B>([784, 40], 3)),
+            primitive(Tensor::<B, 1>::zeros([40], &device)),
+        ));
+        let mut dy = values(drawn::<B>([16, 40], 4));
+        dy[2 * 40 + 11] = poison;
+        let dy = Tensor::<B, 2>::from_data(TensorData::new(dy, [16, 40]), &device);
+        let grads = B::linear_sigmoid_backward(
+            primitive(x.clone()),
+            primitive(drawn::<B>([784, 40], 3)),
+            primitive(y.clone()),
+            primitive(dy.clone()),
+            false,
+        );
+        let (_, want, _) =
+            composed::linear_sigmoid_backward(x.clone(), drawn::<B>([784, 40], 3), y, dy, false);
+        let got = values(float::<B, 2>(grads.weight));
+        assert_eq!(
+            nan_or_not(&got),
+            nan_or_not(&values(want)),
+            "{poison} gradient"
+        );
+        let column: Vec<&f32> = got.iter().skip(11).step_by(40).collect();
+        assert!(column.iter().all(|v| !v.is_finite()), "column 11");
+        // The pixels that are zero in image 2 give NaN, not a skipped 0.
+        assert!(column.iter().any(|v| v.is_nan()), "column 11");
+    }
+}
+
 crate::trials![
+    plain non_finite_weights_give_nan_where_the_composed_ops_do,
     plain fused_values_and_gradients_match_burns_autodiff_of_the_composed_ops,
     plain the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one,
     plain training_steps_of_the_fused_path_match_the_composed_one,

@@ -356,7 +356,8 @@ fn import_keeps_an_existing_run() {
     let first = import();
     assert!(first.status.success(), "import: {}", stderr(&first));
     let model = fs::read(out.join("model.mpk")).unwrap();
-    assert_one_line_error(&import(), &["already holds a run", "output.dir"]);
+    let suggestion = format!("e.g. --output {}-2", out.display());
+    assert_one_line_error(&import(), &["already holds a run", &suggestion]);
     assert_eq!(fs::read(out.join("model.mpk")).unwrap(), model);
 }
 

@@ -23,9 +23,15 @@ const RUN: [&str; 4] = [
     "training.epochs=4",
 ];
 
-fn costs(rows: &[EpochRow]) -> Vec<(usize, u64, u64)> {
+fn costs(rows: &[EpochRow]) -> Vec<(usize, u64, Option<u64>)> {
     rows.iter()
-        .map(|r| (r.epoch, r.train_cost.to_bits(), r.valid_cost.to_bits()))
+        .map(|r| {
+            (
+                r.epoch,
+                r.train_cost.to_bits(),
+                r.valid_cost.map(f64::to_bits),
+            )
+        })
         .collect()
 }
 
@@ -254,7 +260,9 @@ fn a_loss_diverging_in_a_later_epoch_keeps_the_last_good_checkpoint(mnist: &Path
     }
 }
 
-fn damaged_checkpoints_and_models_are_one_line_errors(mnist: &Path) {
+/// A damaged checkpoint is skipped with a warning that names it: the run resumes from the one
+/// before and ends as an uninterrupted run. A damaged model file is a one-line error.
+fn damaged_checkpoints_are_skipped_and_damaged_models_are_one_line_errors(mnist: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let done = tmp.path().join("done");
     train_ok(
@@ -262,6 +270,13 @@ fn damaged_checkpoints_and_models_are_one_line_errors(mnist: &Path) {
         mnist,
         &done,
         &[&RUN[..3], &["training.epochs=2"]].concat(),
+    );
+    let three = tmp.path().join("three");
+    train_ok(
+        tmp.path(),
+        mnist,
+        &three,
+        &[&RUN[..3], &["training.epochs=3"]].concat(),
     );
     let more = |dir: &Path| {
         run_in(
@@ -289,20 +304,25 @@ fn damaged_checkpoints_and_models_are_one_line_errors(mnist: &Path) {
         ),
         ("emptied", Vec::clear, "too short"),
     ];
-    for part in ["model", "optim", "scheduler"] {
-        for (what, damage, message) in damages {
-            let dir = tmp
-                .path()
-                .join(format!("{part}-{}", what.replace(' ', "-")));
-            copy_dir(&done, &dir);
-            let file = dir.join(format!("checkpoint/{part}-2.mpk"));
-            let mut bytes = fs::read(&file).unwrap();
-            damage(&mut bytes);
-            fs::write(&file, bytes).unwrap();
-            let output = more(&dir);
-            assert_one_line_error(&output, &[&file.display().to_string(), message]);
-            assert_eq!(rows(&dir).len(), 2, "{part} {what}: metrics.csv changed");
-        }
+    for (part, (what, damage, message)) in ["model", "optim", "scheduler"].into_iter().zip(damages)
+    {
+        let dir = tmp
+            .path()
+            .join(format!("{part}-{}", what.replace(' ', "-")));
+        copy_dir(&done, &dir);
+        let file = dir.join(format!("checkpoint/{part}-2.mpk"));
+        let mut bytes = fs::read(&file).unwrap();
+        damage(&mut bytes);
+        fs::write(&file, bytes).unwrap();
+        let output = more(&dir);
+        let err = stderr(&output);
+        assert!(output.status.success(), "{part} {what}: {err}");
+        let warning = format!("warning: cannot read '{}': ", file.display());
+        assert!(err.contains(&warning) && err.contains(message), "{err}");
+        assert!(err.contains("continuing from the epoch before it"), "{err}");
+        assert!(stdout(&output).contains("Resuming"), "{}", stdout(&output));
+        assert_eq!(costs(&rows(&dir)), costs(&rows(&three)), "{part} {what}");
+        assert!(weight_bits(&dir) == weight_bits(&three), "{part} {what}");
     }
 
     for (what, damage, message) in damages {
@@ -398,7 +418,7 @@ crate::trials![
     mnist ctrl_c_and_sigterm_stop_after_a_step_with_a_checkpoint_and_the_resume_command,
     mnist a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint,
     mnist a_loss_diverging_in_a_later_epoch_keeps_the_last_good_checkpoint,
-    mnist damaged_checkpoints_and_models_are_one_line_errors,
+    mnist damaged_checkpoints_are_skipped_and_damaged_models_are_one_line_errors,
     plain resume_refuses_what_would_not_continue_the_same_run,
     plain each_epoch_order_depends_on_seed_and_epoch_only,
 ];

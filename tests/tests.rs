@@ -16,6 +16,8 @@ mod faults;
 mod fused;
 mod interop;
 mod model;
+#[cfg(not(feature = "wgpu"))]
+mod nothing_lost;
 mod optim;
 mod reference;
 // These train for seconds per test: on ndarray only (on lavapipe they would take minutes;
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
     #[cfg(not(feature = "wgpu"))]
     {
         trials.extend(faults::trials());
+        trials.extend(nothing_lost::trials());
         trials.extend(pictures::trials());
         trials.extend(resume::trials());
     }

@@ -12,7 +12,7 @@ use thiserror::Error;
 use super::idx;
 use super::kind::DatasetKind;
 use super::mnist::{MNIST_FILE_STEMS, find_file};
-use crate::artifacts::{sync_dir, temporary_sibling};
+use crate::artifacts::{Temporary, remove_leftovers_for, sync_dir};
 
 /// SHA-256 of the four original `.gz` files, as published with the LeCun distribution.
 pub const MNIST_SHA256: [(&str, &str); 4] = [
@@ -151,7 +151,9 @@ fn fetch_verified(
 
     // The temporary file lives in `dir` so the final rename cannot cross file systems; it is
     // deleted on every early return.
-    let mut file = temporary_sibling(dir, name, ".part").map_err(write_error)?;
+    // A download a killed process left half done.
+    remove_leftovers_for(&dir.join(name), ".part");
+    let mut file = Temporary::new(dir, name, ".part").map_err(write_error)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut total = 0u64;
@@ -164,7 +166,9 @@ fn fetch_verified(
         };
         total += n as u64;
         hasher.update(&buffer[..n]);
-        file.write_all(&buffer[..n]).map_err(write_error)?;
+        file.file_mut()
+            .write_all(&buffer[..n])
+            .map_err(write_error)?;
     }
     let got = format!("{:x}", hasher.finalize());
     match expected {
@@ -177,7 +181,7 @@ fn fetch_verified(
         }
         Expected::Sha256(_) => {}
         Expected::Idx(dataset) => {
-            file.as_file_mut().flush().map_err(write_error)?;
+            file.file_mut().flush().map_err(write_error)?;
             let not_idx = |reason: String| DownloadError::NotIdx {
                 url: url.to_owned(),
                 dataset,
@@ -202,8 +206,7 @@ fn fetch_verified(
             }
         }
     }
-    file.as_file().sync_all().map_err(write_error)?;
-    file.persist(dir.join(name))
-        .map_err(|e| write_error(e.error))?;
+    file.file_mut().sync_all().map_err(write_error)?;
+    file.persist(&dir.join(name)).map_err(write_error)?;
     sync_dir(dir).map_err(write_error)
 }

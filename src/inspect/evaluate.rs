@@ -103,8 +103,12 @@ pub(crate) fn write_reconstruction_figure<B: FusedOps>(
 /// Seeds the noise of the figure's inputs, the same in every run.
 const FIGURE_NOISE_STREAM: u64 = 2026;
 
-/// Peak signal-to-noise ratio in dB of a mean squared error, for pixels in [0, 1].
+/// Peak signal-to-noise ratio in dB of a mean squared error, for pixels in [0, 1] (capped at
+/// 120 dB for an error of 0; NaN for NaN).
 pub fn psnr(mse: f64) -> f64 {
+    if mse.is_nan() {
+        return f64::NAN;
+    }
     10.0 * (1.0 / mse.max(1e-12)).log10()
 }
 
@@ -136,4 +140,16 @@ pub(crate) fn save_reconstructions_of<B: FusedOps>(
     let batch = images::<B>(dataset, indices.iter().copied(), device);
     let output = model.forward(batch.clone());
     save_grid(path, &[rows(batch), rows(output)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::psnr;
+
+    #[test]
+    fn psnr_makes_up_no_figure() {
+        assert!(psnr(f64::NAN).is_nan());
+        assert_eq!(psnr(0.01), 20.0);
+        assert_eq!(psnr(0.0), 120.0);
+    }
 }

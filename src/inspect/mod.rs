@@ -24,7 +24,7 @@ use crate::render::chart::save_loss_chart;
 use crate::run_dir::safetensors::{self, ExportInfo, Weights};
 use crate::run_dir::{
     CODES_FILE, INTERPOLATION_FILE, LATENT_FILE, LOSS_FILE, METRICS_FILE, OWN_IMAGES_FILE,
-    RECONSTRUCTION_FILE, RunDir, SAFETENSORS_FILE, WORST_FILE,
+    RECONSTRUCTION_FILE, RunDir, SAFETENSORS_FILE, WORST_FILE, check_output,
 };
 
 /// A run folder opened for a command: its model, and its config with the data folder the
@@ -90,7 +90,7 @@ pub fn evaluate<B: FusedOps>(
     if worst > 0 {
         evaluation.worst = evaluate::worst(&errors, &test, worst);
         let indices: Vec<usize> = evaluation.worst.iter().map(|w| w.0).collect();
-        let path = run.dir.output(output, WORST_FILE);
+        let path = run.dir.output(output, WORST_FILE, "--output")?;
         evaluate::save_reconstructions_of(&run.model, &test, &indices, &path, device)?;
         evaluation.worst_figure = Some(path);
     }
@@ -107,7 +107,7 @@ pub fn reconstruct<B: FusedOps>(
 ) -> Result<PathBuf, Error> {
     let run = Opened::<B>::open(model_dir, data_dir, device)?;
     let samples = samples.unwrap_or(run.config.output.samples);
-    let path = run.dir.output(output, RECONSTRUCTION_FILE);
+    let path = run.dir.output(output, RECONSTRUCTION_FILE, "--output")?;
     let noise = run.config.training.noise();
     write_reconstruction_figure(&run.model, &run.test_set()?, samples, noise, &path, device)?;
     Ok(path)
@@ -121,7 +121,7 @@ pub fn reconstruct_images<B: FusedOps>(
     device: &B::Device,
 ) -> Result<PathBuf, Error> {
     let run = Opened::<B>::open(model_dir, None, device)?;
-    let path = run.dir.output(output, OWN_IMAGES_FILE);
+    let path = run.dir.output(output, OWN_IMAGES_FILE, "--output")?;
     explore::reconstruct_own_images(&run.model, images, &path, device)?;
     Ok(path)
 }
@@ -139,7 +139,7 @@ pub fn curves(dir: &Path, scale: Option<Scale>, output: Option<&Path>) -> Result
         path: csv.clone(),
         reason: e.to_string(),
     })?;
-    let path = dir.output(output, LOSS_FILE);
+    let path = dir.output(output, LOSS_FILE, "--output")?;
     let scale = scale.unwrap_or(config.output.loss_scale);
     save_loss_chart(&path, &rows, scale, &curve_title(&config))?;
     Ok(path)
@@ -155,7 +155,7 @@ pub(crate) fn curve_title(config: &Config) -> String {
         config.model.hidden_size,
         crate::IMAGE_PIXELS,
         t.optimizer,
-        t.learning_rate,
+        crate::config::short_number(t.learning_rate),
         t.batch_size
     )
 }
@@ -169,8 +169,8 @@ pub fn latent<B: FusedOps>(
     device: &B::Device,
 ) -> Result<(PathBuf, PathBuf, LatentReport), Error> {
     let run = Opened::<B>::open(model_dir, data_dir, device)?;
-    let png = run.dir.output(output, LATENT_FILE);
-    let csv = run.dir.output(csv, CODES_FILE);
+    let png = run.dir.output(output, LATENT_FILE, "--output")?;
+    let csv = run.dir.output(csv, CODES_FILE, "--csv")?;
     let dataset = run.config.data.dataset;
     let report = latent::latent_map(&run.model, &run.test_set()?, dataset, &png, &csv, device)?;
     Ok((png, csv, report))
@@ -186,7 +186,7 @@ pub fn interpolate<B: FusedOps>(
     device: &B::Device,
 ) -> Result<PathBuf, Error> {
     let run = Opened::<B>::open(model_dir, data_dir, device)?;
-    let path = run.dir.output(output, INTERPOLATION_FILE);
+    let path = run.dir.output(output, INTERPOLATION_FILE, "--output")?;
     explore::interpolation(&run.model, &run.test_set()?, ends, steps, &path, device)?;
     Ok(path)
 }
@@ -238,7 +238,7 @@ pub fn export<B: FusedOps>(
         epochs,
         test_mse,
     };
-    let path = run.dir.output(output, SAFETENSORS_FILE);
+    let path = run.dir.output(output, SAFETENSORS_FILE, "--output")?;
     safetensors::export(&run.model, &info, &path)?;
     Ok(Exported { path, info, no_mse })
 }
@@ -260,13 +260,18 @@ pub fn import<B: FusedOps>(
     sets.push(format!("output.dir={}", toml_string(output)));
     let config = Config::load(config, &sets)?;
     let dir = RunDir::new(output);
+    check_output(output, "--output")?;
+    dir.refuse_existing_run("--output", "--output ")?;
     dir.prepare()?;
     let _lock = dir.lock()?;
-    dir.refuse_existing_run()?;
+    dir.refuse_existing_run("--output", "--output ")?;
+    dir.remove_leftovers();
     let model =
         AutoencoderConfig::from_settings(weights.hidden_size, config.model.init).init(device);
     let model: Autoencoder<B> = weights.load_into(model)?;
-    // The config first: a folder with a model but no config would not open.
+    // The weights it starts from, for `train --resume`, then the config: a folder with a model
+    // but no config would not open.
+    dir.save_init(&model)?;
     dir.save_config(&config)?;
     dir.save_model(&model)?;
     Ok(weights)

@@ -115,6 +115,28 @@ impl<B: FusedOps> Autoencoder<B> {
         self.encoder.weight.dims()[1]
     }
 
+    /// The first parameter holding values that are not finite: its name (as safetensors
+    /// files name it), how many, and its size.
+    pub fn non_finite(&self) -> Option<(&'static str, usize, usize)> {
+        let params = [
+            (
+                "encoder.weight",
+                self.encoder.weight.val().flatten::<1>(0, 1),
+            ),
+            ("encoder.bias", bias(&self.encoder)),
+            (
+                "decoder.weight",
+                self.decoder.weight.val().flatten::<1>(0, 1),
+            ),
+            ("decoder.bias", bias(&self.decoder)),
+        ];
+        params.into_iter().find_map(|(name, values)| {
+            let values = values.into_data().to_vec::<f32>().expect("f32 parameters");
+            let bad = values.iter().filter(|v| !v.is_finite()).count();
+            (bad > 0).then_some((name, bad, values.len()))
+        })
+    }
+
     /// The batch's reconstruction loss: `[1]`, the mean over all pixels of all images.
     pub fn loss(&self, images: Tensor<B, 2>) -> Tensor<B, 1> {
         mse(self.forward(images.clone()), images)

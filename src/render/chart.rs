@@ -84,7 +84,8 @@ pub(crate) fn loss_chart(rows: &[EpochRow], scale: Scale, title: &str) -> Result
     };
     let values = rows
         .iter()
-        .flat_map(|r| [r.train_cost, r.valid_cost])
+        .flat_map(|r| [Some(r.train_cost), r.valid_cost])
+        .flatten()
         .filter(|v| v.is_finite())
         .map(y);
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
@@ -136,10 +137,14 @@ pub(crate) fn loss_chart(rows: &[EpochRow], scale: Scale, title: &str) -> Result
         for (name, colour, which) in series {
             let points: Vec<(f64, f64)> = rows
                 .iter()
-                .map(|r| (r.epoch as f64, [r.train_cost, r.valid_cost][which]))
+                .filter_map(|r| Some((r.epoch as f64, [Some(r.train_cost), r.valid_cost][which]?)))
                 .filter(|(_, v)| v.is_finite())
                 .map(|(e, v)| (e, y(v)))
                 .collect();
+            if points.is_empty() {
+                // No validation images, or nothing finite to draw.
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(points.clone(), colour.stroke_width(3)))?
                 .label(name)
@@ -187,6 +192,17 @@ pub(crate) fn latent_chart(
 ) -> Result<RgbImage, String> {
     if points.is_empty() {
         return Err("no points to draw".to_owned());
+    }
+    // An axis over NaN or infinity has no ticks to find: plotters would search for them forever.
+    let bad = points
+        .iter()
+        .filter(|p| !(p.x.is_finite() && p.y.is_finite()))
+        .count();
+    if bad > 0 {
+        return Err(format!(
+            "{bad} of the {} points are not finite numbers (NaN or infinite)",
+            points.len()
+        ));
     }
     let range = |f: fn(&MapPoint) -> f32| {
         let (lo, hi) = points
@@ -245,4 +261,36 @@ pub(crate) fn save_latent_chart(
 ) -> Result<(), ArtifactError> {
     let image = latent_chart(points, class_names, axes, title).map_err(|e| plot_error(path, e))?;
     save_png(path, &image.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_map_of_non_finite_points_is_refused_not_searched_for_ticks() {
+        let names = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+        let point = |x: f32, y: f32| MapPoint { x, y, label: 1 };
+        let points = [
+            point(0.5, 0.25),
+            point(f32::NAN, 1.0),
+            point(2.0, f32::INFINITY),
+        ];
+        let err = latent_chart(&points, &names, ["x", "y"], "t").unwrap_err();
+        assert!(err.contains("2 of the 3 points are not finite"), "{err}");
+        assert!(latent_chart(&points[..1], &names, ["x", "y"], "t").is_ok());
+    }
+
+    #[test]
+    fn a_curve_without_validation_draws_the_training_cost() {
+        let row = |epoch, valid_cost| EpochRow {
+            epoch,
+            train_cost: 0.1 / epoch as f64,
+            valid_cost,
+            seconds: 1.0,
+        };
+        for rows in [vec![row(1, None), row(2, None)], vec![row(1, Some(0.2))]] {
+            assert!(loss_chart(&rows, Scale::Log, "t").is_ok(), "{rows:?}");
+        }
+    }
 }

@@ -75,6 +75,28 @@ impl RunLock {
     }
 }
 
+impl RunLock {
+    /// The process id of the training that holds `dir`, if one does; looks without writing.
+    pub(crate) fn holder(dir: &Path) -> Option<String> {
+        let mut file = fs::File::open(dir.join(LOCK_FILE)).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                None
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = io::Read::read_to_string(&mut file, &mut pid);
+                Some(match pid.trim() {
+                    "" => "unknown".to_owned(),
+                    pid => pid.to_owned(),
+                })
+            }
+            Err(fs::TryLockError::Error(_)) => None,
+        }
+    }
+}
+
 impl Drop for RunLock {
     fn drop(&mut self) {
         // Removed while still locked, so that no other run takes a file about to vanish.

@@ -83,6 +83,22 @@ pub enum InteropError {
         found: Vec<usize>,
         expected: String,
     },
+    #[error(
+        "'{}' has a tensor '{name}' this model does not have; it takes exactly {}",
+        path.display(),
+        TENSORS.join(", ")
+    )]
+    Extra { path: PathBuf, name: String },
+    #[error(
+        "'{}': tensor '{name}' holds {bad} non-finite values (NaN or infinite) of {of}; pass weights that are all finite numbers",
+        path.display()
+    )]
+    NonFinite {
+        path: PathBuf,
+        name: &'static str,
+        bad: usize,
+        of: usize,
+    },
     #[error("'{}': {reason}", path.display())]
     Store { path: PathBuf, reason: String },
 }
@@ -115,6 +131,12 @@ impl Weights {
                 reason: e.to_string(),
             })?;
         let metadata = header.metadata().clone().unwrap_or_default();
+        if let Some(name) = file.names().into_iter().find(|n| !TENSORS.contains(n)) {
+            return Err(InteropError::Extra {
+                path: path.to_owned(),
+                name: name.to_owned(),
+            });
+        }
         let mut shapes = Vec::new();
         for name in TENSORS {
             let tensor = file.tensor(name).map_err(|_| InteropError::Missing {
@@ -126,6 +148,19 @@ impl Weights {
                     path: path.to_owned(),
                     name,
                     dtype: format!("{:?}", tensor.dtype()),
+                });
+            }
+            let values = tensor.data().chunks_exact(4);
+            let of = values.len();
+            let bad = values
+                .filter(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+                .count();
+            if bad > 0 {
+                return Err(InteropError::NonFinite {
+                    path: path.to_owned(),
+                    name,
+                    bad,
+                    of,
                 });
             }
             shapes.push(tensor.shape().to_vec());

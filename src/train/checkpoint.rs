@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::record::{FileRecorder, FullPrecisionSettings, Recorder, RecorderError};
 use burn::tensor::backend::Backend;
@@ -16,10 +17,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
-use crate::artifacts::ArtifactError;
+use crate::artifacts::{ArtifactError, shell_path, shell_word};
 use crate::metrics::{EpochRow, parse_metrics_csv};
-use crate::run_dir::record::{recorder, unseal, write_sealed};
-use crate::run_dir::{CHECKPOINT_DIR, METRICS_FILE, MODEL_FILE};
+use crate::model::Autoencoder;
+use crate::model::fused::FusedOps;
+use crate::run_dir::record::{recorder, recorder_reason, unseal, write_sealed};
+use crate::run_dir::{
+    CHECKPOINT_DIR, CONFIG_FILE, DirWatch, FINAL_FILES, METRICS_FILE, RunDir, model_from_record,
+};
 use crate::train::stop::Failure;
 
 /// The folder of a run that holds Burn's checkpoints.
@@ -30,17 +35,35 @@ pub(crate) const KEPT_CHECKPOINTS: usize = 3;
 
 #[derive(Debug, Error)]
 pub enum CheckpointError {
-    #[error(
-        "cannot read '{}': {reason}; the run cannot resume from it (delete the run's checkpoint folder to start over)",
-        path.display()
-    )]
+    #[error("cannot read '{}': {reason}; the run cannot resume from it", path.display())]
     Damaged { path: PathBuf, reason: String },
+    #[error(
+        "cannot read '{}': {reason}; a run resumes only with the rows of its epochs: put a good copy back, or start the run over in a new folder: mnist-autoencoder train --config {} --set {}",
+        path.display(),
+        shell_path(config),
+        shell_word(&format!("output.dir={}", fresh.display()))
+    )]
+    Metrics {
+        path: PathBuf,
+        reason: String,
+        config: PathBuf,
+        fresh: PathBuf,
+    },
     #[error(
         "'{}' already finished its {epochs} epochs; to train further raise the count, e.g. --set training.epochs={}",
         dir.display(),
         epochs + 10
     )]
     Finished { dir: PathBuf, epochs: usize },
+    #[error(
+        "training.epochs = {asked}: the run in '{}' has trained {done} epochs already; to finish it, ask for at least that many, e.g. --set training.epochs={done}",
+        dir.display()
+    )]
+    FewerEpochs {
+        dir: PathBuf,
+        asked: usize,
+        done: usize,
+    },
 }
 
 /// Burn's named MessagePack format at full precision, sealed with a checksum
@@ -49,12 +72,18 @@ pub enum CheckpointError {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CheckpointRecorder {
     failure: Failure,
+    /// The run folder, checked before each write: a folder moved or removed is reported, not
+    /// made again.
+    watch: Option<Arc<DirWatch>>,
 }
 
 impl CheckpointRecorder {
     /// A recorder that keeps its first failed write in `failure`.
-    pub fn new(failure: Failure) -> Self {
-        Self { failure }
+    pub fn new(failure: Failure, watch: Arc<DirWatch>) -> Self {
+        Self {
+            failure,
+            watch: Some(watch),
+        }
     }
 }
 
@@ -67,14 +96,9 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
     fn save_item<I: Serialize>(&self, item: I, mut file: PathBuf) -> Result<(), RecorderError> {
         file.set_extension(<Self as FileRecorder<B>>::file_extension());
         let record = Recorder::<B>::save_item(&recorder(), item, ());
-        let written = match file.parent() {
-            Some(dir) => fs::create_dir_all(dir).map_err(|source| ArtifactError::Write {
-                path: dir.to_owned(),
-                source,
-            }),
-            None => Ok(()),
-        };
-        written
+        let present = self.watch.as_ref().map_or(Ok(()), |watch| watch.check());
+        present
+            .and_then(|()| create_folder(file.parent()))
             .and_then(|()| write_sealed(&file, record))
             .map_err(|error| {
                 let message = error.to_string();
@@ -94,6 +118,19 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
 impl<B: Backend> FileRecorder<B> for CheckpointRecorder {
     fn file_extension() -> &'static str {
         "mpk"
+    }
+}
+
+/// Makes the folder `dir` (checkpoint/, a log's epoch folder) if it is missing, but never its
+/// parent, the run folder: one that vanished is not made again.
+pub(crate) fn create_folder(dir: Option<&Path>) -> Result<(), ArtifactError> {
+    let Some(dir) = dir else { return Ok(()) };
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(ArtifactError::Write {
+            path: dir.to_owned(),
+            source: e,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -137,58 +174,150 @@ pub(crate) fn saved_epochs(run_dir: &Path) -> Vec<usize> {
     epochs
 }
 
-/// Where a resumed run starts: after `epoch` (0: from the seed's initial weights), with the
-/// rows of the epochs before it.
-#[derive(Debug, Clone, PartialEq)]
+/// Where a resumed run starts: after `epoch` (0: from its initial weights), with the rows of
+/// the epochs before it, and the later checkpoints it could not use.
+#[derive(Debug)]
 pub struct ResumePoint {
     pub epoch: usize,
     pub rows: Vec<EpochRow>,
+    /// Checkpoints after `epoch` found damaged, newest first: the run goes on from the one
+    /// before them.
+    pub skipped: Vec<CheckpointError>,
 }
 
-/// The last epoch of the run in `run_dir` complete on disk (its row in `metrics.csv` and its
-/// three checkpoint files), and the rows up to it.
-pub fn last_complete(run_dir: &Path) -> Result<ResumePoint, CheckpointError> {
-    let csv_path = run_dir.join(METRICS_FILE);
-    let mut rows = match fs::read_to_string(&csv_path) {
-        Ok(text) => parse_metrics_csv(&text).map_err(|e| CheckpointError::Damaged {
-            path: csv_path.clone(),
-            reason: e.to_string(),
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => {
-            return Err(CheckpointError::Damaged {
-                path: csv_path,
-                reason: e.to_string(),
-            });
+impl ResumePoint {
+    /// The start of a new run.
+    pub fn start() -> Self {
+        Self {
+            epoch: 0,
+            rows: Vec::new(),
+            skipped: Vec::new(),
         }
+    }
+}
+
+/// The rows of `metrics.csv` in `run_dir` (none when it is not there).
+fn read_rows(run_dir: &Path) -> Result<Vec<EpochRow>, CheckpointError> {
+    let path = run_dir.join(METRICS_FILE);
+    let damaged = |reason: String| CheckpointError::Metrics {
+        path: path.clone(),
+        reason,
+        config: run_dir.join(CONFIG_FILE),
+        fresh: RunDir::new(run_dir).free_sibling(),
     };
-    // Rows are 1, 2, 3, ...: keep the leading run of them that a checkpoint backs.
+    match fs::read_to_string(&path) {
+        Ok(text) => parse_metrics_csv(&text).map_err(|e| damaged(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(damaged(e.to_string())),
+    }
+}
+
+/// The epochs of `rows` a resume could continue after: those numbered 1, 2, 3, ... from the
+/// start whose three checkpoint files exist, newest first.
+fn candidates(run_dir: &Path, rows: &[EpochRow]) -> Vec<usize> {
     let in_order = rows
         .iter()
         .enumerate()
         .take_while(|(i, row)| row.epoch == i + 1)
         .count();
-    let epoch = saved_epochs(run_dir)
+    let mut epochs: Vec<usize> = saved_epochs(run_dir)
         .into_iter()
         .filter(|&epoch| epoch <= in_order)
-        .max()
-        .unwrap_or(0);
-    rows.truncate(epoch);
-    Ok(ResumePoint { epoch, rows })
+        .collect();
+    epochs.reverse();
+    epochs
 }
 
-/// Where a resumed run of `epochs` epochs in all starts: after [`last_complete`], unless the
-/// run has finished them.
-pub(crate) fn resume_point(run_dir: &Path, epochs: usize) -> Result<ResumePoint, CheckpointError> {
-    let point = last_complete(run_dir)?;
-    let finished = point.epoch >= epochs && run_dir.join(MODEL_FILE).is_file();
-    if finished {
-        return Err(CheckpointError::Finished {
+/// The last epoch of the run in `run_dir` complete on disk (its row in `metrics.csv` and its
+/// three checkpoint files), and the rows up to it. The files are not read.
+pub fn last_complete(run_dir: &Path) -> Result<ResumePoint, CheckpointError> {
+    let mut rows = read_rows(run_dir)?;
+    let epoch = candidates(run_dir, &rows).first().copied().unwrap_or(0);
+    rows.truncate(epoch);
+    Ok(ResumePoint {
+        epoch,
+        rows,
+        skipped: Vec::new(),
+    })
+}
+
+/// Where a resumed run of `epochs` epochs in all, `hidden_size` units wide, starts: after the
+/// last epoch complete on disk whose checkpoint reads back whole, unless the run has finished.
+/// An epoch whose checkpoint is damaged is skipped (and said so): the run redoes it.
+pub(crate) fn resume_point<B: FusedOps>(
+    run_dir: &Path,
+    epochs: usize,
+    hidden_size: usize,
+    device: &B::Device,
+) -> Result<ResumePoint, CheckpointError> {
+    let mut rows = read_rows(run_dir)?;
+    let mut skipped = Vec::new();
+    let mut epoch = 0;
+    for candidate in candidates(run_dir, &rows) {
+        match verify::<B>(run_dir, candidate, hidden_size, device) {
+            Ok(()) => {
+                epoch = candidate;
+                break;
+            }
+            Err(damaged) => skipped.push(damaged),
+        }
+    }
+    rows.truncate(epoch);
+    let dir = RunDir::new(run_dir);
+    if epoch > epochs {
+        return Err(CheckpointError::FewerEpochs {
             dir: run_dir.to_owned(),
-            epochs: point.epoch,
+            asked: epochs,
+            done: epoch,
         });
     }
-    Ok(point)
+    if epoch == epochs && FINAL_FILES.iter().all(|f| dir.file(f).is_file()) {
+        return Err(CheckpointError::Finished {
+            dir: run_dir.to_owned(),
+            epochs: epoch,
+        });
+    }
+    Ok(ResumePoint {
+        epoch,
+        rows,
+        skipped,
+    })
+}
+
+/// Reads the three records of checkpoint `epoch` (seals, and the model's shape and values).
+fn verify<B: FusedOps>(
+    run_dir: &Path,
+    epoch: usize,
+    hidden_size: usize,
+    device: &B::Device,
+) -> Result<(), CheckpointError> {
+    for part in ["optim", "scheduler"] {
+        let path = checkpoint_path(run_dir, part, epoch);
+        let damaged = |reason: String| CheckpointError::Damaged {
+            path: path.clone(),
+            reason,
+        };
+        let bytes = fs::read(&path).map_err(|e| damaged(e.to_string()))?;
+        unseal(&bytes).map_err(damaged)?;
+    }
+    load_model::<B>(run_dir, epoch, hidden_size, device).map(drop)
+}
+
+/// The model of checkpoint `epoch`, checked to fit `hidden_size` and to be finite.
+pub(crate) fn load_model<B: FusedOps>(
+    run_dir: &Path,
+    epoch: usize,
+    hidden_size: usize,
+    device: &B::Device,
+) -> Result<Autoencoder<B>, CheckpointError> {
+    let path = checkpoint_path(run_dir, "model", epoch);
+    let damaged = |reason: String| CheckpointError::Damaged {
+        path: path.clone(),
+        reason,
+    };
+    let record = Recorder::<B>::load(&CheckpointRecorder::default(), path.clone(), device)
+        .map_err(|e| damaged(recorder_reason(&e)))?;
+    model_from_record(record, hidden_size, device).map_err(damaged)
 }
 
 /// Removes the checkpoint files of epochs after `epoch`: those of an epoch cut short.

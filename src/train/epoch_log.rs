@@ -3,7 +3,7 @@
 //! the tutorial's line in plain mode and rewrites `metrics.csv` after each epoch.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,8 @@ use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 
 use crate::artifacts::{ArtifactError, write_atomic};
 use crate::metrics::{EpochRow, METRICS_FILE, metrics_csv};
+use crate::run_dir::DirWatch;
+use crate::train::checkpoint::create_folder;
 use crate::train::stop::{Stop, StopReason};
 
 /// The name Burn's `LossMetric` registers under.
@@ -30,6 +32,9 @@ pub(crate) struct EpochHistory {
 pub(crate) struct EpochLogger {
     history: Arc<Mutex<EpochHistory>>,
     run_dir: PathBuf,
+    /// The run folder, checked before each file is made: one moved or removed is reported,
+    /// not made again.
+    watch: Arc<DirWatch>,
     print_lines: bool,
     stop: Stop,
     /// The epoch each split is in. Burn's metric store numbers a resumed run's first epoch 1
@@ -54,6 +59,7 @@ impl EpochLogger {
     /// gets no row.
     pub fn new(
         run_dir: PathBuf,
+        watch: Arc<DirWatch>,
         print_lines: bool,
         rows: Vec<EpochRow>,
         stop: Stop,
@@ -63,6 +69,7 @@ impl EpochLogger {
         let logger = Self {
             history: history.clone(),
             run_dir,
+            watch,
             print_lines,
             stop,
             epochs: HashMap::new(),
@@ -86,7 +93,7 @@ impl EpochLogger {
         let row = EpochRow {
             epoch,
             train_cost: self.train_cost,
-            valid_cost: self.valid.take(),
+            valid_cost: self.valid.take_any(),
             seconds: self.epoch_start.elapsed().as_secs_f64(),
         };
         self.epoch_start = Instant::now();
@@ -99,9 +106,12 @@ impl EpochLogger {
         history.rows.push(row);
         let csv = metrics_csv(&history.rows);
         drop(history);
-        if let Err(error) = write_atomic(&self.run_dir.join(METRICS_FILE), |f| {
-            f.write_all(csv.as_bytes())
-        }) {
+        let written = self.watch.check().and_then(|()| {
+            write_atomic(&self.run_dir.join(METRICS_FILE), |f| {
+                f.write_all(csv.as_bytes())
+            })
+        });
+        if let Err(error) = written {
             self.stop.fail(error);
         }
     }
@@ -112,17 +122,16 @@ impl EpochLogger {
             Some((open, log, path)) if *open == epoch => (log, &*path),
             _ => {
                 self.close_batch_log(split)?;
-                let dir = self
-                    .run_dir
-                    .join(split.to_string())
-                    .join(format!("epoch-{epoch}"));
+                let split_dir = self.run_dir.join(split.to_string());
+                let dir = split_dir.join(format!("epoch-{epoch}"));
                 let path = dir.join(format!("{LOSS_METRIC}.log"));
-                let error = |source| ArtifactError::Write {
+                self.watch.check()?;
+                create_folder(Some(&split_dir))?;
+                create_folder(Some(&dir))?;
+                let file = File::create(&path).map_err(|source| ArtifactError::Write {
                     path: path.clone(),
                     source,
-                };
-                fs::create_dir_all(&dir).map_err(error)?;
-                let file = File::create(&path).map_err(error)?;
+                })?;
                 self.batch_logs
                     .insert(split.clone(), (epoch, BufWriter::new(file), path));
                 let (_, log, path) = self.batch_logs.get_mut(split).expect("just opened");
@@ -231,6 +240,11 @@ impl Mean {
         };
         self.sum += sum;
         self.count += count;
+    }
+
+    /// The mean so far, none when nothing was added, and a fresh start.
+    fn take_any(&mut self) -> Option<f64> {
+        (self.count > 0).then(|| self.take())
     }
 
     /// The mean so far (NaN when empty), and a fresh start.

@@ -20,8 +20,8 @@ use crate::Error;
 use crate::data::MnistBatch;
 use crate::model::Autoencoder;
 use crate::model::fused::{FusedAutodiff, FusedOps};
-use crate::run_dir::model_from_record;
 use crate::run_dir::record::recorder_reason;
+use crate::run_dir::{DirWatch, model_from_record};
 
 /// Everything a Learner launch needs besides the model and its optimiser.
 pub(super) struct Run<'a, B: FusedAutodiff> {
@@ -35,6 +35,7 @@ pub(super) struct Run<'a, B: FusedAutodiff> {
     /// The checkpointed epoch to continue after; 0 for a fresh run.
     pub(super) resume_epoch: usize,
     pub(super) stop: Stop,
+    pub(super) watch: Arc<DirWatch>,
     pub(super) tui: bool,
     pub(super) device: &'a B::Device,
 }
@@ -55,7 +56,7 @@ impl<B: FusedAutodiff> Run<'_, B> {
             .metrics((LossMetric::<B::InnerBackend>::new(),))
             .with_metric_logger(self.epoch_logger)
             .num_epochs(self.epochs)
-            .with_file_checkpointer(CheckpointRecorder::new(self.stop.failure()))
+            .with_file_checkpointer(CheckpointRecorder::new(self.stop.failure(), self.watch))
             .with_checkpointing_strategy(KeepLastNCheckpoints::new(KEPT_CHECKPOINTS))
             .with_interrupter(interrupter.clone());
         let resumed = (self.resume_epoch > 0).then_some(self.resume_epoch);

@@ -19,8 +19,8 @@ use burn::data::dataset::Dataset;
 use self::checkpoint::ResumePoint;
 use self::epoch_log::EpochLogger;
 use self::learner::Run;
-use self::stop::{SignalWatch, Stop, StopReason};
-use crate::artifacts::ArtifactError;
+use self::stop::{Cleanup, OnSignal, Stop, StopReason, on_signal};
+use crate::artifacts::{ArtifactError, shell_path};
 use crate::config::{Config, NoiseKind, OptimizerKind};
 use crate::data::{EpochLoader, MnistBatch, MnistSplits};
 use crate::inspect::curve_title;
@@ -30,7 +30,7 @@ use crate::model::fused::FusedAutodiff;
 use crate::model::{Autoencoder, AutoencoderConfig};
 use crate::render::chart::save_loss_chart;
 use crate::run_dir::safetensors::Weights;
-use crate::run_dir::{LOSS_FILE, RECONSTRUCTION_FILE, RunDir};
+use crate::run_dir::{DirWatch, LOCK_FILE, LOSS_FILE, RECONSTRUCTION_FILE, RunDir, check_output};
 use crate::{Error, IMAGE_PIXELS};
 
 /// What a finished training run produced.
@@ -40,6 +40,9 @@ pub struct TrainReport {
     pub test_mse: f64,
     pub test_images: usize,
     pub output_dir: PathBuf,
+    /// A signal that came after the last file was written: the run is whole, and the command
+    /// ends as that signal asks.
+    pub late_signal: Option<StopReason>,
 }
 
 /// The message of the stop Burn's dashboard asks for when the user quits it.
@@ -52,13 +55,14 @@ pub enum StopCause {
     Asked(StopReason),
     /// The dashboard's quit menu.
     Dashboard,
-    /// A file of the run could not be written (a full disk, say).
+    /// A file of the run could not be written (a full disk, say), or its folder vanished.
     Failed(ArtifactError),
     /// Burn's Learner stopped on an error of its own, with its message.
     Learner(String),
 }
 
-/// A run stopped before its last epoch; its checkpoints let `train --resume` continue it.
+/// A run stopped before it wrote all of its files; its checkpoints let `train --resume`
+/// continue it.
 #[derive(Debug)]
 pub struct Stopped {
     pub cause: StopCause,
@@ -67,7 +71,10 @@ pub struct Stopped {
     pub epochs_done: usize,
     pub epochs: usize,
     pub learning_rate: f64,
+    /// Where the run is now: its folder, or where that folder was moved to.
     pub output_dir: PathBuf,
+    /// The run's folder is gone (removed, or moved where this system cannot follow it).
+    pub gone: bool,
 }
 
 #[derive(Debug)]
@@ -77,39 +84,213 @@ pub enum TrainOutcome {
 }
 
 /// Trains the autoencoder as `config` says and writes its artifacts to `output.dir`. With
-/// `resume`, `output.dir` holds an earlier run, which continues after its last complete epoch.
+/// `resume`, `output.dir` holds an earlier run, which continues after its last complete epoch
+/// (or, when all its epochs are done, writes the final files it lacks).
+///
+/// From its start to its end a SIGINT or SIGTERM ends it with a state `train --resume` (or,
+/// before anything of the run is written, a new `train`) accepts: see [`stop::OnSignal`].
 pub fn train<B: FusedAutodiff>(
     config: &Config,
     resume: bool,
     device: &B::Device,
 ) -> Result<TrainOutcome, Error> {
+    stop::watch_signals().map_err(Error::Signals)?;
     let dir = RunDir::new(&config.output.dir);
+    if !resume {
+        check_output(dir.path(), "output.dir =")?;
+    }
+    let made = !dir.path().exists();
+    on_signal(exit_before_training(&dir, resume, None, made, false));
     dir.prepare()?;
     // Held until training returns: a second trainer on this folder stops here.
-    let _lock = dir.lock()?;
-    let start = starting_point(&dir, config, resume)?;
+    let lock = dir.lock()?;
+    on_signal(exit_before_training(&dir, resume, None, made, true));
+    let watch = Arc::new(dir.watch()?);
+    let start = starting_point::<B>(&dir, config, resume, device)?;
+    // A run killed while it wrote a file left that file's temporary copy.
+    dir.remove_leftovers();
+    on_signal(exit_before_training(
+        &dir,
+        resume,
+        Some(start.epoch),
+        made,
+        true,
+    ));
+    for skipped in &start.skipped {
+        eprintln!("warning: {skipped}; continuing from the epoch before it");
+    }
     // Checked before the data is read, so a wrong file fails at once.
-    let init_weights = match &config.model.init_from {
-        path if resume || path.as_os_str().is_empty() => None,
-        path => Some(Weights::read(path, Some(config.model.hidden_size))?),
-    };
+    let init = initial_weights::<B>(&dir, config, resume, start.epoch, device)?;
     let tui = dashboard::use_tui(config.output.dashboard)?;
     let reading = Instant::now();
     let data = config.data.read_splits()?;
     let read_seconds = reading.elapsed().as_secs_f64();
+    let model = initial_model::<B>(config, init.weights, device)?;
+
+    // From here the run's files are written: a signal asks it to stop at the next check.
+    let stop = Stop::default();
+    on_signal(OnSignal::Stop(stop.clone()));
+    if init.save {
+        dir.save_init(&model)?;
+    }
     dir.save_config(config)?;
-    if !tui {
+    let finishing = start.epoch >= config.training.epochs;
+    if !tui || finishing {
         println!("{}", banner(config, &data, read_seconds));
         if resume {
-            print_resumed(&dir, &start);
+            print_resumed(&dir, &start, finishing);
         }
     }
-    let model = initial_model::<B>(config, init_weights.as_ref(), device)?;
-    let stop = Stop::default();
-    let signals = SignalWatch::start(stop.clone()).map_err(Error::Signals)?;
-    let logger = EpochLogger::new(dir.path().into(), !tui, start.rows.clone(), stop.clone());
+    let run = Finish {
+        config,
+        dir: &dir,
+        watch: &watch,
+        stop: &stop,
+        tui,
+    };
+    if stop.requested() {
+        return Ok(run.stopped(start.rows));
+    }
+    let (model, rows) = if finishing {
+        let model = checkpoint::load_model::<B::InnerBackend>(
+            dir.path(),
+            start.epoch,
+            config.model.hidden_size,
+            device,
+        )?;
+        (model, start.rows)
+    } else {
+        train_epochs(
+            config, &dir, &watch, &stop, tui, &data, start, model, device,
+        )?
+    };
+    let outcome = run.finish::<B>(&model, rows, &data, device);
+    drop(lock);
+    Ok(outcome)
+}
+
+/// What a signal does before training starts: nothing of the run is written yet (beyond what
+/// an earlier run left), so the command ends at once, leaving no lock (when it holds it) and
+/// no folder it made.
+fn exit_before_training(
+    dir: &RunDir,
+    resume: bool,
+    epochs_done: Option<usize>,
+    made: bool,
+    locked: bool,
+) -> OnSignal {
+    let path = dir.path().to_owned();
+    let message = move |reason: StopReason| {
+        if resume {
+            let kept = match epochs_done {
+                Some(0) => "no epoch is checkpointed".to_owned(),
+                Some(n) => format!("epochs 1-{n} are checkpointed"),
+                None => "nothing in it changed".to_owned(),
+            };
+            format!(
+                "Stopped by {reason} before training resumed; {kept}; continue with: mnist-autoencoder train --resume {}",
+                shell_path(&path)
+            )
+        } else {
+            format!(
+                "Stopped by {reason} before training started; nothing of the run was written; start it again with the same command"
+            )
+        }
+    };
+    OnSignal::Exit {
+        message: Box::new(message),
+        cleanup: Cleanup {
+            files: locked.then(|| dir.file(LOCK_FILE)).into_iter().collect(),
+            empty_dir: made.then(|| dir.path().to_owned()),
+        },
+    }
+}
+
+/// The weights a run starts from when not from the seed's draw, and whether to keep a copy in
+/// the run folder (`init.mpk`).
+struct InitialWeights<B: FusedAutodiff> {
+    weights: Option<Autoencoder<B>>,
+    save: bool,
+}
+
+/// A new run's `model.init_from`; a run resumed before its first checkpoint, the weights it
+/// started from (`init.mpk`, or its `model.init_from` file for a run made before that file
+/// was kept).
+fn initial_weights<B: FusedAutodiff>(
+    dir: &RunDir,
+    config: &Config,
+    resume: bool,
+    epoch: usize,
+    device: &B::Device,
+) -> Result<InitialWeights<B>, Error> {
+    let hidden = config.model.hidden_size;
+    let from_file = || -> Result<Option<Autoencoder<B>>, Error> {
+        let path = &config.model.init_from;
+        if path.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        let weights = Weights::read(path, Some(hidden))?;
+        let template = AutoencoderConfig::from_settings(hidden, config.model.init).init(device);
+        Ok(Some(weights.load_into(template)?))
+    };
+    if epoch > 0 {
+        return Ok(InitialWeights {
+            weights: None,
+            save: false,
+        });
+    }
+    let kept = if resume {
+        dir.load_init::<B>(hidden, device)?
+    } else {
+        None
+    };
+    let save = kept.is_none();
+    let weights = match kept {
+        Some(weights) => Some(weights),
+        None => from_file()?,
+    };
+    Ok(InitialWeights {
+        save: save && weights.is_some(),
+        weights,
+    })
+}
+
+/// The seed's draw, or `weights`: the seed is drawn from either way, so that anything after
+/// it draws the same numbers.
+fn initial_model<B: FusedAutodiff>(
+    config: &Config,
+    weights: Option<Autoencoder<B>>,
+    device: &B::Device,
+) -> Result<Autoencoder<B>, Error> {
+    B::seed(device, config.training.seed);
+    let model = AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init);
+    let model = model.init(device);
+    Ok(weights.unwrap_or(model))
+}
+
+/// The epochs after `start`, through Burn's Learner: the model as training left it and the
+/// rows of every epoch done.
+#[allow(clippy::too_many_arguments)]
+fn train_epochs<B: FusedAutodiff>(
+    config: &Config,
+    dir: &RunDir,
+    watch: &Arc<DirWatch>,
+    stop: &Stop,
+    tui: bool,
+    data: &MnistSplits,
+    start: ResumePoint,
+    model: Autoencoder<B>,
+    device: &B::Device,
+) -> Result<(Autoencoder<B::InnerBackend>, Vec<EpochRow>), Error> {
+    let logger = EpochLogger::new(
+        dir.path().into(),
+        watch.clone(),
+        !tui,
+        start.rows.clone(),
+        stop.clone(),
+    );
     let (epoch_logger, history) = logger;
-    let (train_loader, valid_loader) = loaders::<B>(config, &data, start.epoch, device);
+    let (train_loader, valid_loader) = loaders::<B>(config, data, start.epoch, device);
     let run = Run {
         dir: dir.path(),
         train_loader,
@@ -120,33 +301,18 @@ pub fn train<B: FusedAutodiff>(
         hidden_size: config.model.hidden_size,
         resume_epoch: start.epoch,
         stop: stop.clone(),
+        watch: watch.clone(),
         tui,
         device,
     };
     let model = launch(run, model, config)?;
-    drop(signals);
     let rows = std::mem::take(&mut history.lock().expect("epoch history lock").rows);
     if tui {
         // The dashboard has closed: the tutorial's lines on the normal screen.
         rows.iter()
             .for_each(|row| println!("{}", row.tutorial_line()));
     }
-    finish::<B>(config, &dir, &model, rows, &stop, tui, &data, device)
-}
-
-/// The seed's draw, or the weights of `model.init_from`.
-fn initial_model<B: FusedAutodiff>(
-    config: &Config,
-    init_weights: Option<&Weights>,
-    device: &B::Device,
-) -> Result<Autoencoder<B>, Error> {
-    B::seed(device, config.training.seed);
-    let model = AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init);
-    let model = model.init(device);
-    Ok(match init_weights {
-        Some(weights) => weights.load_into(model)?,
-        None => model,
-    })
+    Ok((model, rows))
 }
 
 /// Launches the Learner with the configured optimiser.
@@ -164,27 +330,33 @@ fn launch<B: FusedAutodiff>(
 
 /// Where a run starts: after the last complete epoch of the run in `dir` when resuming,
 /// else at the beginning of a folder that must not hold a run.
-fn starting_point(dir: &RunDir, config: &Config, resume: bool) -> Result<ResumePoint, Error> {
+fn starting_point<B: FusedAutodiff>(
+    dir: &RunDir,
+    config: &Config,
+    resume: bool,
+    device: &B::Device,
+) -> Result<ResumePoint, Error> {
     if resume {
-        // A run killed while it wrote a file left that file's temporary copy.
-        dir.remove_leftovers();
-        Ok(checkpoint::resume_point(
+        Ok(checkpoint::resume_point::<B::InnerBackend>(
             dir.path(),
             config.training.epochs,
+            config.model.hidden_size,
+            device,
         )?)
     } else {
-        dir.refuse_existing_run()?;
-        Ok(ResumePoint {
-            epoch: 0,
-            rows: Vec::new(),
-        })
+        dir.refuse_existing_run("output.dir =", "--set output.dir=")?;
+        Ok(ResumePoint::start())
     }
 }
 
 /// Where a resumed run continues, and the epochs it keeps.
-fn print_resumed(dir: &RunDir, start: &ResumePoint) {
+fn print_resumed(dir: &RunDir, start: &ResumePoint, finishing: bool) {
     let (dir, epoch) = (dir.path().display(), start.epoch);
-    println!("Resuming '{dir}' after epoch {epoch}");
+    if finishing {
+        println!("Finishing '{dir}': its {epoch} epochs are done; writing the files it lacks");
+    } else {
+        println!("Resuming '{dir}' after epoch {epoch}");
+    }
     for row in &start.rows {
         println!("{}", row.tutorial_line());
     }
@@ -202,7 +374,7 @@ fn banner(config: &Config, data: &MnistSplits, read_seconds: f64) -> String {
         t.epochs,
         t.batch_size,
         t.optimizer,
-        t.learning_rate,
+        crate::config::short_number(t.learning_rate),
         match t.noise {
             NoiseKind::None => String::new(),
             kind => format!(", {kind:?} noise {}", t.noise_level).to_lowercase(),
@@ -248,66 +420,108 @@ fn loaders<B: FusedAutodiff>(
     (train, Arc::new(valid))
 }
 
-/// After the Learner returns: a finished run's model, curve, test MSE and figure; or, for a
-/// run cut short, the curve so far and why it stopped.
-#[allow(clippy::too_many_arguments)]
-fn finish<B: FusedAutodiff>(
-    config: &Config,
-    dir: &RunDir,
-    model: &Autoencoder<B::InnerBackend>,
-    rows: Vec<EpochRow>,
-    stop: &Stop,
+/// The end of a run: its final files, or a stop that says what is kept.
+struct Finish<'a> {
+    config: &'a Config,
+    dir: &'a RunDir,
+    watch: &'a DirWatch,
+    stop: &'a Stop,
     tui: bool,
-    data: &MnistSplits,
-    device: &B::Device,
-) -> Result<TrainOutcome, Error> {
-    let draw_curve = || {
-        let title = curve_title(config);
-        save_loss_chart(
-            &dir.file(LOSS_FILE),
-            &rows,
-            config.output.loss_scale,
-            &title,
-        )
-    };
-    let failure = stop.failure().take();
-    if rows.len() < config.training.epochs || failure.is_some() {
+}
+
+impl Finish<'_> {
+    /// After the epochs: a finished run's model, curve, test MSE and figure, each written only
+    /// while no stop was asked for and the folder is still there; or, for a run cut short, the
+    /// curve so far and why it stopped.
+    fn finish<B: FusedAutodiff>(
+        &self,
+        model: &Autoencoder<B::InnerBackend>,
+        rows: Vec<EpochRow>,
+        data: &MnistSplits,
+        device: &B::Device,
+    ) -> TrainOutcome {
+        if rows.len() < self.config.training.epochs || self.stop.requested() {
+            return self.stopped(rows);
+        }
+        // Each file only while no stop was asked for and the folder is still the run's.
+        let write = |step: &dyn Fn() -> Result<(), ArtifactError>| {
+            if self.stop.requested() {
+                return false;
+            }
+            match self.watch.check().and_then(|()| step()) {
+                Ok(()) => true,
+                Err(error) => {
+                    self.stop.fail(error);
+                    false
+                }
+            }
+        };
+        let figure = self.dir.file(RECONSTRUCTION_FILE);
+        let (noise, samples) = (self.config.training.noise(), self.config.output.samples);
+        let mut test_mse = f64::NAN;
+        let done = write(&|| self.dir.save_model(model)) && write(&|| self.draw_curve(&rows)) && {
+            test_mse = mean_squared_error(model, &data.test, device);
+            write(&|| {
+                write_reconstruction_figure(model, &data.test, samples, noise, &figure, device)
+            })
+        };
+        if !done {
+            return self.stopped(rows);
+        }
+        // The files are whole: a signal that came after the last of them ends the command
+        // as it asks, with nothing left to do.
+        TrainOutcome::Finished(TrainReport {
+            rows,
+            test_mse,
+            test_images: data.test.len(),
+            output_dir: self.dir.path().to_owned(),
+            late_signal: self.stop.reason(),
+        })
+    }
+
+    fn draw_curve(&self, rows: &[EpochRow]) -> Result<(), ArtifactError> {
+        let title = curve_title(self.config);
+        let path = self.dir.file(LOSS_FILE);
+        save_loss_chart(&path, rows, self.config.output.loss_scale, &title)
+    }
+
+    /// A run that stopped before it wrote all its files: what is kept, where, and why.
+    fn stopped(&self, rows: Vec<EpochRow>) -> TrainOutcome {
+        let failure = self.stop.failure().take();
+        let vanished = self.watch.check().err();
+        // Where the run is now: here, where it was moved, or nowhere.
+        let here = match &vanished {
+            None => Some(self.dir.path().to_owned()),
+            Some(ArtifactError::Vanished { moved_to, .. }) => moved_to.clone(),
+            Some(_) => None,
+        };
         // What the disk holds whole, not what the epoch counter says: with a full disk an
         // epoch can have its row and not all of its checkpoint.
-        let kept = checkpoint::last_complete(dir.path()).map_or(0, |point| point.epoch);
-        // The checkpoints after it hold a partial, diverged or missing state.
-        checkpoint::remove_after(dir.path(), kept);
-        if !rows.is_empty() {
-            // The curve so far; a failure to draw it must not hide why training stopped.
-            let _ = draw_curve();
+        let kept = here.as_deref().map_or(0, |dir| {
+            checkpoint::last_complete(dir).map_or(0, |point| point.epoch)
+        });
+        if let Some(dir) = &here {
+            // The checkpoints after it hold a partial, diverged or missing state.
+            checkpoint::remove_after(dir, kept);
         }
-        return Ok(TrainOutcome::Stopped(Stopped {
-            cause: stop_cause(stop, failure, tui),
+        if vanished.is_none() && !rows.is_empty() {
+            // The curve so far; a failure to draw it must not hide why training stopped.
+            let _ = self.draw_curve(&rows);
+        }
+        let cause = match vanished {
+            // The vanished folder explains any write that failed.
+            Some(vanished) => StopCause::Failed(vanished),
+            None => stop_cause(self.stop, failure, self.tui),
+        };
+        TrainOutcome::Stopped(Stopped {
+            cause,
             epochs_done: kept,
-            epochs: config.training.epochs,
-            learning_rate: config.training.learning_rate,
-            output_dir: dir.path().to_owned(),
-        }));
+            epochs: self.config.training.epochs,
+            learning_rate: self.config.training.learning_rate,
+            gone: here.is_none(),
+            output_dir: here.unwrap_or_else(|| self.dir.path().to_owned()),
+        })
     }
-    dir.save_model(model)?;
-    draw_curve()?;
-    let test_mse = mean_squared_error(model, &data.test, device);
-    let figure = dir.file(RECONSTRUCTION_FILE);
-    let noise = config.training.noise();
-    write_reconstruction_figure(
-        model,
-        &data.test,
-        config.output.samples,
-        noise,
-        &figure,
-        device,
-    )?;
-    Ok(TrainOutcome::Finished(TrainReport {
-        rows,
-        test_mse,
-        test_images: data.test.len(),
-        output_dir: dir.path().to_owned(),
-    }))
 }
 
 /// Why a run ended before its last epoch: a failed write first, then a stop asked for, then

@@ -1,14 +1,14 @@
 //! Stopping a training run cleanly: Ctrl-C / SIGTERM, a diverging loss, or the dashboard's quit
-//! menu all go through Burn's [`Interrupter`], which the Learner checks after every step.
+//! menu all go through Burn's [`Interrupter`], which the Learner checks after every step. Signals
+//! are watched from the start of every command: before training they end it at once, with a
+//! line and nothing half written ([`OnSignal`]).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use burn::train::Interrupter;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use signal_hook::low_level::emulate_default_handler;
 
 use crate::artifacts::ArtifactError;
 
@@ -72,7 +72,7 @@ impl Failure {
 
 /// The run's interrupter, the first reason it was asked to stop for, and the first failure.
 #[derive(Clone, Default)]
-pub(crate) struct Stop {
+pub struct Stop {
     interrupter: Interrupter,
     reason: Arc<Mutex<Option<StopReason>>>,
     failure: Failure,
@@ -110,7 +110,7 @@ impl Stop {
 
     /// Where write failures are kept: given to the checkpoint recorder, which Burn stops by
     /// itself when it fails.
-    pub fn failure(&self) -> Failure {
+    pub(crate) fn failure(&self) -> Failure {
         self.failure.clone()
     }
 
@@ -120,34 +120,89 @@ impl Stop {
     }
 }
 
-/// Turns SIGINT and SIGTERM into [`Stop::request`] while it lives. Afterwards they act as they
-/// would without it (the process ends): signal-hook cannot put the default handler back.
-pub(crate) struct SignalWatch {
-    active: Arc<AtomicBool>,
+/// What a SIGINT or SIGTERM does at this moment of the command (see [`watch_signals`]).
+pub enum OnSignal {
+    /// Ends the process at once: removes the temporary files being written and `cleanup`,
+    /// prints the line `message` gives for the signal, and exits with 128 + its number. For
+    /// the moments when there is nothing to save: before training starts, and in the commands
+    /// other than `train`.
+    Exit {
+        message: Box<dyn Fn(StopReason) -> String + Send>,
+        cleanup: Cleanup,
+    },
+    /// Asks the run to stop at its next check ([`Stop::request`]): while it trains and writes
+    /// its files.
+    Stop(Stop),
 }
 
-impl SignalWatch {
-    pub fn start(stop: Stop) -> std::io::Result<Self> {
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
-        let active = Arc::new(AtomicBool::new(true));
-        let watching = active.clone();
-        std::thread::Builder::new()
-            .name("signal-watch".to_owned())
-            .spawn(move || {
-                for signal in signals.forever() {
-                    if watching.load(Ordering::SeqCst) {
-                        stop.request(StopReason::Signal(signal));
-                    } else {
-                        let _ = emulate_default_handler(signal);
+/// What an [`OnSignal::Exit`] removes besides the temporary files.
+#[derive(Debug, Default, Clone)]
+pub struct Cleanup {
+    /// Files to remove (a run's lock).
+    pub files: Vec<std::path::PathBuf>,
+    /// A folder to remove if it is empty (one the command made).
+    pub empty_dir: Option<std::path::PathBuf>,
+}
+
+impl OnSignal {
+    /// The exit of a command that leaves nothing half written.
+    pub fn exit_plainly() -> Self {
+        OnSignal::Exit {
+            message: Box::new(|reason| {
+                format!("Stopped by {reason} before the command finished; no partial file is left")
+            }),
+            cleanup: Cleanup::default(),
+        }
+    }
+}
+
+static HANDLER: Mutex<Option<OnSignal>> = Mutex::new(None);
+static WATCHING: OnceLock<Result<(), String>> = OnceLock::new();
+
+fn handler() -> std::sync::MutexGuard<'static, Option<OnSignal>> {
+    HANDLER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Makes `on_signal` what SIGINT and SIGTERM do from now on.
+pub fn on_signal(on_signal: OnSignal) {
+    *handler() = Some(on_signal);
+}
+
+/// Starts watching SIGINT and SIGTERM (once per process; later calls do nothing) and makes them
+/// do what [`on_signal`] last said, [`OnSignal::exit_plainly`] until it is called.
+pub fn watch_signals() -> std::io::Result<()> {
+    WATCHING
+        .get_or_init(|| start_watch().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(std::io::Error::other)
+}
+
+fn start_watch() -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signal-watch".to_owned())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let reason = StopReason::Signal(signal);
+                // Held to the end: the command cannot switch to another handler meanwhile.
+                let mut guard = handler();
+                match guard.get_or_insert_with(OnSignal::exit_plainly) {
+                    OnSignal::Stop(stop) => stop.request(reason),
+                    OnSignal::Exit { message, cleanup } => {
+                        crate::artifacts::remove_pending();
+                        for file in &cleanup.files {
+                            let _ = std::fs::remove_file(file);
+                        }
+                        if let Some(dir) = &cleanup.empty_dir {
+                            let _ = std::fs::remove_dir(dir);
+                        }
+                        eprintln!("{}", message(reason));
+                        std::process::exit(i32::from(reason.exit_code()));
                     }
                 }
-            })?;
-        Ok(Self { active })
-    }
-}
-
-impl Drop for SignalWatch {
-    fn drop(&mut self) {
-        self.active.store(false, Ordering::SeqCst);
-    }
+            }
+        })?;
+    Ok(())
 }

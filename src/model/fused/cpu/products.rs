@@ -155,6 +155,9 @@ pub struct Blocked {
     values: Vec<f32>,
     rows: usize,
     cols: usize,
+    /// Every value is finite: skipping a zero's product with one is then exact (IEEE's
+    /// `0 · NaN` and `0 · ∞` are NaN, which a skipped product would lose).
+    finite: bool,
 }
 
 impl Blocked {
@@ -170,11 +173,19 @@ impl Blocked {
                 out[..end - start].copy_from_slice(&row[start..end]);
             }
         }
+        // `0 · x` is 0 for finite x and NaN otherwise: a sum that vectorises.
+        let finite = values.iter().map(|v| v * 0.0).sum::<f32>() == 0.0;
         Self {
             values,
             rows,
             cols: width,
+            finite,
         }
+    }
+
+    /// Element `(row, col)`.
+    fn at(&self, row: usize, col: usize) -> f32 {
+        self.values[((col / BLOCK) * self.rows + row) * BLOCK + col % BLOCK]
     }
 
     /// Row `row` of column block `block`.
@@ -205,6 +216,16 @@ multiversion! {
     ) {
         let n = bias.len();
         assert!(w.rows == k && w.cols == n, "weight shape");
+        if !w.finite {
+            // Every product, zeros included, so that NaN and infinity propagate as IEEE says.
+            for (x, out) in x.chunks_exact(k).zip(out.iter_mut()) {
+                for (j, o) in out[..n].iter_mut().enumerate() {
+                    let sum = x.iter().enumerate().map(|(i, v)| v * w.at(i, j)).sum::<f32>();
+                    o.write(sigmoid(sum + bias[j]));
+                }
+            }
+            return;
+        }
         let zeros = vec![0f32; k];
         // Each group's terms, group after group.
         let mut terms: Vec<Term> = Vec::with_capacity(x.len() / 4);
@@ -254,6 +275,16 @@ multiversion! {
     ) {
         let n = g.cols;
         assert_eq!(g.rows, x.len() / k.max(1), "gradient rows");
+        if !g.finite {
+            // Every product, zeros included, so that NaN and infinity propagate as IEEE says.
+            for (i, out) in columns.clone().zip(out.chunks_mut(n)) {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let sum = (0..g.rows).map(|r| x[r * k + i] * g.at(r, j)).sum::<f32>();
+                    o.write(sum);
+                }
+            }
+            return;
+        }
         // Each row's nonzero columns in `columns`, a bit each.
         let words = columns.len().div_ceil(64);
         let mut masks = vec![0u64; g.rows * words];

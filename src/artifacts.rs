@@ -26,7 +26,7 @@ pub enum ArtifactError {
     },
     #[error("cannot load '{}': {reason}; pass --model a folder written by `train`", path.display())]
     BadModel { path: PathBuf, reason: String },
-    #[error("'{}' is damaged ({reason}); it is rewritten by `train` after each epoch", path.display())]
+    #[error("'{}' is damaged ({reason}); put a good copy back to draw the run's curve", path.display())]
     BadMetrics { path: PathBuf, reason: String },
     #[error("cannot draw '{}': {reason}", path.display())]
     Plot { path: PathBuf, reason: String },

@@ -4,7 +4,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use mnist_autoencoder::IMAGE_PIXELS;
 use mnist_autoencoder::artifacts::ArtifactError;
-use mnist_autoencoder::artifacts::shell_path;
+use mnist_autoencoder::artifacts::{shell_path, shell_word};
 use mnist_autoencoder::backend::{self, Backend, Device, DeviceSpec, TrainingBackend};
 use mnist_autoencoder::cli::{
     Cli, Command, ConfigArgs, EvaluateArgs, ExportArgs, Format, ImportArgs, InterpolateArgs,
@@ -12,7 +12,7 @@ use mnist_autoencoder::cli::{
 };
 use mnist_autoencoder::config::{Config, short_number};
 use mnist_autoencoder::inspect;
-use mnist_autoencoder::run_dir::{RunLock, safetensors};
+use mnist_autoencoder::run_dir::{RunDir, RunLock, safetensors};
 use mnist_autoencoder::train::stop::{self, StopReason};
 use mnist_autoencoder::train::{self, StopCause, Stopped, TrainOutcome};
 
@@ -280,11 +280,28 @@ fn stopped_message(stopped: &Stopped) -> String {
         ),
     };
     match &stopped.cause {
-        StopCause::Asked(reason @ StopReason::Diverged { .. }) => format!(
-            "error: training diverged: {reason}; lower training.learning_rate (now {}); {kept}: {resume} --set training.learning_rate={}",
-            short_number(stopped.learning_rate),
-            short_number(stopped.learning_rate / 10.0)
-        ),
+        StopCause::Asked(reason @ StopReason::Diverged { .. }) if stopped.epsilon == 0.0 => {
+            let config = shell_path(&stopped.output_dir.join("config.toml"));
+            let fresh = RunDir::new(&stopped.output_dir).free_sibling();
+            let fresh = format!("output.dir={}", fresh.display());
+            format!(
+                "error: training diverged: {reason}; training.rmsprop.epsilon = 0 divides by zero where a gradient stays zero, and a resumed run keeps it: start over with a small one: mnist-autoencoder train --config {config} --set {} --set training.rmsprop.epsilon=1e-10",
+                shell_word(&fresh)
+            )
+        }
+        StopCause::Asked(reason @ StopReason::Diverged { .. }) => {
+            // The tutorial's rate, or a tenth of one already at most that.
+            let lower = if stopped.learning_rate > 0.01 {
+                0.01
+            } else {
+                stopped.learning_rate / 10.0
+            };
+            format!(
+                "error: training diverged: {reason}; lower training.learning_rate (now {}); {kept}: {resume} --set training.learning_rate={}",
+                short_number(stopped.learning_rate),
+                short_number(lower)
+            )
+        }
         StopCause::Asked(reason) => format!("Stopped by {reason}; {kept}; {then}: {resume}"),
         StopCause::Dashboard => {
             format!("Stopped from the dashboard; {kept}; {then}: {resume}")

@@ -526,3 +526,28 @@ pub fn suggested<'a>(line: &'a str, marker: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no '{marker}' in: {line}"))
         .trim_end()
 }
+
+/// A PNG whose header promises `width x height` gray pixels, with no pixel data after it.
+pub fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], body: &[u8]| {
+        png.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(body);
+        png.extend_from_slice(kind);
+        png.extend_from_slice(body);
+        png.extend_from_slice(&crc.sum().to_be_bytes());
+    };
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 0, 0, 0, 0]);
+    chunk(b"IHDR", &header);
+    // The start of the first row, compressed: a decoder needs the rest to go on.
+    let mut row = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    row.write_all(&[0; 64]).unwrap();
+    chunk(b"IDAT", &row.finish().unwrap());
+    chunk(b"IEND", &[]);
+    png
+}

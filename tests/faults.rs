@@ -3,15 +3,14 @@
 //! random moments resuming to the same result.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::{
-    BIN, SMALL, assert_one_line_error, checkpointed, command_in, cost_bits, files, rows, run_in,
-    stderr, synthetic_mnist, synthetic_run, train, train_command, train_ok, wait_until,
-    weight_bits,
+    BIN, SMALL, assert_one_line_error, checkpointed, command_in, cost_bits, files, png_header,
+    rows, run_in, stderr, synthetic_mnist, synthetic_run, train, train_command, train_ok,
+    wait_until, weight_bits,
 };
 
 fn a_full_disk_stops_training_naming_the_file_and_resumes_to_the_same_result(disk: &Path) {
@@ -151,31 +150,6 @@ fn a_damaged_mnist_file_is_named_with_its_checksum_and_the_way_out(mnist: &Path)
         &["data.download=false"],
     );
     assert_one_line_error(&output, &["is a file, not a folder", "data.dir"]);
-}
-
-/// A PNG whose header promises `width x height` gray pixels, with no pixel data after it.
-fn png_header(width: u32, height: u32) -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = |kind: &[u8], body: &[u8]| {
-        png.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        let mut crc = flate2::Crc::new();
-        crc.update(kind);
-        crc.update(body);
-        png.extend_from_slice(kind);
-        png.extend_from_slice(body);
-        png.extend_from_slice(&crc.sum().to_be_bytes());
-    };
-    let mut header = Vec::new();
-    header.extend_from_slice(&width.to_be_bytes());
-    header.extend_from_slice(&height.to_be_bytes());
-    header.extend_from_slice(&[8, 0, 0, 0, 0]);
-    chunk(b"IHDR", &header);
-    // The start of the first row, compressed: a decoder needs the rest to go on.
-    let mut row = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
-    row.write_all(&[0; 64]).unwrap();
-    chunk(b"IDAT", &row.finish().unwrap());
-    chunk(b"IEND", &[]);
-    png
 }
 
 fn an_oversized_picture_is_refused_from_its_header_in_little_memory() {

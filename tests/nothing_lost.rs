@@ -861,7 +861,7 @@ fn rough_edges_end_in_one_true_line() {
 
     // Asked for a model while its run trains: said so, with the trainer's process id.
     let busy = tmp.path().join("busy");
-    let mut child = train_command(tmp.path(), &data, &busy, &refs(&small(30)))
+    let mut child = train_command(tmp.path(), &data, &busy, &refs(&small(12)))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -875,10 +875,17 @@ fn rough_edges_end_in_one_true_line() {
     let pid = format!("process {}", child.id());
     for command in ["evaluate", "export"] {
         let output = run_in(tmp.path(), &[command, "--model", busy.to_str().unwrap()]);
-        assert_one_line_error(&output, &["still training", &pid, "model.mpk"]);
+        assert_one_line_error(
+            &output,
+            &["still training", &pid, "model.mpk", "wait until"],
+        );
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Waited for, as the message says: the model is there.
+    assert!(child.wait().unwrap().success());
+    for command in ["evaluate", "export"] {
+        let output = run_in(tmp.path(), &[command, "--model", busy.to_str().unwrap()]);
+        assert!(output.status.success(), "{command}: {}", stderr(&output));
+    }
 }
 
 crate::trials![

@@ -11,8 +11,8 @@ use mnist_autoencoder::data::epoch_order;
 use mnist_autoencoder::metrics::EpochRow;
 
 use crate::common::{
-    assert_one_line_error, rows, run_in, stderr, stdout, train, train_command, train_ok,
-    wait_until, weight_bits,
+    assert_one_line_error, paste, rows, run_in, stderr, stdout, suggested, train, train_command,
+    train_ok, wait_until, weight_bits,
 };
 
 /// Four epochs of 80 steps (about a second each here), the tutorial's settings otherwise.
@@ -180,8 +180,8 @@ fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint(mnis
         &[
             "diverged",
             "NaN in epoch 1 at step",
-            "training.learning_rate",
-            "--resume",
+            "training.rmsprop.epsilon = 0 divides by zero",
+            "start over with a small one: ",
         ],
     );
     // The step named is the first batch whose loss the epoch's batch log records as NaN (the
@@ -198,6 +198,10 @@ fn a_diverging_loss_stops_naming_epoch_and_step_and_keeps_no_bad_checkpoint(mnis
     assert!(rows(&dir).is_empty());
     assert!(!dir.join("model.mpk").exists());
     assert!(!dir.join("checkpoint/model-1.mpk").exists());
+    // The advice, followed: a new run from the same config with a small epsilon.
+    let fresh = paste(tmp.path(), suggested(&err, "start over with a small one: "));
+    assert!(fresh.status.success(), "{}", stderr(&fresh));
+    assert_eq!(rows(&tmp.path().join("run-2")).len(), 4);
 }
 
 /// A loss that turns NaN in a later epoch stops there: the last good epoch's checkpoint and row
@@ -228,7 +232,20 @@ fn a_loss_diverging_in_a_later_epoch_keeps_the_last_good_checkpoint(mnist: &Path
     // A rate beyond float32's range: the update of a weight whose gradient is zero is 0 * inf,
     // NaN, and the next loss is NaN.
     let output = resume(&["training.learning_rate=1e39"]);
-    assert_one_line_error(&output, &["diverged", "NaN in epoch 3 at step", "--resume"]);
+    let err = assert_one_line_error(
+        &output,
+        &[
+            "diverged",
+            "NaN in epoch 3 at step",
+            "--resume",
+            "(now 1e39)",
+        ],
+    );
+    let advice = suggested(&err, "epochs 1-2 of 4 are checkpointed: ");
+    assert!(
+        advice.ends_with("--set training.learning_rate=0.01"),
+        "{err}"
+    );
     assert_eq!(rows(&dir), good, "metrics.csv changed");
     for part in ["model", "optim", "scheduler"] {
         assert!(
@@ -241,8 +258,9 @@ fn a_loss_diverging_in_a_later_epoch_keeps_the_last_good_checkpoint(mnist: &Path
         );
     }
 
-    // The resumed run's config.toml keeps the rate it was given: the fix is another --set.
-    let output = resume(&["training.learning_rate=0.01"]);
+    // The resumed run's config.toml keeps the rate it was given: the fix is another --set, as
+    // the message says.
+    let output = paste(tmp.path(), advice);
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = stdout(&output);
     let resuming = format!("Resuming '{}' after epoch 2\n", dir.display());

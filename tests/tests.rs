@@ -3,6 +3,9 @@
 
 use std::process::ExitCode;
 
+// These train, for a second or two each on ndarray: not on lavapipe.
+#[cfg(not(feature = "wgpu"))]
+mod advice;
 #[cfg(all(feature = "ndarray", feature = "wgpu"))]
 mod backends;
 mod cli;
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     trials.extend(reference::trials());
     #[cfg(not(feature = "wgpu"))]
     {
+        trials.extend(advice::trials());
         trials.extend(faults::trials());
         trials.extend(nothing_lost::trials());
         trials.extend(pictures::trials());

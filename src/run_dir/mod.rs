@@ -171,7 +171,7 @@ impl RunDir {
 
     /// The first `DIR-2`, `DIR-3`, ... beside this folder that holds no run: a new folder to
     /// suggest.
-    pub(crate) fn free_sibling(&self) -> PathBuf {
+    pub fn free_sibling(&self) -> PathBuf {
         (2..)
             .map(|n| PathBuf::from(format!("{}-{n}", self.path.display())))
             .find(|dir| RunDir::new(dir).marker().is_none())

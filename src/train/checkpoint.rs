@@ -264,17 +264,17 @@ pub(crate) fn resume_point<B: FusedOps>(
     }
     rows.truncate(epoch);
     let dir = RunDir::new(run_dir);
+    if epoch >= epochs && FINAL_FILES.iter().all(|f| dir.file(f).is_file()) {
+        return Err(CheckpointError::Finished {
+            dir: run_dir.to_owned(),
+            epochs: epoch,
+        });
+    }
     if epoch > epochs {
         return Err(CheckpointError::FewerEpochs {
             dir: run_dir.to_owned(),
             asked: epochs,
             done: epoch,
-        });
-    }
-    if epoch == epochs && FINAL_FILES.iter().all(|f| dir.file(f).is_file()) {
-        return Err(CheckpointError::Finished {
-            dir: run_dir.to_owned(),
-            epochs: epoch,
         });
     }
     Ok(ResumePoint {

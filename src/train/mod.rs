@@ -71,6 +71,8 @@ pub struct Stopped {
     pub epochs_done: usize,
     pub epochs: usize,
     pub learning_rate: f64,
+    /// `training.rmsprop.epsilon`: 0 can divide by zero, which no resume can change.
+    pub epsilon: f32,
     /// Where the run is now: its folder, or where that folder was moved to.
     pub output_dir: PathBuf,
     /// The run's folder is gone (removed, or moved where this system cannot follow it).
@@ -518,6 +520,7 @@ impl Finish<'_> {
             epochs_done: kept,
             epochs: self.config.training.epochs,
             learning_rate: self.config.training.learning_rate,
+            epsilon: self.config.training.rmsprop.epsilon,
             gone: here.is_none(),
             output_dir: here.unwrap_or_else(|| self.dir.path().to_owned()),
         })

@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""Kill-and-resume soak: SIGKILLs a training run at random moments, resumes it each time, and
+"""Kill-and-resume soak: stops a training run at random moments, resumes it each time, and
 compares the result with an uninterrupted run of the same seed.
 
 Trains `--epochs` epochs on the first `--images` training images of real MNIST, once without a
-stop and once killed `--kills` times at random moments, resumed after each kill: a third after a
-random delay, the others as soon as, after a random delay, the run is seen validating or writing
-a checkpoint. Each kill is classed by what the run was doing, read from its files at that moment:
-writing a checkpoint (a temporary file in checkpoint/), validating (the epoch's valid/ batch log
-exists), or training. Then every weight in `model.mpk` and the costs in `metrics.csv` must equal
-the uninterrupted run's, bit for bit (the ndarray backend's promise). (The files themselves
-differ: Burn records each parameter's random id, drawn anew by each process.)
+stop and once stopped `--kills` times, resumed after each stop. The stops cycle through five
+moments: a SIGKILL after a random delay (training), a SIGKILL as soon as, after a random delay,
+the run is seen validating or writing a checkpoint, a SIGINT or SIGTERM while it reads its data
+(in the first moments of the process, before its first line), and a SIGTERM the moment its last
+epoch's row is written (while it writes its final files). Each stop is classed by what the run
+was doing, read from its files at that moment: writing a checkpoint (a temporary file in
+checkpoint/), validating (the epoch's valid/ batch log exists), training, data loading (no
+banner printed yet), or finishing (every epoch has its row). A signal must end the process with
+128 + its number and one line on stderr. Then every weight in `model.mpk` and the costs in
+`metrics.csv` must equal the uninterrupted run's, bit for bit (the ndarray backend's promise),
+and the final files must all be there. (The files themselves differ: Burn records each
+parameter's random id, drawn anew by each process.)
 
     cargo build --release
     python3 bench/soak.py --data ../shared/data/mnist --kills 12
 
-Prints the kills per phase and the verdict; exits 1 if the runs differ.
+Prints the stops per phase and the verdict; exits 1 if the runs differ or a signal ended badly.
 """
 import argparse
 import os
@@ -107,8 +112,15 @@ def weights(run_dir):
     return strip(record)
 
 
-def phase(run_dir):
-    """What the run is doing now, judged from its files."""
+FINAL_FILES = ["model.mpk", "loss.png", "reconstruction.png"]
+
+
+def phase(run_dir, epochs, printed):
+    """What the run is doing now, judged from its files and whether it printed its first line."""
+    if not printed:
+        return "data loading"
+    if len(rows(run_dir)) >= epochs:
+        return "finishing"
     checkpoint = os.path.join(run_dir, "checkpoint")
     if os.path.isdir(checkpoint) and any(n.endswith(".tmp") for n in os.listdir(checkpoint)):
         return "checkpoint write"
@@ -123,7 +135,7 @@ def main():
     parser.add_argument("--data", required=True, help="folder with the four MNIST IDX files")
     parser.add_argument("--bin", default=os.path.join(
         os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "mnist-autoencoder"))
-    parser.add_argument("--kills", type=int, default=12, help="SIGKILLs to land (at least)")
+    parser.add_argument("--kills", type=int, default=15, help="stops to land")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--images", type=int, default=6000, help="training images")
     parser.add_argument("--seed", type=int, default=7)
@@ -143,47 +155,75 @@ def main():
         broken = os.path.join(tmp, "broken")
         phases = {}
         kills = 0
+        failures = []
         resume = [args.bin, "train", "--resume", broken, "--set", "output.dashboard=plain"]
+        targets = ["training step", "validation", "checkpoint write", "data loading", "finishing"]
         while kills < args.kills:
-            # A run killed before it wrote its config.toml has nothing to resume: start it again.
+            # A run stopped before it wrote its config.toml has nothing to resume: start it again.
             started = os.path.isfile(os.path.join(broken, "config.toml"))
             command = resume if started else train_args(args, broken)
-            child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            # Every third kill at a random moment in the first two thirds of a run; the others
-            # the moment validation or a checkpoint write is seen to begin, after a random wait.
-            target = ["training step", "validation", "checkpoint write"][kills % 3]
-            deadline = time.perf_counter() + rng.uniform(0.05, duration * 2 / 3)
+            target = targets[kills % len(targets)]
+            if target == "finishing" and not started:
+                target = "training step"
+            child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            os.set_blocking(child.stdout.fileno(), False)
+            printed = False
+            # SIGKILL while it trains, validates or writes a checkpoint, after a random wait (the
+            # first in the first two thirds of a run, the others once that phase is seen); a
+            # SIGINT or SIGTERM while it reads its data, and a SIGTERM the moment its last row
+            # is written.
+            deadline = time.perf_counter() + {
+                "data loading": rng.uniform(0.0, 0.05),
+                "finishing": 0.0,
+            }.get(target, rng.uniform(0.05, duration * 2 / 3))
             while child.poll() is None:
+                printed = printed or bool(child.stdout.read(1) or b"")
                 now = time.perf_counter()
-                if now >= deadline and (target == "training step" or phase(broken) == target):
+                if target == "data loading" and (now >= deadline or printed):
+                    break
+                if now >= deadline and target != "data loading" and (
+                        target == "training step" or phase(broken, args.epochs, True) == target):
                     break
                 if now >= deadline + duration:
                     break
                 time.sleep(0.0005)
             if child.poll() is not None:
+                child.communicate()
                 if child.returncode != 0:
                     sys.exit(f"error: {' '.join(command[:3])} ... ended with {child.returncode}")
-                # Finished before this kill: start over, keeping the kills landed.
-                print(f"  the run finished after {kills} kills; starting it over", flush=True)
+                # Finished before this stop: start over, keeping the stops landed.
+                print(f"  the run finished after {kills} stops; starting it over", flush=True)
                 subprocess.run(["rm", "-rf", broken], check=True)
                 continue
-            where = phase(broken)
-            child.send_signal(signal.SIGKILL)
-            child.wait()
+            where = phase(broken, args.epochs, printed)
+            sig = {"data loading": rng.choice([signal.SIGINT, signal.SIGTERM]),
+                   "finishing": signal.SIGTERM}.get(target, signal.SIGKILL)
+            child.send_signal(sig)
+            _, err = child.communicate()
             kills += 1
             phases[where] = phases.get(where, 0) + 1
-            print(f"  kill {kills}: {where}, {len(rows(broken))} epochs in metrics.csv", flush=True)
+            name = signal.Signals(sig).name
+            lines = err.decode(errors="replace").strip().splitlines()
+            if sig != signal.SIGKILL:
+                ok = child.returncode == 128 + sig and len(lines) == 1 and name in lines[0]
+                if not ok:
+                    failures.append(f"{name} during {where}: exit {child.returncode}, {lines}")
+            print(f"  stop {kills}: {name} during {where}, {len(rows(broken))} epochs in metrics.csv"
+                  + (f": {lines[-1]}" if lines and sig != signal.SIGKILL else ""), flush=True)
         done = subprocess.run(resume, capture_output=True, text=True)
         if done.returncode != 0 and "already finished" not in done.stderr:
             sys.exit(f"error: the last resume failed: {done.stderr.strip()}")
 
         same_model = weights(whole) == weights(broken)
         same_costs = rows(whole) == rows(broken)
-        print(f"\n{kills} kills: " + ", ".join(f"{n} during {p}" for p, n in sorted(phases.items())))
+        complete = all(os.path.isfile(os.path.join(broken, f)) for f in FINAL_FILES)
+        print(f"\n{kills} stops: " + ", ".join(f"{n} during {p}" for p, n in sorted(phases.items())))
+        for failure in failures:
+            print(f"BAD STOP: {failure}")
         print(f"weights in model.mpk identical: {'yes' if same_model else 'NO'}; "
               f"metrics.csv costs identical: {'yes' if same_costs else 'NO'} "
-              f"({len(rows(broken))} epochs)")
-        sys.exit(0 if same_model and same_costs else 1)
+              f"({len(rows(broken))} epochs); final files all there: {'yes' if complete else 'NO'}")
+        sys.exit(0 if same_model and same_costs and complete and not failures else 1)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         resume,
         init_from,
     } = args;
+    train::stop_at_once_before_training(resume.as_deref());
     if let Some(file) = init_from {
         sets.push(format!("model.init_from={}", inspect::toml_string(&file)));
     }

@@ -888,6 +888,85 @@ fn rough_edges_end_in_one_true_line() {
     }
 }
 
+/// Ctrl-C in Burn's dashboard (a terminal in raw mode, where it would be a key press) stops
+/// the run as in plain mode: one line, exit code 130, a run that resumes. The terminal is
+/// `script`'s, with Ctrl-C typed into it.
+fn ctrl_c_in_the_dashboard_stops_like_anywhere_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_run(tmp.path());
+    let run = tmp.path().join("run");
+    let mut line = vec![crate::common::BIN.to_owned(), "train".to_owned()];
+    let flags = with(&small(200), &[&format!("data.dir={}", data.display())]);
+    let out = format!("output.dir={}", run.display());
+    for flag in flags.iter().chain([&out]) {
+        line.extend(["--set".to_owned(), flag.clone()]);
+    }
+    let line = line
+        .iter()
+        .map(|w| format!("'{w}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(tmp.path())
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    wait_until(&mut child, "an epoch", || !rows(&run).is_empty());
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let screen = stdout(&output);
+    assert_eq!(output.status.code(), Some(130), "{screen}");
+    let stop = screen
+        .lines()
+        .find(|l| l.contains("Stopped by SIGINT (Ctrl-C)"))
+        .unwrap_or_else(|| panic!("no stop line in: {screen}"));
+    assert!(stop.contains("of 200 are checkpointed"), "{stop}");
+    let resumed = paste(
+        tmp.path(),
+        &format!(
+            "{} --set training.epochs=3",
+            suggested(stop, "continue with: ").trim_end_matches('\r')
+        ),
+    );
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(rows(&run).len(), 3);
+}
+
+/// What a run keeps, and for how long: the checkpoints of its last three epochs, every epoch's
+/// row and batch logs, the weights it started from when not the seed's, and its final files.
+fn a_run_keeps_its_last_three_checkpoints_and_every_epochs_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_run(tmp.path());
+    let start = tmp.path().join("start.safetensors");
+    weights_file(&start, |_, _| {});
+    let run = tmp.path().join("run");
+    let init = format!("model.init_from={}", start.display());
+    train_ok(tmp.path(), &data, &run, &refs(&with(&small(5), &[&init])));
+    assert_eq!(crate::common::checkpointed(&run), [3, 4, 5]);
+    assert_eq!(rows(&run).len(), 5);
+    for epoch in 1..=5 {
+        for split in ["train", "valid"] {
+            let log = run.join(format!("{split}/epoch-{epoch}/Loss.log"));
+            assert!(log.is_file(), "{}", log.display());
+        }
+    }
+    let kept = [
+        "config.toml",
+        "init.mpk",
+        "model.mpk",
+        "loss.png",
+        "reconstruction.png",
+    ];
+    for file in kept {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+    assert!(!run.join(".lock").exists(), "the lock outlived the run");
+}
+
 crate::trials![
     plain a_run_resumed_before_its_first_checkpoint_starts_from_the_weights_it_started_from,
     plain no_command_writes_over_a_runs_own_files,
@@ -901,4 +980,6 @@ crate::trials![
     plain suggested_commands_work_when_pasted,
     plain a_killed_commands_temporary_files_go_at_the_next_start,
     plain rough_edges_end_in_one_true_line,
+    plain ctrl_c_in_the_dashboard_stops_like_anywhere_else,
+    plain a_run_keeps_its_last_three_checkpoints_and_every_epochs_record,
 ];

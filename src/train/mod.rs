@@ -9,7 +9,7 @@ pub mod epoch_log;
 mod learner;
 pub mod stop;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -169,6 +169,19 @@ pub fn train<B: FusedAutodiff>(
     let outcome = run.finish::<B>(&model, rows, &data, device);
     drop(lock);
     Ok(outcome)
+}
+
+/// Makes a signal end `train` at once, with its line, until it knows its run folder: for the
+/// moments in which its config is read. `resume`: the folder of a run to resume.
+pub fn stop_at_once_before_training(resume: Option<&Path>) {
+    let dir = RunDir::new(resume.unwrap_or(Path::new(".")));
+    on_signal(exit_before_training(
+        &dir,
+        resume.is_some(),
+        None,
+        false,
+        false,
+    ));
 }
 
 /// What a signal does before training starts: nothing of the run is written yet (beyond what

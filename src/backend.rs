@@ -9,6 +9,9 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+use crate::model::fused::FusedOps;
+use crate::model::fused::plan::{KernelChoice, Plan};
+
 #[cfg(not(any(feature = "ndarray", feature = "wgpu")))]
 compile_error!("enable a backend feature: `ndarray` (the default) or `wgpu`");
 
@@ -33,6 +36,27 @@ pub(crate) const BACKEND_NAME: &str = selected::NAME;
 /// A device of [`Backend`].
 pub type Device = burn::tensor::Device<Backend>;
 
+/// Settles what the backend's libraries read from the environment, before any thread starts:
+/// `matrixmultiply` splits each product over threads of its own unless `MATMUL_NUM_THREADS`
+/// says 1, and the step's kernels split their products over the compute pool themselves.
+/// `MNIST_AUTOENCODER_SIMD=avx2` (or `baseline`) keeps this crate's kernels to those
+/// instructions, for benchmarks of the paths of processors without AVX-512.
+pub fn before_threads() {
+    #[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
+    {
+        use crate::model::fused::cpu::kernels::{Simd, cap_simd};
+        if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+            // SAFETY: called first thing in `main`, while no other thread reads the environment.
+            unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
+        }
+        match std::env::var("MNIST_AUTOENCODER_SIMD").as_deref() {
+            Ok("avx2") => cap_simd(Simd::Avx2),
+            Ok("baseline") => cap_simd(Simd::Baseline),
+            _ => {}
+        }
+    }
+}
+
 /// Runs `work` where this backend computes fastest.
 ///
 /// For ndarray, that is inside a rayon pool with a thread per core, named `compute`: the
@@ -50,6 +74,158 @@ pub fn run_on_compute_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
         return pool.install(work);
     }
     work()
+}
+
+/// The plan of the step's products `backend.kernels` gives a run of `batch` images through
+/// `hidden` units, made the backend's (see [`crate::model::fused::plan`]): timed here on
+/// `images` the first time this machine runs that shape (`auto`), then the same plan from
+/// its cache; or forced. Backends without kernels of their own ignore it.
+#[derive(Debug, Clone)]
+pub struct Kernels {
+    pub plan: Plan,
+    /// Where the plan came from, for the banner: "measured here", "this machine's", ...
+    pub source: &'static str,
+    /// The timings behind a plan measured now.
+    pub timings: Vec<Timing>,
+}
+
+#[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
+pub use crate::model::fused::cpu::tune::Timing;
+
+/// The timings of a product's candidates (no backend here has kernels to time).
+#[cfg(feature = "wgpu")]
+#[derive(Debug, Clone)]
+pub struct Timing;
+
+/// Resolves `choice` for a run of `batch` and `hidden` (see [`Kernels`]); `images` gives the
+/// images to time with, when timing is needed.
+pub fn prepare_kernels(
+    choice: KernelChoice,
+    batch: usize,
+    hidden: usize,
+    images: impl FnOnce() -> Vec<f32>,
+) -> Kernels {
+    let (plan, source, timings) = match choice {
+        KernelChoice::Reference => (Plan::REFERENCE, "the reference plan", Vec::new()),
+        KernelChoice::Forced(plan) => (plan, "as configured", Vec::new()),
+        KernelChoice::Auto => auto_plan(batch, hidden, images),
+    };
+    Backend::use_plan(plan);
+    Kernels {
+        plan,
+        source,
+        timings,
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn auto_plan(
+    _batch: usize,
+    _hidden: usize,
+    _images: impl FnOnce() -> Vec<f32>,
+) -> (Plan, &'static str, Vec<Timing>) {
+    (Plan::REFERENCE, "not used by wgpu", Vec::new())
+}
+
+#[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
+fn auto_plan(
+    batch: usize,
+    hidden: usize,
+    images: impl FnOnce() -> Vec<f32>,
+) -> (Plan, &'static str, Vec<Timing>) {
+    use crate::model::fused::cpu::tune;
+    let key = plan_cache::key(batch, hidden);
+    if let Some(plan) = plan_cache::get(&key) {
+        return (plan, "this machine's, measured before", Vec::new());
+    }
+    let timings = tune::measure(batch, hidden, &images());
+    let measured = tune::choose(&timings);
+    // Another run may have measured the same shape meanwhile: the first plan stored is the
+    // machine's, so that every run of a seed here computes alike.
+    match plan_cache::put(&key, measured) {
+        Some(plan) if plan != measured => (plan, "this machine's, measured before", timings),
+        Some(_) => (measured, "measured here now", timings),
+        None => (
+            measured,
+            "measured here now (no cache folder to keep it)",
+            timings,
+        ),
+    }
+}
+
+/// The plans measured on this machine, in the user's cache folder
+/// (`$XDG_CACHE_HOME/mnist-autoencoder/kernels.toml`, or `~/.cache/...`), one per shape of run
+/// and processor: the planner's memory, as FFTW's wisdom.
+#[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
+mod plan_cache {
+    use std::fs;
+    use std::io::{Read, Seek, Write};
+    use std::path::PathBuf;
+
+    use crate::model::fused::cpu::kernels;
+    use crate::model::fused::plan::Plan;
+
+    fn path() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .or_else(|| std::env::var_os("LOCALAPPDATA").map(PathBuf::from))?;
+        Some(base.join("mnist-autoencoder").join("kernels.toml"))
+    }
+
+    /// What a plan depends on: the processor, its instruction sets, the threads, the shape.
+    pub(super) fn key(batch: usize, hidden: usize) -> String {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|m| m.trim().to_owned())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+        format!(
+            "{cpu}; {:?}; {} threads; batch {batch}; hidden {hidden}",
+            kernels::simd(),
+            rayon::current_num_threads()
+        )
+    }
+
+    pub(super) fn get(key: &str) -> Option<Plan> {
+        let text = fs::read_to_string(path()?).ok()?;
+        let table: toml::Table = toml::from_str(&text).ok()?;
+        table.get(key)?.as_str()?.parse().ok()
+    }
+
+    /// Stores `plan` for `key` unless a plan is there already; returns the plan stored, or
+    /// `None` when there is no cache to store it in.
+    pub(super) fn put(key: &str, plan: Plan) -> Option<Plan> {
+        let path = path()?;
+        fs::create_dir_all(path.parent()?).ok()?;
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .ok()?;
+        file.lock().ok()?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).ok()?;
+        // A damaged cache is only a cache: started again.
+        let mut table: toml::Table = toml::from_str(&text).unwrap_or_default();
+        if let Some(stored) = table.get(key).and_then(|v| v.as_str()?.parse().ok()) {
+            return Some(stored);
+        }
+        table.insert(key.to_owned(), toml::Value::String(plan.to_string()));
+        let text = toml::to_string(&table).ok()?;
+        file.set_len(0).ok()?;
+        file.rewind().ok()?;
+        file.write_all(text.as_bytes()).ok()?;
+        file.sync_all().ok()?;
+        Some(plan)
+    }
 }
 
 /// Which device `backend.device` asks for; read and written as its text form.

@@ -16,6 +16,7 @@ use crate::backend::DeviceSpec;
 use crate::data::{self, DataError, DatasetKind, LabeledImages, MnistPart, MnistSplits};
 pub use crate::data::{Noise, NoiseKind};
 pub use crate::model::Init;
+pub use crate::model::fused::plan::{KernelChoice, Plan};
 pub use crate::optim::{OptimizerKind, RmsPropSettings};
 pub use crate::render::chart::Scale;
 
@@ -27,6 +28,9 @@ pub(crate) const RESUME_KEYS: [&str; 4] = [
     "output.dashboard",
     "backend.device",
 ];
+
+/// The key of the kernel plan, which a run's `config.toml` records.
+const KERNELS_KEY: &str = "backend.kernels";
 
 /// The shipped defaults, `config/default.toml`.
 pub(crate) const DEFAULT_CONFIG_TOML: &str = include_str!("../config/default.toml");
@@ -108,6 +112,8 @@ pub struct Config {
 pub struct BackendSettings {
     /// `default`, `cpu`, `discrete:N` or `integrated:N`.
     pub device: DeviceSpec,
+    /// How the step's products are computed (see [`KernelChoice`]).
+    pub kernels: KernelChoice,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,6 +267,7 @@ impl Config {
         })?;
         let mut layers = Layers::new();
         layers.apply_file(&text, Origin::File(path))?;
+        let planned = layers.origins.contains_key(KERNELS_KEY);
         for flag in sets {
             let key = flag.split_once('=').map_or("", |(key, _)| key.trim());
             if !RESUME_KEYS.contains(&key) {
@@ -270,14 +277,25 @@ impl Config {
         }
         let mut config = layers.finish()?;
         config.output.dir = dir.to_owned();
+        if !planned {
+            // Written before kernels were chosen: the run computed with the reference plan.
+            config.backend.kernels = KernelChoice::Reference;
+        }
         Ok(config)
     }
 
-    /// Parses a whole config text (as written to `config.toml` next to a model).
+    /// Parses a whole config text (as written to `config.toml` next to a model). A run's
+    /// config without `backend.kernels` was written before kernels were chosen: its run
+    /// computed with the reference plan.
     pub fn from_toml(text: &str, origin: Origin) -> Result<Self, ConfigError> {
         let mut layers = Layers::new();
         layers.apply_file(text, origin)?;
-        layers.finish()
+        let planned = layers.origins.contains_key(KERNELS_KEY);
+        let mut config = layers.finish()?;
+        if !planned {
+            config.backend.kernels = KernelChoice::Reference;
+        }
+        Ok(config)
     }
 
     pub fn to_toml(&self) -> String {

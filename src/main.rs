@@ -17,6 +17,7 @@ use mnist_autoencoder::train::stop::{self, StopReason};
 use mnist_autoencoder::train::{self, StopCause, Stopped, TrainOutcome};
 
 fn main() -> ExitCode {
+    backend::before_threads();
     // A closed stdout (`train | head -1`) ends the process quietly, as it does other Unix tools,
     // instead of panicking in `println!`. Every file is written atomically, so none is half done.
     #[cfg(unix)]

@@ -152,6 +152,19 @@ fn config_messages_say_what_works() {
             fixed: t("k", &["data.validation_size=4199"]),
         },
         Case {
+            bad: t("m", &["backend.kernels=fastest"]),
+            says: &[
+                "backend.kernels",
+                "\"auto\", \"reference\" or a plan such as \"x.W1=",
+            ],
+            fixed: t(
+                "m",
+                &[
+                    "backend.kernels=x.W1=skip-zeros h.W2=gemm hT.dz2=gemm dz2.W2T=gemm xT.dz1=skip-zeros",
+                ],
+            ),
+        },
+        Case {
             bad: t("l", &["training.noise=masking", "training.noise_level=1"]),
             says: &["share of pixels zeroed: above 0, below 1"],
             fixed: t("l", &["training.noise=masking", "training.noise_level=0.5"]),

@@ -253,12 +253,22 @@ pub fn run_in(cwd: &Path, args: &[&str]) -> Output {
 pub fn command_in(cwd: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args).current_dir(cwd);
+    test_environment(&mut command);
+    command
+}
+
+/// What every process the tests start runs with.
+pub fn test_environment(command: &mut Command) {
     // Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on stderr when it is
     // unset (as in CI); the checks on our one-line errors must not count that driver notice.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         command.env("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
-    command
+    // The kernel plans `auto` measures, kept for this run of the tests rather than the user's
+    // cache folder: every run of one shape in the suite computes alike.
+    let cache =
+        std::env::temp_dir().join(format!("mnist-autoencoder-tests-{}", std::process::id()));
+    command.env("XDG_CACHE_HOME", cache);
 }
 
 pub fn stdout(output: &Output) -> String {
@@ -509,9 +519,7 @@ pub fn paste(cwd: &Path, suggested: &str) -> Output {
     let line = suggested.replacen("mnist-autoencoder", &shell_quote(BIN), 1);
     let mut command = Command::new("sh");
     command.arg("-c").arg(line).current_dir(cwd);
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        command.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    }
+    test_environment(&mut command);
     command.output().expect("sh runs")
 }
 

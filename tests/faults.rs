@@ -196,7 +196,9 @@ fn run_with_peak_memory(cwd: &Path, args: &[&str]) -> (std::process::Output, u64
         Path::new(TIME).is_file(),
         "{TIME} is missing: install GNU time (Debian: apt-get install time)"
     );
-    let mut output = Command::new(TIME)
+    let mut command = Command::new(TIME);
+    crate::common::test_environment(&mut command);
+    let mut output = command
         .args(["-f", "PEAK_RSS_KB=%M", BIN])
         .args(args)
         .current_dir(cwd)

@@ -737,7 +737,82 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
     }
 }
 
+/// Every kernel of every product the planner may choose, on every instruction set this
+/// processor has (the narrower ones by capping the kernels), against Burn's composed ops; and
+/// the same bits whatever the instruction set.
+#[cfg(not(feature = "wgpu"))]
+fn every_kernel_of_every_product_matches_the_composed_ops() {
+    use mnist_autoencoder::model::fused::cpu::kernels::{self, Simd};
+    use mnist_autoencoder::model::fused::cpu::{forward, input_gradient, weight_gradient};
+    use mnist_autoencoder::model::fused::plan::{Kernel, Product};
+
+    struct Uncap;
+    impl Drop for Uncap {
+        fn drop(&mut self) {
+            kernels::cap_simd(Simd::Avx512);
+        }
+    }
+    let _uncap = Uncap;
+    let (n, k, h) = (24, 784, 40);
+    let data = |x: Tensor<B, 2>| values(x);
+    let (w, bias, g) = (
+        drawn::<B>([k, h], 21),
+        drawn::<B>([1, h], 22).reshape([h]),
+        drawn::<B>([n, h], 23),
+    );
+    let cases = [(Input::Digits, true), (Input::Dense, false)];
+    let mut first: Vec<Vec<f32>> = Vec::new();
+    for simd in [Simd::Avx512, Simd::Avx2, Simd::Baseline] {
+        if simd > kernels::detected() {
+            continue;
+        }
+        kernels::cap_simd(simd);
+        let mut outputs = Vec::new();
+        for (kind, images) in cases {
+            let x = input::<B>(kind, n);
+            let composed_forward =
+                values(composed::linear_sigmoid(x.clone(), w.clone(), bias.clone()));
+            let composed_weights = values(x.clone().transpose().matmul(g.clone()));
+            let composed_input = values(g.clone().matmul(w.clone().transpose()));
+            for kernel in Kernel::ALL {
+                let product = if images {
+                    Product::ImagesWeights
+                } else {
+                    Product::CodeWeights
+                };
+                if !kernel.computes(product) {
+                    continue;
+                }
+                let what = format!("{simd:?} {kernel:?} {kind:?}");
+                let y = forward(
+                    kernel,
+                    &data(x.clone()),
+                    [n, k],
+                    &data(w.clone()),
+                    &values(bias.clone()),
+                );
+                assert_close(&format!("{what} forward"), &y, &composed_forward, 1e-5);
+                let dw = weight_gradient(kernel, &data(x.clone()), [n, k], &data(g.clone()), h);
+                assert_close(&format!("{what} weights"), &dw, &composed_weights, 1e-5);
+                let dx = input_gradient(kernel, &data(g.clone()), n, &data(w.clone()), k);
+                assert_close(&format!("{what} input"), &dx, &composed_input, 1e-5);
+                outputs.extend([y, dw, dx]);
+            }
+        }
+        if first.is_empty() {
+            first = outputs;
+        } else {
+            assert!(
+                first == outputs,
+                "{simd:?} computes other bits than the widest set"
+            );
+        }
+    }
+}
+
 crate::trials![
+    #[cfg(not(feature = "wgpu"))]
+    plain every_kernel_of_every_product_matches_the_composed_ops,
     plain non_finite_weights_give_nan_where_the_composed_ops_do,
     plain fused_values_and_gradients_match_burns_autodiff_of_the_composed_ops,
     plain the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one,

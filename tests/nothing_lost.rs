@@ -906,7 +906,9 @@ fn ctrl_c_in_the_dashboard_stops_like_anywhere_else() {
         .map(|w| format!("'{w}'"))
         .collect::<Vec<_>>()
         .join(" ");
-    let mut child = std::process::Command::new("script")
+    let mut script = std::process::Command::new("script");
+    crate::common::test_environment(&mut script);
+    let mut child = script
         .args(["-qec", &line, "/dev/null"])
         .current_dir(tmp.path())
         .env("TERM", "xterm")

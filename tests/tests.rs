@@ -18,6 +18,8 @@ mod end_to_end;
 mod faults;
 mod fused;
 mod interop;
+#[cfg(not(feature = "wgpu"))]
+mod kernels;
 mod model;
 #[cfg(not(feature = "wgpu"))]
 mod nothing_lost;
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     {
         trials.extend(advice::trials());
         trials.extend(faults::trials());
+        trials.extend(kernels::trials());
         trials.extend(nothing_lost::trials());
         trials.extend(pictures::trials());
         trials.extend(resume::trials());

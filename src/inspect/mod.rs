@@ -39,6 +39,8 @@ impl<B: FusedOps> Opened<B> {
     pub fn open(dir: &Path, data_dir: Option<&Path>, device: &B::Device) -> Result<Self, Error> {
         let dir = RunDir::new(dir);
         let mut saved = dir.load::<B>(device)?;
+        // The run's own kernels, where it recorded them; no timing for a command that reads.
+        B::use_plan(saved.config.backend.kernels.plan());
         if let Some(data_dir) = data_dir {
             saved.config.data.dir = data_dir.to_owned();
         }

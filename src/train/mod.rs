@@ -21,7 +21,8 @@ use self::epoch_log::EpochLogger;
 use self::learner::Run;
 use self::stop::{Cleanup, OnSignal, Stop, StopReason, on_signal};
 use crate::artifacts::{ArtifactError, shell_path};
-use crate::config::{Config, NoiseKind, OptimizerKind};
+use crate::backend::{self, Kernels};
+use crate::config::{Config, KernelChoice, NoiseKind, OptimizerKind};
 use crate::data::{EpochLoader, MnistBatch, MnistSplits};
 use crate::inspect::curve_title;
 use crate::inspect::evaluate::{mean_squared_error, write_reconstruction_figure};
@@ -127,6 +128,7 @@ pub fn train<B: FusedAutodiff>(
     let reading = Instant::now();
     let data = config.data.read_splits()?;
     let read_seconds = reading.elapsed().as_secs_f64();
+    let (config, kernels) = &plan_kernels::<B>(config, &data);
     let model = initial_model::<B>(config, init.weights, device)?;
 
     // From here the run's files are written: a signal asks it to stop at the next check.
@@ -139,6 +141,7 @@ pub fn train<B: FusedAutodiff>(
     let finishing = start.epoch >= config.training.epochs;
     if !tui || finishing {
         println!("{}", banner(config, &data, read_seconds));
+        println!("Kernels ({}): {}", kernels.source, kernels.plan);
         if resume {
             print_resumed(&dir, &start, finishing);
         }
@@ -182,6 +185,31 @@ pub fn stop_at_once_before_training(resume: Option<&Path>) {
         false,
         false,
     ));
+}
+
+/// The kernels of the step's products (`backend.kernels`), made the backend's, and the config
+/// as the run records it: with the plan `auto` chose, so that a resume computes alike.
+fn plan_kernels<B: FusedAutodiff>(config: &Config, data: &MnistSplits) -> (Config, Kernels) {
+    let batch = config.training.batch_size.min(data.train.len());
+    let images = || {
+        let mut pixels = Vec::new();
+        for index in 0..(8 * batch).min(data.train.len()) {
+            data.train.push_scaled(index, &mut pixels);
+        }
+        pixels
+    };
+    let kernels = backend::prepare_kernels(
+        config.backend.kernels,
+        batch,
+        config.model.hidden_size,
+        images,
+    );
+    B::use_plan(kernels.plan);
+    let mut config = config.clone();
+    if config.backend.kernels == KernelChoice::Auto {
+        config.backend.kernels = KernelChoice::Forced(kernels.plan);
+    }
+    (config, kernels)
 }
 
 /// What a signal does before training starts: nothing of the run is written yet (beyond what

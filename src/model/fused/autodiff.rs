@@ -63,6 +63,10 @@ impl<B: FusedOps> Backward<B, 1> for MeanSquaredError {
 }
 
 impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
+    fn use_plan(plan: super::plan::Plan) {
+        B::use_plan(plan);
+    }
+
     fn linear_sigmoid(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

@@ -21,6 +21,7 @@ mod autodiff;
 pub mod composed;
 #[cfg(feature = "ndarray")]
 pub mod cpu;
+pub mod plan;
 
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
@@ -72,6 +73,12 @@ pub struct LinearSigmoidGrads<B: Backend> {
 
 /// A Burn backend with the training step's fused operations (see the module's documentation).
 pub trait FusedOps: Backend {
+    /// Computes the matrix products as `plan` says from now on, in every thread. Backends
+    /// without kernels of their own to choose from ignore it.
+    fn use_plan(plan: plan::Plan) {
+        let _ = plan;
+    }
+
     /// `sigmoid(x · weight + bias)`: x `[n, in]`, weight `[in, out]`, bias `[out]` ->
     /// `[n, out]`.
     fn linear_sigmoid(

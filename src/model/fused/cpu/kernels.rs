@@ -7,17 +7,18 @@
 
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
-/// The instruction sets the kernels are compiled for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Simd {
-    Avx512,
-    Avx2,
+/// The instruction sets the kernels are compiled for, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Simd {
     Baseline,
+    Avx2,
+    Avx512,
 }
 
 /// The widest instruction set this processor has.
-pub(crate) fn simd() -> Simd {
+pub fn detected() -> Simd {
     static DETECTED: OnceLock<Simd> = OnceLock::new();
     *DETECTED.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
@@ -36,6 +37,25 @@ pub(crate) fn simd() -> Simd {
         }
         Simd::Baseline
     })
+}
+
+/// The widest instruction set the kernels may use: at most [`cap_simd`]'s.
+static CAP: AtomicU8 = AtomicU8::new(Simd::Avx512 as u8);
+
+/// Keeps the kernels of this crate to `widest` at most (to time or test the narrower paths on
+/// a processor that has wider ones).
+pub fn cap_simd(widest: Simd) {
+    CAP.store(widest as u8, Ordering::Relaxed);
+}
+
+/// The instruction set the kernels use: the widest this processor has, within the cap.
+pub fn simd() -> Simd {
+    let cap = match CAP.load(Ordering::Relaxed) {
+        0 => Simd::Baseline,
+        1 => Simd::Avx2,
+        _ => Simd::Avx512,
+    };
+    detected().min(cap)
 }
 
 /// Defines `$vis fn $name($args)` that runs `$body` compiled for the widest instruction

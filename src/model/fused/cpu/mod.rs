@@ -6,11 +6,13 @@
 //! state). Work is split over the current rayon pool (see [`crate::backend`]), always at the
 //! same places for the same shapes, so the results do not depend on timing.
 
-pub(crate) mod kernels;
+pub mod kernels;
 pub mod products;
+pub mod tune;
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
+use std::sync::RwLock;
 
 use burn::backend::NdArray;
 use burn::backend::ndarray::NdArrayTensor;
@@ -19,9 +21,10 @@ use burn::tensor::ops::FloatTensor;
 use ndarray::{ArcArray, Array, IxDyn};
 use rayon::prelude::*;
 
+use super::plan::{Kernel, Plan, Product};
 use super::{FusedOps, LinearSigmoidGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
 use kernels::{ParamSlice, RmsPropScalars, RmsPropSlices};
-use products::{BLOCK, Blocked, Operand};
+use products::{BLOCK, Blocked, Dense, Library, Operand};
 
 type Cpu = NdArray<f32>;
 
@@ -126,21 +129,105 @@ fn chunks(array: &mut ArcArray<f32, IxDyn>, per: usize, count: usize) -> Vec<&mu
     }
 }
 
-/// `xᵀ · g` (`[k, h]`) for x `[n, k]` and g `[n, h]`.
-fn product_transposed(x: &[f32], [n, k]: [usize; 2], g: &[f32], h: usize) -> Vec<f32> {
+/// The plan the products follow (see [`FusedOps::use_plan`]).
+static PLAN: RwLock<Plan> = RwLock::new(Plan::REFERENCE);
+
+/// The kernel the current plan gives `product`.
+fn kernel(product: Product) -> Kernel {
+    PLAN.read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .kernel(product)
+}
+
+/// The dense product a kernel stands for (zero-skipping falls back to the reference one).
+fn dense_kernel(kernel: Kernel) -> Dense {
+    let (library, split) = match kernel {
+        Kernel::SkipZeros | Kernel::Gemm => (Library::Gemm, true),
+        Kernel::GemmOneThread => (Library::Gemm, false),
+        Kernel::Matrixmultiply => (Library::Matrixmultiply, true),
+        Kernel::MatrixmultiplyOneThread => (Library::Matrixmultiply, false),
+    };
+    Dense { library, split }
+}
+
+/// `sigmoid(x · w + bias)` (`[n, h]`) for x `[n, k]`, w `[k, h]`, through `kernel`: the
+/// forward product of a layer.
+pub fn forward(kernel: Kernel, x: &[f32], [n, k]: [usize; 2], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let h = bias.len();
+    if kernel == Kernel::SkipZeros && products::mostly_zeros(x) {
+        // Split by columns: each thread blocks and reads only its part of the weights, which
+        // then stays in its own core's cache.
+        let per = h.div_ceil(BLOCK).div_ceil(rayon::current_num_threads()) * BLOCK;
+        return written(n * h, |out| {
+            let out = SendPointer(out.as_mut_ptr());
+            (0..h.div_ceil(per)).into_par_iter().for_each(|part| {
+                let columns = part * per..((part + 1) * per).min(h);
+                let w = Blocked::columns(w, h, columns.clone());
+                let mut rows: Vec<&mut [MaybeUninit<f32>]> = (0..n)
+                    // SAFETY: this task alone touches these columns of `out`, so the row parts
+                    // it makes overlap nothing another task holds.
+                    .map(|r| unsafe {
+                        std::slice::from_raw_parts_mut(out.at(r * h + columns.start), columns.len())
+                    })
+                    .collect();
+                products::sparse_rows_sigmoid(x, k, &w, &bias[columns], &mut rows);
+            });
+        });
+    }
+    written(n * h, |out| {
+        let (x, w) = (Operand::rows(x, k), Operand::rows(w, h));
+        products::dense_with(dense_kernel(kernel), n, k, h, x, w, out, &|row, start| {
+            kernels::bias_sigmoid(row, &bias[start..start + row.len()]);
+        });
+    })
+}
+
+/// `xᵀ · g` (`[k, h]`) for x `[n, k]` and g `[n, h]`, through `kernel`: a weight gradient.
+pub fn weight_gradient(
+    kernel: Kernel,
+    x: &[f32],
+    [n, k]: [usize; 2],
+    g: &[f32],
+    h: usize,
+) -> Vec<f32> {
     written(k * h, |out| {
-        if products::mostly_zeros(x) {
+        if kernel == Kernel::SkipZeros && products::mostly_zeros(x) {
             let g = Blocked::columns(g, h, 0..h);
             by_rows(out, h, products::GROUP, |columns, out| {
                 products::sparse_columns(x, k, &g, columns, out);
             });
         } else {
-            products::dense(k, n, h, Operand::transposed(x, k), Operand::rows(g, h), out);
+            let (x, g) = (Operand::transposed(x, k), Operand::rows(g, h));
+            products::dense_with(dense_kernel(kernel), k, n, h, x, g, out, &|_, _| {});
         }
     })
 }
 
+/// `g · wᵀ` (`[n, k]`) for g `[n, h]` and w `[k, h]`, through `kernel`: an input gradient.
+pub fn input_gradient(kernel: Kernel, g: &[f32], n: usize, w: &[f32], k: usize) -> Vec<f32> {
+    let h = w.len() / k.max(1);
+    written(n * k, |dx| {
+        let (g, w) = (Operand::rows(g, h), Operand::transposed(w, h));
+        products::dense_with(dense_kernel(kernel), n, h, k, g, w, dx, &|_, _| {});
+    })
+}
+
+/// The product a forward pass or weight gradient of `x` is: of the images, or of the code.
+fn role(x: &[f32], images: Product, code: Product) -> Product {
+    if products::mostly_zeros(x) {
+        images
+    } else {
+        code
+    }
+}
+
 impl FusedOps for Cpu {
+    fn use_plan(plan: Plan) {
+        *PLAN
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = plan;
+    }
+
     fn linear_sigmoid(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -151,37 +238,8 @@ impl FusedOps for Cpu {
         assert_eq!(k, k_w, "input width and weight rows");
         assert_eq!(bias.len(), h, "bias length");
         let (x, w, bias) = (slice(&x), slice(&weight), slice(&bias));
-        let out = if products::mostly_zeros(x) {
-            // Split by columns: each thread blocks and reads only its part of the weights, which
-            // then stays in its own core's cache.
-            let per = h.div_ceil(BLOCK).div_ceil(rayon::current_num_threads()) * BLOCK;
-            written(n * h, |out| {
-                let out = SendPointer(out.as_mut_ptr());
-                (0..h.div_ceil(per)).into_par_iter().for_each(|part| {
-                    let columns = part * per..((part + 1) * per).min(h);
-                    let w = Blocked::columns(w, h, columns.clone());
-                    let mut rows: Vec<&mut [MaybeUninit<f32>]> = (0..n)
-                        // SAFETY: this task alone touches these columns of `out`, so the row
-                        // parts it makes overlap nothing another task holds.
-                        .map(|r| unsafe {
-                            std::slice::from_raw_parts_mut(
-                                out.at(r * h + columns.start),
-                                columns.len(),
-                            )
-                        })
-                        .collect();
-                    products::sparse_rows_sigmoid(x, k, &w, &bias[columns], &mut rows);
-                });
-            })
-        } else {
-            written(n * h, |out| {
-                let (x, w) = (Operand::rows(x, k), Operand::rows(w, h));
-                products::dense_then(n, k, h, x, w, out, &|row, start| {
-                    kernels::bias_sigmoid(row, &bias[start..start + row.len()]);
-                });
-            })
-        };
-        tensor(&[n, h], out)
+        let product = role(x, Product::ImagesWeights, Product::CodeWeights);
+        tensor(&[n, h], forward(kernel(product), x, [n, k], w, bias))
     }
 
     fn linear_sigmoid_backward(
@@ -215,13 +273,12 @@ impl FusedOps for Cpu {
             });
         });
         let input = input_grad.then(|| {
-            let w = Operand::transposed(slice(&weight), h);
-            let dx = written(n * k, |dx| {
-                products::dense(n, h, k, Operand::rows(&dz, h), w, dx)
-            });
+            let dx = input_gradient(kernel(Product::GradientWeights), &dz, n, slice(&weight), k);
             tensor(&[n, k], dx)
         });
-        let dw = product_transposed(slice(&x), [n, k], &dz, h);
+        let x = slice(&x);
+        let product = role(x, Product::ImagesGradient, Product::CodeGradient);
+        let dw = weight_gradient(kernel(product), x, [n, k], &dz, h);
         LinearSigmoidGrads {
             input,
             weight: tensor(&[k, h], dw),

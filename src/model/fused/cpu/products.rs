@@ -45,18 +45,49 @@ impl<'a> Operand<'a> {
     }
 }
 
-/// `out[m, n] = a[m, k] · b[k, n]`, row-major; every value of `out` is written.
-///
-/// The columns of `out` are split into one block per thread of the current pool, each block
-/// one single-threaded `gemm` call: measured faster than letting `gemm` split the work itself,
-/// for the transposed operands of the backward pass most of all.
-pub fn dense(m: usize, k: usize, n: usize, a: Operand, b: Operand, out: &mut [MaybeUninit<f32>]) {
-    dense_then(m, k, n, a, b, out, &|_, _| {});
+/// A library of dense products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Library {
+    /// The `gemm` crate (its FMA kernels).
+    Gemm,
+    /// The `matrixmultiply` crate (its AVX-512 kernels where the processor has them).
+    Matrixmultiply,
 }
 
-/// [`dense`], then `finish(row, start)` on each row's part of each block of columns (starting
-/// at column `start`) while the block is still in cache, by the thread that computed it.
-pub(crate) fn dense_then(
+/// How a dense product runs: which library, and whether the output's columns are split over
+/// the threads of the current pool (else one call on the calling thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dense {
+    pub library: Library,
+    pub split: bool,
+}
+
+impl Dense {
+    /// What every dense product ran before kernels were chosen by measurement.
+    pub const REFERENCE: Dense = Dense {
+        library: Library::Gemm,
+        split: true,
+    };
+}
+
+/// `out[m, n] = a[m, k] · b[k, n]`, row-major; every value of `out` is written. Through the
+/// reference kernel ([`Dense::REFERENCE`]).
+pub fn dense(m: usize, k: usize, n: usize, a: Operand, b: Operand, out: &mut [MaybeUninit<f32>]) {
+    dense_with(Dense::REFERENCE, m, k, n, a, b, out, &|_, _| {});
+}
+
+/// [`dense`] through `kernel`, then `finish(row, start)` on each row's part of each block of
+/// columns (starting at column `start`) while the block is still in cache, by the thread that
+/// computed it.
+///
+/// Split, the columns of `out` are cut into one block per thread of the current pool (for
+/// products large enough to be worth it), each block one single-threaded call: measured faster
+/// than letting `gemm` split the work itself, for the transposed operands of the backward pass
+/// most of all. The blocks are the same for the same shapes and pool, so the result does not
+/// depend on timing.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_with(
+    kernel: Dense,
     m: usize,
     k: usize,
     n: usize,
@@ -71,32 +102,81 @@ pub(crate) fn dense_then(
     }
     if k == 0 {
         out.fill(MaybeUninit::new(0.0));
+        for row in out.chunks_mut(n) {
+            // SAFETY: just written.
+            finish(
+                unsafe { &mut *(row as *mut [MaybeUninit<f32>] as *mut [f32]) },
+                0,
+            );
+        }
         return;
     }
     assert!(a.covers(m, k) && b.covers(k, n), "operand sizes");
-    let parts = (m * n * k / (1 << 18)).clamp(1, rayon::current_num_threads());
+    let parts = if kernel.split {
+        (m * n * k / (1 << 18)).clamp(1, rayon::current_num_threads())
+    } else {
+        1
+    };
     // Whole vectors of columns per block, and at least one column.
     let width = n.div_ceil(parts).div_ceil(16).max(1) * 16;
     let out = Shared(out.as_mut_ptr().cast::<f32>());
-    (0..n.div_ceil(width)).into_par_iter().for_each(|block| {
+    let block = |block: usize| {
         let start = block * width;
         let columns = width.min(n - start);
         // SAFETY: the asserts keep every element the strides reach inside its slice; each
-        // block writes only its own columns of `out` (`m x n` row-major, never read, as
-        // `read_dst` is false), which does not overlap the inputs (it is borrowed mutably).
-        unsafe {
-            gemm::gemm(
+        // block writes only its own columns of `out` (`m x n` row-major, never read), which
+        // does not overlap the inputs (it is borrowed mutably).
+        unsafe { product(kernel.library, m, k, columns, a, b, start, out.at(start), n) };
+        for row in 0..m {
+            // SAFETY: the product has written this block of columns of every row; no other
+            // block touches them.
+            let values =
+                unsafe { std::slice::from_raw_parts_mut(out.at(row * n + start), columns) };
+            finish(values, start);
+        }
+    };
+    let blocks = n.div_ceil(width);
+    if blocks == 1 {
+        block(0);
+    } else {
+        (0..blocks).into_par_iter().for_each(block);
+    }
+}
+
+/// `out[.., ..columns] = a · b[.., start..start + columns]`, `out` `m` rows `n` apart, in one
+/// single-threaded call of `library`.
+///
+/// # Safety
+/// `a` must hold `m x k` elements and `b` `k x (start + columns)` at their strides; `out` must
+/// be valid for writes of `m` rows of `columns` values, `n` apart, overlapping neither.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(
+    library: Library,
+    m: usize,
+    k: usize,
+    columns: usize,
+    a: Operand,
+    b: Operand,
+    start: usize,
+    out: *mut f32,
+    n: usize,
+) {
+    // SAFETY: as the caller promises.
+    unsafe {
+        let b_start = b.data.as_ptr().add(start * b.col);
+        match library {
+            Library::Gemm => gemm::gemm(
                 m,
                 columns,
                 k,
-                out.at(start),
+                out,
                 1,
                 n as isize,
                 false,
                 a.data.as_ptr(),
                 a.col as isize,
                 a.row as isize,
-                b.data.as_ptr().add(start * b.col),
+                b_start,
                 b.col as isize,
                 b.row as isize,
                 0.0,
@@ -105,16 +185,26 @@ pub(crate) fn dense_then(
                 false,
                 false,
                 gemm::Parallelism::None,
-            );
+            ),
+            // With beta 0, `out` is written and never read.
+            Library::Matrixmultiply => matrixmultiply::sgemm(
+                m,
+                k,
+                columns,
+                1.0,
+                a.data.as_ptr(),
+                a.row as isize,
+                a.col as isize,
+                b_start,
+                b.row as isize,
+                b.col as isize,
+                0.0,
+                out,
+                n as isize,
+                1,
+            ),
         }
-        for row in 0..m {
-            // SAFETY: `gemm` has written this block of columns of every row; no other block
-            // touches them.
-            let values =
-                unsafe { std::slice::from_raw_parts_mut(out.at(row * n + start), columns) };
-            finish(values, start);
-        }
-    });
+    }
 }
 
 /// The output pointer, shared by the blocks that write disjoint parts of it.

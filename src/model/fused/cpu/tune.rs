@@ -1,0 +1,140 @@
+//! Choosing the step's kernels by timing them here: each candidate of each product, on the
+//! run's shapes and its own images, on the threads that will run them, in alternating rounds;
+//! the fastest of each product wins (as an autotuner or FFTW's planner chooses).
+
+use std::time::Instant;
+
+use super::kernels::{self, Simd};
+use super::{forward, input_gradient, weight_gradient};
+use crate::model::fused::plan::{Kernel, Plan, Product};
+
+/// What each kernel took for one product: the median seconds of a call.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub product: Product,
+    pub seconds: Vec<(Kernel, f64)>,
+}
+
+impl Timing {
+    /// The fastest kernel; the reference plan's unless another is faster by more than
+    /// [`MARGIN`], so that noise does not swap kernels that are equally fast.
+    pub fn fastest(&self) -> (Kernel, f64) {
+        let reference = Plan::REFERENCE.kernel(self.product);
+        let time = |kernel| {
+            self.seconds
+                .iter()
+                .find(|(k, _)| *k == kernel)
+                .map(|(_, s)| *s)
+        };
+        let best = self
+            .seconds
+            .iter()
+            .copied()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("at least one candidate");
+        match time(reference) {
+            Some(seconds) if seconds <= best.1 * (1.0 + MARGIN) => (reference, seconds),
+            _ => best,
+        }
+    }
+}
+
+/// How much faster than the reference kernel another must be to be chosen.
+pub const MARGIN: f64 = 0.03;
+
+/// Rounds of calls timed per product and kernel (after one untimed call each).
+const ROUNDS: usize = 15;
+
+/// The kernels this processor can time honestly: all of them, except that with the
+/// instruction sets capped below AVX-512 (see [`kernels::cap_simd`]) on a processor that has
+/// it, `matrixmultiply`, which would still use AVX-512, is left out.
+pub fn candidates() -> Vec<Kernel> {
+    let capped = kernels::simd() != Simd::Avx512 && kernels::detected() == Simd::Avx512;
+    Kernel::ALL
+        .into_iter()
+        .filter(|k| {
+            !(capped && matches!(k, Kernel::Matrixmultiply | Kernel::MatrixmultiplyOneThread))
+        })
+        .collect()
+}
+
+/// Times every candidate of every product of a step of `batch` images (`images`: at least that
+/// many, 784 values each, in [0, 1]) through a model of `hidden` units, on the current
+/// thread pool.
+pub fn measure(batch: usize, hidden: usize, images: &[f32]) -> Vec<Timing> {
+    const PIXELS: usize = crate::IMAGE_PIXELS;
+    let batches: Vec<&[f32]> = images.chunks_exact(batch * PIXELS).take(8).collect();
+    assert!(!batches.is_empty(), "a batch of images to time with");
+    // Values of the size training sees; their exact values do not change the time.
+    let values = |len: usize, scale: f32| -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 * scale - scale / 2.0)
+            .collect()
+    };
+    let (w1, w2) = (values(PIXELS * hidden, 0.2), values(hidden * PIXELS, 0.2));
+    let (b1, b2) = (values(hidden, 0.1), values(PIXELS, 0.1));
+    let code: Vec<f32> = values(batch * hidden, 1.0)
+        .iter()
+        .map(|v| v + 0.5)
+        .collect();
+    let (dz2, dz1) = (values(batch * PIXELS, 0.01), values(batch * hidden, 0.01));
+    let candidates = candidates();
+    Product::ALL
+        .into_iter()
+        .map(|product| {
+            let kernels: Vec<Kernel> = candidates
+                .iter()
+                .copied()
+                .filter(|k| k.computes(product))
+                .collect();
+            let call = |kernel: Kernel, round: usize| {
+                let x = batches[round % batches.len()];
+                let out = match product {
+                    Product::ImagesWeights => forward(kernel, x, [batch, PIXELS], &w1, &b1),
+                    Product::CodeWeights => forward(kernel, &code, [batch, hidden], &w2, &b2),
+                    Product::CodeGradient => {
+                        weight_gradient(kernel, &code, [batch, hidden], &dz2, PIXELS)
+                    }
+                    Product::GradientWeights => input_gradient(kernel, &dz2, batch, &w2, hidden),
+                    Product::ImagesGradient => {
+                        weight_gradient(kernel, x, [batch, PIXELS], &dz1, hidden)
+                    }
+                };
+                std::hint::black_box(out);
+            };
+            let mut times = vec![Vec::with_capacity(ROUNDS); kernels.len()];
+            for (i, kernel) in kernels.iter().enumerate() {
+                call(*kernel, i);
+            }
+            for round in 0..ROUNDS {
+                // Each round in another order, so that no kernel always follows the same one.
+                for i in 0..kernels.len() {
+                    let i = (i + round) % kernels.len();
+                    let started = Instant::now();
+                    call(kernels[i], round);
+                    times[i].push(started.elapsed().as_secs_f64());
+                }
+            }
+            let seconds = kernels
+                .iter()
+                .zip(times)
+                .map(|(kernel, mut times)| {
+                    times.sort_by(f64::total_cmp);
+                    (*kernel, times[times.len() / 2])
+                })
+                .collect();
+            Timing { product, seconds }
+        })
+        .collect()
+}
+
+/// The plan of the fastest kernels of `timings` (see [`Timing::fastest`]).
+pub fn choose(timings: &[Timing]) -> Plan {
+    let kernels = Product::ALL.map(|product| {
+        timings
+            .iter()
+            .find(|t| t.product == product)
+            .map_or(Plan::REFERENCE.kernel(product), |t| t.fastest().0)
+    });
+    Plan::new(kernels).expect("each product timed only with kernels that compute it")
+}

@@ -1,0 +1,285 @@
+//! Which kernel computes each matrix product of the training step: a plan, chosen by timing the
+//! candidates on the machine that runs them (see `cpu::tune`), or forced.
+//!
+//! Different kernels sum in different orders, so they round differently: a plan is part of a
+//! run's arithmetic, recorded with it (`backend.kernels` in its `config.toml`) so that a resume
+//! repeats it. The backends without kernels of their own (wgpu) ignore it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The five matrix products of a step of the autoencoder, by their operands: `x` the images,
+/// `h` the code, `dz` the gradient behind a sigmoid, `W1`, `W2` the two weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Product {
+    /// `x · W1`: the first layer's forward pass (the images are mostly zeros).
+    ImagesWeights,
+    /// `h · W2`: the second layer's forward pass.
+    CodeWeights,
+    /// `hᵀ · dz2`: the second layer's weight gradient.
+    CodeGradient,
+    /// `dz2 · W2ᵀ`: the gradient of the code.
+    GradientWeights,
+    /// `xᵀ · dz1`: the first layer's weight gradient.
+    ImagesGradient,
+}
+
+impl Product {
+    pub const ALL: [Product; 5] = [
+        Product::ImagesWeights,
+        Product::CodeWeights,
+        Product::CodeGradient,
+        Product::GradientWeights,
+        Product::ImagesGradient,
+    ];
+
+    /// The name in a plan: `x.W1`, `h.W2`, `hT.dz2`, `dz2.W2T`, `xT.dz1`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::ImagesWeights => "x.W1",
+            Product::CodeWeights => "h.W2",
+            Product::CodeGradient => "hT.dz2",
+            Product::GradientWeights => "dz2.W2T",
+            Product::ImagesGradient => "xT.dz1",
+        }
+    }
+
+    /// Whether one operand is the images, whose zeros a kernel may skip.
+    pub fn has_images(self) -> bool {
+        matches!(self, Product::ImagesWeights | Product::ImagesGradient)
+    }
+
+    fn index(self) -> usize {
+        Product::ALL
+            .iter()
+            .position(|p| *p == self)
+            .expect("listed")
+    }
+}
+
+/// How a product is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// This crate's product over the nonzero pixels only, its columns split over the threads
+    /// (for the products with the images; where they are not mostly zeros, `Gemm`).
+    SkipZeros,
+    /// The `gemm` crate, the output's columns split over the threads.
+    Gemm,
+    /// The `gemm` crate in one call on one thread.
+    GemmOneThread,
+    /// The `matrixmultiply` crate (its AVX-512 kernels where the processor has them), the
+    /// output's columns split over the threads.
+    Matrixmultiply,
+    /// The `matrixmultiply` crate in one call on one thread.
+    MatrixmultiplyOneThread,
+}
+
+impl Kernel {
+    pub const ALL: [Kernel; 5] = [
+        Kernel::SkipZeros,
+        Kernel::Gemm,
+        Kernel::GemmOneThread,
+        Kernel::Matrixmultiply,
+        Kernel::MatrixmultiplyOneThread,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::SkipZeros => "skip-zeros",
+            Kernel::Gemm => "gemm",
+            Kernel::GemmOneThread => "gemm-1",
+            Kernel::Matrixmultiply => "matrixmultiply",
+            Kernel::MatrixmultiplyOneThread => "matrixmultiply-1",
+        }
+    }
+
+    /// Whether it can compute `product`.
+    pub fn computes(self, product: Product) -> bool {
+        self != Kernel::SkipZeros || product.has_images()
+    }
+}
+
+/// A kernel for each product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Plan([Kernel; 5]);
+
+impl Plan {
+    /// The plan every earlier version of this program ran, measured on one AVX-512 machine:
+    /// zeros skipped in the products with the images, `gemm` for the others. It rounds the same
+    /// on every x86-64 processor with AVX2 and FMA, AVX-512 or not.
+    pub const REFERENCE: Plan = Plan([
+        Kernel::SkipZeros,
+        Kernel::Gemm,
+        Kernel::Gemm,
+        Kernel::Gemm,
+        Kernel::SkipZeros,
+    ]);
+
+    /// A plan from a kernel per product; `None` when one cannot compute its product.
+    pub fn new(kernels: [Kernel; 5]) -> Option<Self> {
+        Product::ALL
+            .iter()
+            .zip(kernels)
+            .all(|(p, k)| k.computes(*p))
+            .then_some(Plan(kernels))
+    }
+
+    pub fn kernel(&self, product: Product) -> Kernel {
+        self.0[product.index()]
+    }
+}
+
+impl fmt::Display for Plan {
+    /// `x.W1=skip-zeros h.W2=gemm hT.dz2=gemm dz2.W2T=gemm xT.dz1=skip-zeros`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = Product::ALL
+            .iter()
+            .map(|p| format!("{}={}", p.name(), self.kernel(*p).name()))
+            .collect();
+        f.write_str(&parts.join(" "))
+    }
+}
+
+impl FromStr for Plan {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut kernels: [Option<Kernel>; 5] = [None; 5];
+        for part in text.split_whitespace() {
+            let (name, kernel) = part
+                .split_once('=')
+                .ok_or_else(|| format!("'{part}' is not PRODUCT=KERNEL"))?;
+            let product = Product::ALL
+                .into_iter()
+                .find(|p| p.name() == name)
+                .ok_or_else(|| format!("'{name}' is not a product: {}", product_names()))?;
+            let kernel = Kernel::ALL
+                .into_iter()
+                .find(|k| k.name() == kernel)
+                .ok_or_else(|| format!("'{kernel}' is not a kernel: {}", kernel_names()))?;
+            if !kernel.computes(product) {
+                return Err(format!(
+                    "{} cannot compute {name}: it skips the zeros of the images",
+                    kernel.name()
+                ));
+            }
+            kernels[product.index()] = Some(kernel);
+        }
+        match kernels {
+            [Some(a), Some(b), Some(c), Some(d), Some(e)] => Ok(Plan([a, b, c, d, e])),
+            _ => Err(format!(
+                "a plan names a kernel for each of {}",
+                product_names()
+            )),
+        }
+    }
+}
+
+fn product_names() -> String {
+    Product::ALL.map(Product::name).join(", ")
+}
+
+fn kernel_names() -> String {
+    Kernel::ALL.map(Kernel::name).join(", ")
+}
+
+/// `backend.kernels`: how the step's kernels are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum KernelChoice {
+    /// Timed on this machine the first time a shape of step runs here, then the same plan for
+    /// that shape (kept in the user's cache folder), so that a seed repeats its run.
+    Auto,
+    /// [`Plan::REFERENCE`].
+    Reference,
+    /// This plan.
+    Forced(Plan),
+}
+
+impl KernelChoice {
+    /// The plan this choice gives without timing anything: `auto` gives the reference plan.
+    pub fn plan(self) -> Plan {
+        match self {
+            KernelChoice::Forced(plan) => plan,
+            KernelChoice::Auto | KernelChoice::Reference => Plan::REFERENCE,
+        }
+    }
+}
+
+impl FromStr for KernelChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "auto" => Ok(KernelChoice::Auto),
+            "reference" => Ok(KernelChoice::Reference),
+            plan => plan.parse().map(KernelChoice::Forced).map_err(|e| {
+                format!(
+                    "must be \"auto\", \"reference\" or a plan such as \"{}\": {e}",
+                    Plan::REFERENCE
+                )
+            }),
+        }
+    }
+}
+
+impl TryFrom<String> for KernelChoice {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<KernelChoice> for String {
+    fn from(choice: KernelChoice) -> String {
+        match choice {
+            KernelChoice::Auto => "auto".to_owned(),
+            KernelChoice::Reference => "reference".to_owned(),
+            KernelChoice::Forced(plan) => plan.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_reads_back_what_it_prints() {
+        let text = Plan::REFERENCE.to_string();
+        assert_eq!(
+            text,
+            "x.W1=skip-zeros h.W2=gemm hT.dz2=gemm dz2.W2T=gemm xT.dz1=skip-zeros"
+        );
+        assert_eq!(text.parse(), Ok(Plan::REFERENCE));
+        let other = Plan::new([
+            Kernel::Gemm,
+            Kernel::MatrixmultiplyOneThread,
+            Kernel::Matrixmultiply,
+            Kernel::GemmOneThread,
+            Kernel::SkipZeros,
+        ])
+        .unwrap();
+        assert_eq!(other.to_string().parse(), Ok(other));
+    }
+
+    #[test]
+    fn a_wrong_plan_says_what_is_wrong() {
+        let err = "x.W1=gemm".parse::<Plan>().unwrap_err();
+        assert!(err.contains("a kernel for each of x.W1, h.W2"), "{err}");
+        let text = Plan::REFERENCE
+            .to_string()
+            .replace("h.W2=gemm", "h.W2=skip-zeros");
+        let err = text.parse::<Plan>().unwrap_err();
+        assert!(err.contains("skip-zeros cannot compute h.W2"), "{err}");
+        let err = "x.W1=fast".parse::<Plan>().unwrap_err();
+        assert!(
+            err.contains("'fast' is not a kernel: skip-zeros, gemm"),
+            "{err}"
+        );
+        assert!("auto".parse::<KernelChoice>() == Ok(KernelChoice::Auto));
+        let err = "fastest".parse::<KernelChoice>().unwrap_err();
+        assert!(err.contains("\"auto\", \"reference\" or a plan"), "{err}");
+    }
+}

@@ -266,9 +266,17 @@ pub fn test_environment(command: &mut Command) {
     }
     // The kernel plans `auto` measures, kept for this run of the tests rather than the user's
     // cache folder: every run of one shape in the suite computes alike.
-    let cache =
-        std::env::temp_dir().join(format!("mnist-autoencoder-tests-{}", std::process::id()));
-    command.env("XDG_CACHE_HOME", cache);
+    command.env("XDG_CACHE_HOME", test_cache());
+}
+
+/// The cache folder of this run of the tests.
+fn test_cache() -> PathBuf {
+    std::env::temp_dir().join(format!("mnist-autoencoder-tests-{}", std::process::id()))
+}
+
+/// Removes [`test_cache`], once the tests are done.
+pub fn remove_test_cache() {
+    let _ = std::fs::remove_dir_all(test_cache());
 }
 
 pub fn stdout(output: &Output) -> String {

@@ -2,15 +2,19 @@
 
 use std::path::Path;
 
-use mnist_autoencoder::data::download::{DownloadError, MNIST_SHA256, download_missing};
+use mnist_autoencoder::data::download::{DownloadError, download_missing};
 use mnist_autoencoder::data::{DatasetKind, LabeledImages, MnistPart};
 
-use crate::common::serve;
+use crate::common::{MNIST_FILES, serve};
 
 fn real_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    MNIST_SHA256
+    MNIST_FILES
         .iter()
-        .map(|(name, _)| (name.to_string(), std::fs::read(dir.join(name)).unwrap()))
+        .map(|stem| {
+            let name = format!("{stem}.gz");
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            (name, bytes)
+        })
         .collect()
 }
 
@@ -73,9 +77,9 @@ fn a_corrupted_file_is_refused_and_nothing_is_left(source: &Path) {
 }
 
 fn a_wrong_file_from_the_mirror_is_refused_without_real_data_too() {
-    let files = MNIST_SHA256
+    let files = MNIST_FILES
         .iter()
-        .map(|(name, _)| (name.to_string(), b"<html>moved</html>".to_vec()))
+        .map(|stem| (format!("{stem}.gz"), b"<html>moved</html>".to_vec()))
         .collect();
     let url = serve(files, 4);
     let target = tempfile::tempdir().unwrap();

@@ -58,5 +58,7 @@ fn main() -> ExitCode {
         trials.extend(pictures::trials());
         trials.extend(resume::trials());
     }
-    libtest_mimic::run(&args, trials).exit_code()
+    let conclusion = libtest_mimic::run(&args, trials);
+    common::remove_test_cache();
+    conclusion.exit_code()
 }

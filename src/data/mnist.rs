@@ -8,35 +8,10 @@ use burn::prelude::*;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::download::MNIST_SHA256;
+use super::files::{self, DataFile, MnistPart};
 use super::idx::{self, IdxError};
 use super::kind::DatasetKind;
 use crate::IMAGE_PIXELS;
-
-/// One of the two halves MNIST ships as: 60,000 training and 10,000 test images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MnistPart {
-    Train,
-    Test,
-}
-
-impl MnistPart {
-    /// Base names of the image and label files, without the optional `.gz`.
-    pub(crate) fn file_stems(self) -> [&'static str; 2] {
-        match self {
-            MnistPart::Train => ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"],
-            MnistPart::Test => ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
-        }
-    }
-}
-
-/// Every standard MNIST file stem, in the order of the original distribution.
-pub(crate) const MNIST_FILE_STEMS: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
 
 #[derive(Debug, Error)]
 pub enum DataError {
@@ -103,14 +78,10 @@ pub(crate) fn find_file(dir: &Path, stem: &'static str) -> Result<PathBuf, DataE
             dir: dir.to_owned(),
         });
     }
-    [format!("{stem}.gz"), stem.to_owned()]
-        .into_iter()
-        .map(|name| dir.join(name))
-        .find(|path| path.is_file())
-        .ok_or_else(|| DataError::MissingFile {
-            dir: dir.to_owned(),
-            stem,
-        })
+    files::present(dir, stem).ok_or_else(|| DataError::MissingFile {
+        dir: dir.to_owned(),
+        stem,
+    })
 }
 
 /// `error` reading `path` as [`DataError::Damaged`] when it means the file is cut short or
@@ -130,9 +101,9 @@ fn damaged(path: &Path, error: IdxError, dataset: Option<DatasetKind>) -> DataEr
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let published = MNIST_SHA256.iter().find(|(file, _)| *file == name);
+    let published = DataFile::named(name).map(|file| file.mnist_sha256);
     let checksum = match (dataset, published, std::fs::read(path)) {
-        (Some(DatasetKind::Mnist), Some((_, expected)), Ok(bytes)) => {
+        (Some(DatasetKind::Mnist), Some(expected), Ok(bytes)) => {
             let got = format!("{:x}", Sha256::digest(&bytes));
             format!("; its SHA-256 is {got}, not the published {expected}")
         }
@@ -178,9 +149,9 @@ impl LabeledImages {
         part: MnistPart,
         dataset: Option<DatasetKind>,
     ) -> Result<Self, DataError> {
-        let [image_stem, label_stem] = part.file_stems();
-        let image_path = find_file(dir, image_stem)?;
-        let label_path = find_file(dir, label_stem)?;
+        let [images, labels] = part.files();
+        let image_path = find_file(dir, images.stem)?;
+        let label_path = find_file(dir, labels.stem)?;
         let images =
             idx::read_images_file(&image_path).map_err(|e| damaged(&image_path, e, dataset))?;
         let labels =

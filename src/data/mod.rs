@@ -2,11 +2,13 @@
 //! `Dataset` + `Batcher` that feed the Learner.
 
 pub mod download;
+mod files;
 pub mod idx;
 mod kind;
 mod loader;
 mod mnist;
 
+pub use files::MnistPart;
 pub use kind::DatasetKind;
 pub use loader::{EpochLoader, Noise, NoiseKind, epoch_order};
 pub use mnist::*;

@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use burn::train::Interrupter;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 use crate::artifacts::ArtifactError;
 
@@ -180,11 +179,11 @@ pub fn watch_signals() -> std::io::Result<()> {
 }
 
 fn start_watch() -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut next_signal = signals()?;
     std::thread::Builder::new()
         .name("signal-watch".to_owned())
         .spawn(move || {
-            for signal in signals.forever() {
+            while let Some(signal) = next_signal() {
                 let reason = StopReason::Signal(signal);
                 // Held to the end: the command cannot switch to another handler meanwhile.
                 let mut guard = handler();
@@ -205,4 +204,33 @@ fn start_watch() -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// The SIGINT and SIGTERM this process receives from now on, one at a time, as they come.
+type NextSignal = Box<dyn FnMut() -> Option<i32> + Send>;
+
+/// On Unix, signal-hook's iterator: a thread that sleeps until a signal comes.
+#[cfg(unix)]
+fn signals() -> std::io::Result<NextSignal> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    Ok(Box::new(move || signals.forever().next()))
+}
+
+/// Elsewhere (Windows, where signal-hook has no iterator), a flag per signal, looked at every
+/// 20 ms.
+#[cfg(not(unix))]
+fn signals() -> std::io::Result<NextSignal> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flags = [SIGINT, SIGTERM].map(|signal| (signal, Arc::new(AtomicBool::new(false))));
+    for (signal, flag) in &flags {
+        signal_hook::flag::register(*signal, flag.clone())?;
+    }
+    Ok(Box::new(move || {
+        loop {
+            if let Some((signal, _)) = flags.iter().find(|(_, f)| f.swap(false, Ordering::SeqCst)) {
+                return Some(*signal);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }))
 }

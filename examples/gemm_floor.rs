@@ -25,14 +25,14 @@ use std::time::Instant;
 
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
-use mnist_autoencoder::IMAGE_PIXELS;
 use mnist_autoencoder::backend::{self, Backend as B, TrainingBackend as AB};
-use mnist_autoencoder::config::Init;
+use mnist_autoencoder::data::IMAGE_PIXELS;
 use mnist_autoencoder::data::{LabeledImages, MnistPart};
-use mnist_autoencoder::model::fused::FusedOps;
-use mnist_autoencoder::model::fused::cpu::kernels::{self, Simd};
-use mnist_autoencoder::model::fused::cpu::tune;
-use mnist_autoencoder::model::fused::plan::{Kernel, Plan, Product};
+use mnist_autoencoder::fused::FusedOps;
+use mnist_autoencoder::fused::cpu::kernels::{self, Simd};
+use mnist_autoencoder::fused::cpu::tune;
+use mnist_autoencoder::fused::plan::{Kernel, Plan, Product};
+use mnist_autoencoder::model::Init;
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::Tf1RmsPropConfig;
 

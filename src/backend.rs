@@ -9,8 +9,8 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-use crate::model::fused::FusedOps;
-use crate::model::fused::plan::{KernelChoice, Plan};
+use crate::fused::FusedOps;
+use crate::fused::plan::{KernelChoice, Plan};
 
 #[cfg(not(any(feature = "ndarray", feature = "wgpu")))]
 compile_error!("enable a backend feature: `ndarray` (the default) or `wgpu`");
@@ -44,7 +44,7 @@ pub type Device = burn::tensor::Device<Backend>;
 pub fn before_threads() {
     #[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
     {
-        use crate::model::fused::cpu::kernels::{Simd, cap_simd};
+        use crate::fused::cpu::kernels::{Simd, cap_simd};
         if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
             // SAFETY: called first thing in `main`, while no other thread reads the environment.
             unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
@@ -60,7 +60,7 @@ pub fn before_threads() {
 /// Runs `work` where this backend computes fastest.
 ///
 /// For ndarray, that is inside a rayon pool with a thread per core, named `compute`: the
-/// fused operations ([`crate::model::fused`]) split their matrix products and passes over it, and
+/// fused operations ([`crate::fused`]) split their matrix products and passes over it, and
 /// Burn's own ndarray operations, which start each product in `rayon::scope`, run inside it
 /// instead of handing the work to a pool of their own and waiting.
 pub fn run_on_compute_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
@@ -77,7 +77,7 @@ pub fn run_on_compute_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 }
 
 /// The plan of the step's products `backend.kernels` gives a run of `batch` images through
-/// `hidden` units, made the backend's (see [`crate::model::fused::plan`]): timed here on
+/// `hidden` units, made the backend's (see [`crate::fused::plan`]): timed here on
 /// `images` the first time this machine runs that shape (`auto`), then the same plan from
 /// its cache; or forced. Backends without kernels of their own ignore it.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ pub struct Kernels {
 }
 
 #[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
-pub use crate::model::fused::cpu::tune::Timing;
+pub use crate::fused::cpu::tune::Timing;
 
 /// The timings of a product's candidates (no backend here has kernels to time).
 #[cfg(feature = "wgpu")]
@@ -133,7 +133,7 @@ fn auto_plan(
     hidden: usize,
     images: impl FnOnce() -> Vec<f32>,
 ) -> (Plan, &'static str, Vec<Timing>) {
-    use crate::model::fused::cpu::tune;
+    use crate::fused::cpu::tune;
     let key = plan_cache::key(batch, hidden);
     if let Some(plan) = plan_cache::get(&key) {
         return (plan, "this machine's, measured before", Vec::new());
@@ -162,8 +162,8 @@ mod plan_cache {
     use std::io::{Read, Seek, Write};
     use std::path::PathBuf;
 
-    use crate::model::fused::cpu::kernels;
-    use crate::model::fused::plan::Plan;
+    use crate::fused::cpu::kernels;
+    use crate::fused::plan::Plan;
 
     fn path() -> Option<PathBuf> {
         let base = std::env::var_os("XDG_CACHE_HOME")

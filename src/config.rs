@@ -11,14 +11,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::IMAGE_PIXELS;
 use crate::backend::DeviceSpec;
-use crate::data::{self, DataError, DatasetKind, LabeledImages, MnistPart, MnistSplits};
-pub use crate::data::{Noise, NoiseKind};
-pub use crate::model::Init;
-pub use crate::model::fused::plan::{KernelChoice, Plan};
-pub use crate::optim::{OptimizerKind, RmsPropSettings};
-pub use crate::render::chart::Scale;
+use crate::data::{self, DatasetKind, IMAGE_PIXELS, Noise, NoiseKind};
+use crate::fused::plan::KernelChoice;
+use crate::model::Init;
+use crate::optim::{OptimizerKind, RmsPropSettings};
+use crate::render::chart::Scale;
 
 /// The keys `train --resume` lets `--set` change: they do not change what the saved
 /// checkpoints mean.
@@ -210,23 +208,13 @@ pub enum Dashboard {
 }
 
 impl DataConfig {
-    /// Reads one part of the configured dataset, downloading missing files when allowed.
-    pub(crate) fn read_part(&self, part: MnistPart) -> Result<LabeledImages, DataError> {
-        let url = self.download.then_some(self.url.as_str());
-        data::read_part(&self.dir, self.dataset, url, part)
-    }
-
-    /// Reads the training and test images and splits them as the tutorial does.
-    pub(crate) fn read_splits(&self) -> Result<MnistSplits, DataError> {
-        let train = self.read_part(MnistPart::Train)?;
-        let test = self.read_part(MnistPart::Test)?;
-        data::tutorial_splits(
-            &self.dir,
-            &train,
-            test,
-            self.validation_size,
-            self.train_limit,
-        )
+    /// Where the configured dataset is read from (and downloaded from, when allowed).
+    pub(crate) fn source(&self) -> data::Source<'_> {
+        data::Source {
+            dir: &self.dir,
+            dataset: self.dataset,
+            download_from: self.download.then_some(self.url.as_str()),
+        }
     }
 }
 

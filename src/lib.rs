@@ -6,7 +6,7 @@
 //! - [`data`] reads the IDX files (downloading them when allowed) into a Burn `Dataset`, and
 //!   serves the Learner its batches in a per-epoch order, with optional noise.
 //! - [`model`] is the Burn `Module` (two Linear + Sigmoid stages) and its loss, on any backend
-//!   that implements the fused operations of [`model::fused`] (ndarray's are hand-written, every
+//!   that implements the fused operations of [`fused`] (ndarray's are hand-written, every
 //!   other backend composes Burn's own ops); [`optim`] holds TF1's and Burn's RMSProp on them.
 //! - [`render`] draws grids of digits and charts.
 //! - [`backend`] picks the backend type and the device; [`config`] gathers the settings of all
@@ -18,10 +18,12 @@
 //! - [`cli`] is the command line, which `main.rs` dispatches to `train` and `inspect`.
 
 pub mod artifacts;
+pub mod assess;
 pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod fused;
 pub mod inspect;
 pub mod metrics;
 pub mod model;
@@ -29,41 +31,3 @@ pub mod optim;
 pub mod render;
 pub mod run_dir;
 pub mod train;
-
-use thiserror::Error;
-
-/// Side of an MNIST image in pixels.
-pub const IMAGE_SIDE: usize = 28;
-/// Pixels in an MNIST image, the model's input and output width.
-pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
-
-/// Everything that can stop a command, each with a message a user can act on.
-#[derive(Debug, Error)]
-pub enum Error {
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    #[error(transparent)]
-    Data(#[from] data::DataError),
-    #[error(transparent)]
-    Artifact(#[from] artifacts::ArtifactError),
-    #[error(transparent)]
-    Dashboard(#[from] train::dashboard::NoTerminal),
-    #[error(transparent)]
-    Checkpoint(#[from] train::checkpoint::CheckpointError),
-    #[error(transparent)]
-    Explore(#[from] inspect::explore::ExploreError),
-    #[error(transparent)]
-    Device(#[from] backend::DeviceError),
-    #[error(transparent)]
-    Interop(#[from] run_dir::safetensors::InteropError),
-    #[error("cannot watch for Ctrl-C and SIGTERM: {0}")]
-    Signals(#[source] std::io::Error),
-    #[error(transparent)]
-    RunDir(#[from] run_dir::RunDirError),
-    #[error("{key} = {value}: {reason}")]
-    Setting {
-        key: &'static str,
-        value: String,
-        reason: String,
-    },
-}

@@ -2,7 +2,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use mnist_autoencoder::IMAGE_PIXELS;
 use mnist_autoencoder::artifacts::ArtifactError;
 use mnist_autoencoder::artifacts::{shell_path, shell_word};
 use mnist_autoencoder::backend::{self, Backend, Device, DeviceSpec, TrainingBackend};
@@ -11,6 +10,7 @@ use mnist_autoencoder::cli::{
     LatentArgs, ReconstructArgs, TrainArgs,
 };
 use mnist_autoencoder::config::{Config, short_number};
+use mnist_autoencoder::data::IMAGE_PIXELS;
 use mnist_autoencoder::inspect;
 use mnist_autoencoder::run_dir::{RunDir, RunLock, safetensors};
 use mnist_autoencoder::train::stop::{self, StopReason};

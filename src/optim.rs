@@ -25,7 +25,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::FloatTensor;
 use serde::{Deserialize, Serialize};
 
-use crate::model::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use crate::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
 
 /// Which RMSProp update `training.rmsprop` configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

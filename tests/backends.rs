@@ -10,8 +10,8 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-use mnist_autoencoder::config::Init;
-use mnist_autoencoder::model::fused::{FusedAutodiff, FusedOps};
+use mnist_autoencoder::fused::{FusedAutodiff, FusedOps};
+use mnist_autoencoder::model::Init;
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::Tf1RmsPropConfig;
 

@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use mnist_autoencoder::config::{
-    Config, ConfigError, Dashboard, Init, NoiseKind, OptimizerKind, Origin, Scale,
-};
-use mnist_autoencoder::data::DatasetKind;
+use mnist_autoencoder::config::{Config, ConfigError, Dashboard, Origin};
+use mnist_autoencoder::data::{DatasetKind, NoiseKind};
+use mnist_autoencoder::model::Init;
+use mnist_autoencoder::optim::OptimizerKind;
+use mnist_autoencoder::render::chart::Scale;
 
 fn sets(flags: &[&str]) -> Vec<String> {
     flags.iter().map(|s| s.to_string()).collect()

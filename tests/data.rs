@@ -287,8 +287,8 @@ fn real_mnist_has_the_published_counts_and_first_labels(dir: &Path) {
 /// measured on 78,400 pixels of mid-gray (0.5), where clipping to [0, 1] is 5 standard deviations
 /// away at these levels.
 fn gaussian_noise_has_the_configured_mean_and_spread() {
-    use mnist_autoencoder::config::NoiseKind;
     use mnist_autoencoder::data::Noise;
+    use mnist_autoencoder::data::NoiseKind;
     let clean = vec![0.5f32; 100 * 784];
     for level in [0.1f32, 0.05] {
         let noise = Noise {

@@ -8,9 +8,9 @@ use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
-use mnist_autoencoder::config::Init;
-use mnist_autoencoder::model::fused::composed;
-use mnist_autoencoder::model::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use mnist_autoencoder::fused::composed;
+use mnist_autoencoder::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use mnist_autoencoder::model::Init;
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::RmsPropSettings;
 
@@ -379,7 +379,7 @@ fn the_fused_gradients_follow_a_scaled_loss() {
 #[cfg(feature = "ndarray")]
 fn dense_products_match_a_plain_product_and_refuse_short_operands() {
     use crate::common::panic_message;
-    use mnist_autoencoder::model::fused::cpu::products::{Operand, dense};
+    use mnist_autoencoder::fused::cpu::products::{Operand, dense};
     use std::mem::MaybeUninit;
 
     let value = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) / 250.0;
@@ -742,9 +742,9 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
 /// the same bits whatever the instruction set.
 #[cfg(not(feature = "wgpu"))]
 fn every_kernel_of_every_product_matches_the_composed_ops() {
-    use mnist_autoencoder::model::fused::cpu::kernels::{self, Simd};
-    use mnist_autoencoder::model::fused::cpu::{forward, input_gradient, weight_gradient};
-    use mnist_autoencoder::model::fused::plan::{Kernel, Product};
+    use mnist_autoencoder::fused::cpu::kernels::{self, Simd};
+    use mnist_autoencoder::fused::cpu::{forward, input_gradient, weight_gradient};
+    use mnist_autoencoder::fused::plan::{Kernel, Product};
 
     struct Uncap;
     impl Drop for Uncap {

@@ -3,8 +3,8 @@
 
 use std::fs;
 
-use mnist_autoencoder::model::fused::cpu::tune::{self, Timing};
-use mnist_autoencoder::model::fused::plan::{Kernel, Plan, Product};
+use mnist_autoencoder::fused::cpu::tune::{self, Timing};
+use mnist_autoencoder::fused::plan::{Kernel, Plan, Product};
 
 use crate::common::{
     SMALL, assert_one_line_error, command_in, cost_bits, run_in, stderr, stdout, synthetic_run,

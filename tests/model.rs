@@ -5,7 +5,7 @@ use burn::module::{Initializer, Module};
 use burn::optim::{GradientsParams, Optimizer, RmsPropConfig};
 use burn::prelude::*;
 use burn::tensor::{Distribution, Tolerance};
-use mnist_autoencoder::config::Init;
+use mnist_autoencoder::model::Init;
 
 /// The backend the crate was built with, and its autodiff version.
 type B = mnist_autoencoder::backend::Backend;

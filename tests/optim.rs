@@ -8,7 +8,7 @@
 
 use burn::optim::{GradientsParams, Optimizer, SimpleOptimizer};
 use burn::prelude::*;
-use mnist_autoencoder::config::Init;
+use mnist_autoencoder::model::Init;
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::{RmsPropSettings, Tf1RmsPropConfig};
 

@@ -507,8 +507,8 @@ fn the_denoising_variant_trains_on_noisy_inputs_and_shows_them(mnist: &Path) {
 }
 
 fn denoising_noise_is_reproducible_and_stays_in_range() {
-    use mnist_autoencoder::config::NoiseKind;
     use mnist_autoencoder::data::Noise;
+    use mnist_autoencoder::data::NoiseKind;
     let clean: Vec<f32> = (0..7840).map(|i| (i % 256) as f32 / 255.0).collect();
     for (kind, level) in [(NoiseKind::Gaussian, 0.3), (NoiseKind::Masking, 0.25)] {
         let noise = Noise { kind, level };

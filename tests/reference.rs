@@ -10,8 +10,8 @@ use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::train::TrainStep;
 use mnist_autoencoder::data::MnistBatch;
+use mnist_autoencoder::fused::FusedOps;
 use mnist_autoencoder::model::Autoencoder;
-use mnist_autoencoder::model::fused::FusedOps;
 use mnist_autoencoder::optim::{OptimizerKind, RmsPropSettings};
 
 use crate::common::synthetic_pixels;

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use flate2::read::GzDecoder;
 use thiserror::Error;
 
-use crate::{IMAGE_PIXELS, IMAGE_SIDE};
+/// Side of an MNIST image in pixels.
+pub const IMAGE_SIDE: usize = 28;
+/// Pixels in an MNIST image, the model's input and output width.
+pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 
 /// Magic number of an IDX file of unsigned-byte images (3 dimensions).
 pub(crate) const IMAGES_MAGIC: u32 = 2051;

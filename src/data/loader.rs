@@ -10,8 +10,8 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 
-use super::{MnistBatch, MnistDataset};
-use crate::IMAGE_PIXELS;
+use super::idx::IMAGE_PIXELS;
+use super::mnist::{MnistBatch, MnistDataset};
 
 /// Batches of an [`MnistDataset`], shuffled per epoch or in order.
 pub struct EpochLoader<B: Backend> {

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::files::{self, DataFile, MnistPart};
+use super::idx::IMAGE_PIXELS;
 use super::idx::{self, IdxError};
 use super::kind::DatasetKind;
-use crate::IMAGE_PIXELS;
 
 #[derive(Debug, Error)]
 pub enum DataError {

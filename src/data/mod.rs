@@ -9,6 +9,7 @@ mod loader;
 mod mnist;
 
 pub use files::MnistPart;
+pub use idx::{IMAGE_PIXELS, IMAGE_SIDE};
 pub use kind::DatasetKind;
 pub use loader::{EpochLoader, Noise, NoiseKind, epoch_order};
 pub use mnist::*;
@@ -22,21 +23,42 @@ pub(crate) struct MnistSplits {
     pub test: MnistDataset,
 }
 
-/// Reads one part of a dataset from `dir`, first downloading its missing files from
-/// `download_from` when given.
-pub(crate) fn read_part(
-    dir: &Path,
-    dataset: DatasetKind,
-    download_from: Option<&str>,
-    part: MnistPart,
-) -> Result<LabeledImages, DataError> {
-    if let Some(url) = download_from {
-        let fetched = download::download_missing(dir, url, dataset)?;
-        if !fetched.is_empty() {
-            eprintln!("Downloaded {} into '{}'", fetched.join(", "), dir.display());
+/// Where a dataset is read from: its folder, which dataset, and the mirror to download
+/// missing files from (none: no download).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub dir: &'a Path,
+    pub dataset: DatasetKind,
+    pub download_from: Option<&'a str>,
+}
+
+impl Source<'_> {
+    /// Reads one part, first downloading its missing files when allowed.
+    pub(crate) fn read_part(&self, part: MnistPart) -> Result<LabeledImages, DataError> {
+        if let Some(url) = self.download_from {
+            let fetched = download::download_missing(self.dir, url, self.dataset)?;
+            if !fetched.is_empty() {
+                eprintln!(
+                    "Downloaded {} into '{}'",
+                    fetched.join(", "),
+                    self.dir.display()
+                );
+            }
         }
+        LabeledImages::load_dataset(self.dir, part, Some(self.dataset))
     }
-    LabeledImages::load_dataset(dir, part, Some(dataset))
+
+    /// Reads the training and test images and splits them as the tutorial does (see
+    /// [`tutorial_splits`]).
+    pub(crate) fn read_splits(
+        &self,
+        validation_size: usize,
+        train_limit: usize,
+    ) -> Result<MnistSplits, DataError> {
+        let train = self.read_part(MnistPart::Train)?;
+        let test = self.read_part(MnistPart::Test)?;
+        tutorial_splits(self.dir, &train, test, validation_size, train_limit)
+    }
 }
 
 /// The tutorial's split of `train` and `test`: the first `validation_size` training images

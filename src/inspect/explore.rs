@@ -9,12 +9,13 @@ use image::imageops::{self, FilterType};
 use image::{GrayImage, Luma};
 use thiserror::Error;
 
+use crate::artifacts::ArtifactError;
+use crate::assess::{images, rows};
 use crate::data::MnistDataset;
-use crate::inspect::evaluate::{images, rows};
+use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
+use crate::fused::FusedOps;
 use crate::model::Autoencoder;
-use crate::model::fused::FusedOps;
 use crate::render::grid::save_grid;
-use crate::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// MNIST's digits are scaled to fit a 20x20 box, then centred by mass in 28x28.
 const DIGIT_BOX: u32 = 20;
@@ -38,6 +39,8 @@ pub enum ExploreError {
         width: u32,
         height: u32,
     },
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
     #[error("{flag} {index}: the test set has {len} images; pick 0 to {}", len - 1)]
     NoSuchImage {
         flag: &'static str,
@@ -55,15 +58,14 @@ pub fn interpolation<B: FusedOps>(
     steps: usize,
     path: &Path,
     device: &B::Device,
-) -> Result<(), crate::Error> {
+) -> Result<(), ExploreError> {
     for (flag, index) in [("--from", from), ("--to", to)] {
         if index >= dataset.len() {
             return Err(ExploreError::NoSuchImage {
                 flag,
                 index,
                 len: dataset.len(),
-            }
-            .into());
+            });
         }
     }
     let ends = images::<B>(dataset, [from, to], device);
@@ -208,7 +210,7 @@ pub(crate) fn reconstruct_own_images<B: FusedOps>(
     paths: &[PathBuf],
     output: &Path,
     device: &B::Device,
-) -> Result<(), crate::Error> {
+) -> Result<(), ExploreError> {
     let inputs = paths
         .iter()
         .map(|p| load_own_image(p))

@@ -7,10 +7,10 @@ use std::path::Path;
 use burn::data::dataset::Dataset;
 
 use crate::artifacts::{ArtifactError, write_atomic};
+use crate::assess::{EVAL_BATCH, images};
 use crate::data::{DatasetKind, MnistDataset};
-use crate::inspect::evaluate::{EVAL_BATCH, images};
+use crate::fused::FusedOps;
 use crate::model::Autoencoder;
-use crate::model::fused::FusedOps;
 use crate::render::chart::{MapPoint, save_latent_chart};
 
 /// Codes of every image of `dataset`, row after row (`len * hidden` values).

@@ -11,21 +11,38 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
-use crate::Error;
 use crate::artifacts::ArtifactError;
-use crate::config::{Config, Scale};
+use crate::assess::{curve_title, mean_of, per_image_mse, write_reconstruction_figure};
+use crate::config::Config;
 use crate::data::{MnistDataset, MnistPart};
-use crate::inspect::evaluate::{mean_of, per_image_mse, write_reconstruction_figure};
+use crate::fused::FusedOps;
 use crate::inspect::latent::LatentReport;
 use crate::metrics::parse_metrics_csv;
-use crate::model::fused::FusedOps;
 use crate::model::{Autoencoder, AutoencoderConfig};
+use crate::render::chart::Scale;
 use crate::render::chart::save_loss_chart;
 use crate::run_dir::safetensors::{self, ExportInfo, Weights};
 use crate::run_dir::{
     CODES_FILE, INTERPOLATION_FILE, LATENT_FILE, LOSS_FILE, METRICS_FILE, OWN_IMAGES_FILE,
     RECONSTRUCTION_FILE, RunDir, SAFETENSORS_FILE, WORST_FILE, check_output,
 };
+
+/// Everything that can stop a command that reads a run, each with a message a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    RunDir(#[from] crate::run_dir::RunDirError),
+    #[error(transparent)]
+    Explore(#[from] explore::ExploreError),
+    #[error(transparent)]
+    Weights(#[from] safetensors::InteropError),
+}
 
 /// A run folder opened for a command: its model, and its config with the data folder the
 /// command was given (`--data-dir`), if any.
@@ -53,7 +70,12 @@ impl<B: FusedOps> Opened<B> {
 
     /// The test images of the run's dataset.
     pub fn test_set(&self) -> Result<MnistDataset, Error> {
-        Ok(self.config.data.read_part(MnistPart::Test)?.dataset())
+        Ok(self
+            .config
+            .data
+            .source()
+            .read_part(MnistPart::Test)?
+            .dataset())
     }
 }
 
@@ -145,21 +167,6 @@ pub fn curves(dir: &Path, scale: Option<Scale>, output: Option<&Path>) -> Result
     let scale = scale.unwrap_or(config.output.loss_scale);
     save_loss_chart(&path, &rows, scale, &curve_title(&config))?;
     Ok(path)
-}
-
-/// The title of a run's `loss.png`.
-pub(crate) fn curve_title(config: &Config) -> String {
-    let t = &config.training;
-    format!(
-        "{} {}-{}-{}: {}, lr {}, batch {}",
-        config.data.dataset,
-        crate::IMAGE_PIXELS,
-        config.model.hidden_size,
-        crate::IMAGE_PIXELS,
-        t.optimizer,
-        crate::config::short_number(t.learning_rate),
-        t.batch_size
-    )
 }
 
 /// `latent`: the latent map and the codes of the test set; returns the two paths.

@@ -1,8 +1,6 @@
 //! The tutorial's autoencoder: 784 -> hidden (Linear + Sigmoid) -> 784 (Linear + Sigmoid),
 //! trained on the mean squared error over all pixels.
 
-pub mod fused;
-
 use std::fmt;
 
 use burn::module::Initializer;
@@ -11,10 +9,10 @@ use burn::prelude::*;
 use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 
-use crate::IMAGE_PIXELS;
+use crate::data::IMAGE_PIXELS;
 use crate::data::MnistBatch;
-pub use crate::model::fused::composed::sigmoid;
-use crate::model::fused::{FusedAutodiff, FusedOps, composed, float};
+pub use crate::fused::composed::sigmoid;
+use crate::fused::{FusedAutodiff, FusedOps, composed, float};
 
 /// Weight and bias initialisation of both Linear layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use image::{DynamicImage, GrayImage, ImageFormat, Luma};
 
-use crate::IMAGE_SIDE;
 use crate::artifacts::{ArtifactError, write_atomic};
+use crate::data::IMAGE_SIDE;
 
 /// Each MNIST pixel becomes a `SCALE x SCALE` block, so digits are 112 px tall.
 pub const SCALE: u32 = 4;

@@ -17,8 +17,8 @@ use self::record::{recorder, recorder_reason, unseal, write_sealed};
 use crate::artifacts::ArtifactError;
 pub use crate::config::CONFIG_FILE;
 use crate::config::{Config, ConfigError, Origin};
+use crate::fused::FusedOps;
 pub use crate::metrics::METRICS_FILE;
-use crate::model::fused::FusedOps;
 use crate::model::{Autoencoder, AutoencoderConfig};
 
 /// The trained weights, full precision (named MessagePack, as Burn's `DefaultRecorder`).

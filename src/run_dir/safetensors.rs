@@ -17,10 +17,10 @@ use burn::store::{
 use safetensors::{Dtype, SafeTensors};
 use thiserror::Error;
 
-use crate::IMAGE_PIXELS;
 use crate::artifacts::{ArtifactError, write_atomic};
+use crate::data::IMAGE_PIXELS;
+use crate::fused::FusedOps;
 use crate::model::Autoencoder;
-use crate::model::fused::FusedOps;
 
 /// The tensors of a model, in the order they are listed to the user.
 pub const TENSORS: [&str; 4] = [

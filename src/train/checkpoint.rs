@@ -18,9 +18,9 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::artifacts::{ArtifactError, shell_path, shell_word};
+use crate::fused::FusedOps;
 use crate::metrics::{EpochRow, parse_metrics_csv};
 use crate::model::Autoencoder;
-use crate::model::fused::FusedOps;
 use crate::run_dir::record::{recorder, recorder_reason, unseal, write_sealed};
 use crate::run_dir::{
     CHECKPOINT_DIR, CONFIG_FILE, DirWatch, FINAL_FILES, METRICS_FILE, RunDir, model_from_record,

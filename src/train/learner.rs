@@ -16,10 +16,9 @@ use super::checkpoint::{self, CheckpointError, CheckpointRecorder, KEPT_CHECKPOI
 use super::dashboard::{self, PlainRenderer};
 use super::epoch_log::EpochLogger;
 use super::stop::Stop;
-use crate::Error;
 use crate::data::MnistBatch;
+use crate::fused::{FusedAutodiff, FusedOps};
 use crate::model::Autoencoder;
-use crate::model::fused::{FusedAutodiff, FusedOps};
 use crate::run_dir::record::recorder_reason;
 use crate::run_dir::{DirWatch, model_from_record};
 
@@ -47,7 +46,7 @@ impl<B: FusedAutodiff> Run<'_, B> {
         self,
         model: Autoencoder<B>,
         optimizer: O,
-    ) -> Result<Autoencoder<B::InnerBackend>, Error>
+    ) -> Result<Autoencoder<B::InnerBackend>, CheckpointError>
     where
         O: Optimizer<Autoencoder<B>, B> + 'static,
     {

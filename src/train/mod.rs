@@ -21,18 +21,41 @@ use self::epoch_log::EpochLogger;
 use self::learner::Run;
 use self::stop::{Cleanup, OnSignal, Stop, StopReason, on_signal};
 use crate::artifacts::{ArtifactError, shell_path};
+use crate::assess::{curve_title, mean_squared_error, write_reconstruction_figure};
 use crate::backend::{self, Kernels};
-use crate::config::{Config, KernelChoice, NoiseKind, OptimizerKind};
+use crate::config::Config;
+use crate::data::IMAGE_PIXELS;
+use crate::data::NoiseKind;
 use crate::data::{EpochLoader, MnistBatch, MnistSplits};
-use crate::inspect::curve_title;
-use crate::inspect::evaluate::{mean_squared_error, write_reconstruction_figure};
+use crate::fused::FusedAutodiff;
+use crate::fused::plan::KernelChoice;
 use crate::metrics::EpochRow;
-use crate::model::fused::FusedAutodiff;
 use crate::model::{Autoencoder, AutoencoderConfig};
+use crate::optim::OptimizerKind;
 use crate::render::chart::save_loss_chart;
 use crate::run_dir::safetensors::Weights;
 use crate::run_dir::{DirWatch, LOCK_FILE, LOSS_FILE, RECONSTRUCTION_FILE, RunDir, check_output};
-use crate::{Error, IMAGE_PIXELS};
+
+/// Everything that can stop `train` before it trains, each with a message a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    RunDir(#[from] crate::run_dir::RunDirError),
+    #[error(transparent)]
+    Dashboard(#[from] dashboard::NoTerminal),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error(transparent)]
+    Weights(#[from] crate::run_dir::safetensors::InteropError),
+    #[error("cannot watch for Ctrl-C and SIGTERM: {0}")]
+    Signals(#[source] std::io::Error),
+}
 
 /// What a finished training run produced.
 #[derive(Debug)]
@@ -126,7 +149,10 @@ pub fn train<B: FusedAutodiff>(
     let init = initial_weights::<B>(&dir, config, resume, start.epoch, device)?;
     let tui = dashboard::use_tui(config.output.dashboard)?;
     let reading = Instant::now();
-    let data = config.data.read_splits()?;
+    let data = config
+        .data
+        .source()
+        .read_splits(config.data.validation_size, config.data.train_limit)?;
     let read_seconds = reading.elapsed().as_secs_f64();
     let (config, kernels) = &plan_kernels::<B>(config, &data);
     let model = initial_model::<B>(config, init.weights, device)?;
@@ -365,10 +391,10 @@ fn launch<B: FusedAutodiff>(
     config: &Config,
 ) -> Result<Autoencoder<B::InnerBackend>, Error> {
     let rmsprop = &config.training.rmsprop;
-    match config.training.optimizer {
-        OptimizerKind::Tf1Rmsprop => run.launch(model, rmsprop.tf1().init()),
-        OptimizerKind::BurnRmsprop => run.launch(model, rmsprop.burn().init()),
-    }
+    Ok(match config.training.optimizer {
+        OptimizerKind::Tf1Rmsprop => run.launch(model, rmsprop.tf1().init())?,
+        OptimizerKind::BurnRmsprop => run.launch(model, rmsprop.burn().init())?,
+    })
 }
 
 /// Where a run starts: after the last complete epoch of the run in `dir` when resuming,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::kernels::{self, Simd};
 use super::{forward, input_gradient, weight_gradient};
-use crate::model::fused::plan::{Kernel, Plan, Product};
+use crate::fused::plan::{Kernel, Plan, Product};
 
 /// What each kernel took for one product: the median seconds of a call.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub fn candidates() -> Vec<Kernel> {
 /// many, 784 values each, in [0, 1]) through a model of `hidden` units, on the current
 /// thread pool.
 pub fn measure(batch: usize, hidden: usize, images: &[f32]) -> Vec<Timing> {
-    const PIXELS: usize = crate::IMAGE_PIXELS;
+    const PIXELS: usize = crate::data::IMAGE_PIXELS;
     let batches: Vec<&[f32]> = images.chunks_exact(batch * PIXELS).take(8).collect();
     assert!(!batches.is_empty(), "a batch of images to time with");
     // Values of the size training sees; their exact values do not change the time.

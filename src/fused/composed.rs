@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Shape, TensorMetadata};
 
-use super::{RmsPropHyper, RmsPropRule, RmsPropTensors, float};
+use super::terms::{RmsPropHyper, RmsPropRule, RmsPropTensors, float};
 
 /// `sigmoid(x · weight + bias)`, as Burn's `Linear` and [`sigmoid`] compute it.
 pub fn linear_sigmoid<B: Backend>(

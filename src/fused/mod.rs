@@ -22,54 +22,14 @@ pub mod composed;
 #[cfg(feature = "ndarray")]
 pub mod cpu;
 pub mod plan;
+mod terms;
+
+pub(crate) use terms::float;
+pub use terms::{LinearSigmoidGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
 
 use burn::prelude::*;
-use burn::tensor::TensorPrimitive;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::FloatTensor;
-
-/// Which RMSProp update [`FusedOps::rmsprop`] applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RmsPropRule {
-    /// TensorFlow 1's `ApplyRMSProp`: the mean square starts at one, epsilon inside the root,
-    /// the learning rate inside the momentum buffer.
-    Tf1,
-    /// Burn's `RmsProp`: the mean square starts at zero, epsilon after the root, the learning
-    /// rate applied after the momentum buffer.
-    Burn,
-}
-
-/// The hyper-parameters of one RMSProp update.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RmsPropHyper {
-    pub rule: RmsPropRule,
-    pub learning_rate: f64,
-    /// Decay of the running means (TF1's `decay`, Burn's `alpha`).
-    pub alpha: f32,
-    /// 0: no momentum buffer.
-    pub momentum: f32,
-    pub epsilon: f32,
-    pub centered: bool,
-}
-
-/// A parameter tensor and its RMSProp state. `None` state: not kept yet (the first step) or,
-/// for `mean_grad` and `momentum`, not used by these settings.
-#[derive(Debug, Clone)]
-pub struct RmsPropTensors<B: Backend> {
-    pub param: FloatTensor<B>,
-    pub square: Option<FloatTensor<B>>,
-    pub mean_grad: Option<FloatTensor<B>>,
-    pub momentum: Option<FloatTensor<B>>,
-}
-
-/// The gradients of [`FusedOps::linear_sigmoid`].
-#[derive(Debug, Clone)]
-pub struct LinearSigmoidGrads<B: Backend> {
-    /// `dz · Wᵀ`, asked for only when the input is tracked.
-    pub input: Option<FloatTensor<B>>,
-    pub weight: FloatTensor<B>,
-    pub bias: FloatTensor<B>,
-}
 
 /// A Burn backend with the training step's fused operations (see the module's documentation).
 pub trait FusedOps: Backend {
@@ -152,11 +112,6 @@ where
     B: AutodiffBackend + FusedOps,
     B::InnerBackend: FusedOps,
 {
-}
-
-/// A primitive as a tensor of rank `D`.
-pub(crate) fn float<B: Backend, const D: usize>(primitive: FloatTensor<B>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(primitive))
 }
 
 #[cfg(feature = "wgpu")]

@@ -79,13 +79,13 @@ macro_rules! multiversion {
                 body($($arg),*)
             }
 
-            match $crate::model::fused::cpu::kernels::simd() {
+            match $crate::fused::cpu::kernels::simd() {
                 // SAFETY: `simd()` found these instruction sets on this processor.
                 #[cfg(target_arch = "x86_64")]
-                $crate::model::fused::cpu::kernels::Simd::Avx512 => unsafe { avx512($($arg),*) },
+                $crate::fused::cpu::kernels::Simd::Avx512 => unsafe { avx512($($arg),*) },
                 // SAFETY: as above.
                 #[cfg(target_arch = "x86_64")]
-                $crate::model::fused::cpu::kernels::Simd::Avx2 => unsafe { avx2($($arg),*) },
+                $crate::fused::cpu::kernels::Simd::Avx2 => unsafe { avx2($($arg),*) },
                 _ => body($($arg),*),
             }
         }

@@ -1,0 +1,54 @@
+//! The values the fused operations take and give: RMSProp's rule, settings and state, a
+//! layer's gradients, and tensors from their primitives.
+
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+use burn::tensor::ops::FloatTensor;
+
+/// Which RMSProp update [`FusedOps::rmsprop`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RmsPropRule {
+    /// TensorFlow 1's `ApplyRMSProp`: the mean square starts at one, epsilon inside the root,
+    /// the learning rate inside the momentum buffer.
+    Tf1,
+    /// Burn's `RmsProp`: the mean square starts at zero, epsilon after the root, the learning
+    /// rate applied after the momentum buffer.
+    Burn,
+}
+
+/// The hyper-parameters of one RMSProp update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RmsPropHyper {
+    pub rule: RmsPropRule,
+    pub learning_rate: f64,
+    /// Decay of the running means (TF1's `decay`, Burn's `alpha`).
+    pub alpha: f32,
+    /// 0: no momentum buffer.
+    pub momentum: f32,
+    pub epsilon: f32,
+    pub centered: bool,
+}
+
+/// A parameter tensor and its RMSProp state. `None` state: not kept yet (the first step) or,
+/// for `mean_grad` and `momentum`, not used by these settings.
+#[derive(Debug, Clone)]
+pub struct RmsPropTensors<B: Backend> {
+    pub param: FloatTensor<B>,
+    pub square: Option<FloatTensor<B>>,
+    pub mean_grad: Option<FloatTensor<B>>,
+    pub momentum: Option<FloatTensor<B>>,
+}
+
+/// The gradients of [`FusedOps::linear_sigmoid`].
+#[derive(Debug, Clone)]
+pub struct LinearSigmoidGrads<B: Backend> {
+    /// `dz · Wᵀ`, asked for only when the input is tracked.
+    pub input: Option<FloatTensor<B>>,
+    pub weight: FloatTensor<B>,
+    pub bias: FloatTensor<B>,
+}
+
+/// A primitive as a tensor of rank `D`.
+pub(crate) fn float<B: Backend, const D: usize>(primitive: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}

@@ -86,20 +86,7 @@ fn main() {
         kernels::cap_simd(simd);
     }
     let (batch, hidden) = (args.batch, args.hidden);
-    let train = match LabeledImages::load(&args.data, MnistPart::Train) {
-        Ok(train) => train.dataset(),
-        Err(e) => {
-            eprintln!("error: {e}; pass --data the MNIST folder");
-            std::process::exit(1);
-        }
-    };
-    let steps = TRAIN_IMAGES / batch;
-    // 16 batches in file order after the 5,000 held out.
-    let mut images = Vec::with_capacity(16 * batch * IMAGE_PIXELS);
-    for i in 0..16 * batch {
-        train.push_scaled(5000 + i, &mut images);
-    }
-
+    let images = images(&args);
     backend::run_on_compute_thread(|| {
         println!(
             "{} threads, kernels up to {:?} (the processor has {:?}), batch {batch}, hidden {hidden}",
@@ -107,107 +94,113 @@ fn main() {
             kernels::simd(),
             kernels::detected()
         );
-        // The median of several plannings, each a median of its rounds.
-        let plannings: Vec<Vec<tune::Timing>> = (0..ROUNDS)
-            .map(|_| tune::measure(batch, hidden, &images))
-            .collect();
-        let median = |product: Product, kernel: Kernel| {
-            let mut seconds: Vec<f64> = plannings
-                .iter()
-                .flat_map(|timings| timings.iter().filter(|t| t.product == product))
-                .flat_map(|t| t.seconds.iter().filter(|(k, _)| *k == kernel))
-                .map(|(_, s)| *s)
-                .collect();
-            seconds.sort_by(f64::total_cmp);
-            seconds.get(seconds.len() / 2).copied()
-        };
-        let candidates = tune::candidates();
-        println!("\nPer product and kernel, s/epoch ({steps} steps):\n");
-        println!(
-            "| product | {} | fastest |",
-            candidates
-                .iter()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        println!("|---|{}---|", "---:|".repeat(candidates.len()));
-        let mut best = Vec::new();
-        for product in Product::ALL {
-            let cells: Vec<(Kernel, Option<f64>)> = candidates
-                .iter()
-                .map(|k| (*k, median(product, *k).map(|s| s * steps as f64)))
-                .collect();
-            let fastest = cells
-                .iter()
-                .filter_map(|(k, s)| s.map(|s| (*k, s)))
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .expect("a kernel");
-            best.push(fastest);
-            let shown: Vec<String> = cells
-                .iter()
-                .map(|(_, s)| s.map_or("-".to_owned(), |s| format!("{s:.3}")))
-                .collect();
-            println!(
-                "| {} | {} | {} |",
-                product.name(),
-                shown.join(" | "),
-                fastest.0.name()
-            );
-        }
-        let floor: f64 = best.iter().map(|(_, s)| s).sum();
-        let reference: f64 = Product::ALL
-            .iter()
-            .map(|p| median(*p, Plan::REFERENCE.kernel(*p)).unwrap_or(f64::NAN) * steps as f64)
-            .sum();
-        let fastest = Plan::new(
-            best.iter()
-                .map(|(k, _)| *k)
-                .collect::<Vec<_>>()
-                .try_into()
-                .unwrap(),
-        )
-        .expect("kernels that compute their products");
-        println!("\nfastest plan: {fastest}");
-        println!("best-candidate floor {floor:.3} s");
-        println!("reference floor {reference:.3} s");
-
-        // The whole step outside the Learner, with the fastest plan.
-        B::use_plan(fastest);
-        let device = Default::default();
-        AB::seed(&device, 42);
-        let mut model: Autoencoder<AB> =
-            AutoencoderConfig::from_settings(hidden, Init::Normal).init(&device);
-        let mut optim = Tf1RmsPropConfig::new().init();
-        let mut phases = [0f64; 4];
-        let mut step = |i: usize, phases: &mut [f64; 4]| {
-            let x = &images[(i % 16) * batch * IMAGE_PIXELS..(i % 16 + 1) * batch * IMAGE_PIXELS];
-            let t0 = Instant::now();
-            let x = Tensor::<AB, 2>::from_data(
-                TensorData::new(x.to_vec(), [batch, IMAGE_PIXELS]),
-                &device,
-            );
-            let t1 = Instant::now();
-            let loss = model.loss(x);
-            let t2 = Instant::now();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let t3 = Instant::now();
-            model = optim.step(0.01, model.clone(), grads);
-            let t4 = Instant::now();
-            for (phase, (a, b)) in phases
-                .iter_mut()
-                .zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4)])
-            {
-                *phase += (b - a).as_secs_f64();
-            }
-        };
-        step(0, &mut [0.0; 4]);
-        let started = Instant::now();
-        (0..steps).for_each(|i| step(i, &mut phases));
-        let epoch = started.elapsed().as_secs_f64();
-        println!(
-            "fused step {epoch:.3} s/epoch outside the Learner: batch {:.3}, forward and loss {:.3}, backward {:.3}, RMSProp {:.3}",
-            phases[0], phases[1], phases[2], phases[3]
-        );
+        let fastest = candidate_table(batch, hidden, &images);
+        time_step(fastest, batch, hidden, &images);
     });
+}
+
+/// 16 batches of training images in file order after the 5,000 held out.
+fn images(args: &Args) -> Vec<f32> {
+    let train = match LabeledImages::load(&args.data, MnistPart::Train) {
+        Ok(train) => train.dataset(),
+        Err(e) => {
+            eprintln!("error: {e}; pass --data the MNIST folder");
+            std::process::exit(1);
+        }
+    };
+    let mut images = Vec::with_capacity(16 * args.batch * IMAGE_PIXELS);
+    for i in 0..16 * args.batch {
+        train.push_scaled(5000 + i, &mut images);
+    }
+    images
+}
+
+/// Times every candidate of every product (the median of several plannings, each a median of
+/// its rounds), prints them per epoch with the floors, and returns the fastest plan.
+fn candidate_table(batch: usize, hidden: usize, images: &[f32]) -> Plan {
+    let steps = (TRAIN_IMAGES / batch) as f64;
+    let plannings: Vec<Vec<tune::Timing>> = (0..ROUNDS)
+        .map(|_| tune::measure(batch, hidden, images))
+        .collect();
+    let epoch = |product: Product, kernel: Kernel| {
+        let mut seconds: Vec<f64> = plannings
+            .iter()
+            .flat_map(|timings| timings.iter().filter(|t| t.product == product))
+            .flat_map(|t| t.seconds.iter().filter(|(k, _)| *k == kernel))
+            .map(|(_, s)| *s)
+            .collect();
+        seconds.sort_by(f64::total_cmp);
+        seconds.get(seconds.len() / 2).map(|s| s * steps)
+    };
+    let candidates = tune::candidates();
+    let names: Vec<&str> = candidates.iter().map(|k| k.name()).collect();
+    println!("\nPer product and kernel, s/epoch ({steps} steps):\n");
+    println!("| product | {} | fastest |", names.join(" | "));
+    println!("|---|{}---|", "---:|".repeat(candidates.len()));
+    let best = Product::ALL.map(|product| {
+        let cells: Vec<(Kernel, Option<f64>)> = candidates
+            .iter()
+            .map(|k| (*k, epoch(product, *k)))
+            .collect();
+        let fastest = (cells.iter())
+            .filter_map(|(k, s)| s.map(|s| (*k, s)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("a kernel");
+        let shown: Vec<String> = (cells.iter())
+            .map(|(_, s)| s.map_or("-".to_owned(), |s| format!("{s:.3}")))
+            .collect();
+        let row = (product.name(), shown.join(" | "), fastest.0.name());
+        println!("| {} | {} | {} |", row.0, row.1, row.2);
+        fastest
+    });
+    let reference: f64 = Product::ALL
+        .iter()
+        .map(|p| epoch(*p, Plan::REFERENCE.kernel(*p)).unwrap_or(f64::NAN))
+        .sum();
+    let fastest = Plan::new(best.map(|(k, _)| k)).expect("kernels that compute their products");
+    println!("\nfastest plan: {fastest}");
+    println!(
+        "best-candidate floor {:.3} s",
+        best.iter().map(|(_, s)| s).sum::<f64>()
+    );
+    println!("reference floor {reference:.3} s");
+    fastest
+}
+
+/// Times an epoch of whole steps outside the Learner through `plan`, with its phases.
+fn time_step(plan: Plan, batch: usize, hidden: usize, images: &[f32]) {
+    B::use_plan(plan);
+    let device = Default::default();
+    AB::seed(&device, 42);
+    let mut model: Autoencoder<AB> =
+        AutoencoderConfig::from_settings(hidden, Init::Normal).init(&device);
+    let mut optim = Tf1RmsPropConfig::new().init();
+    let mut phases = [0f64; 4];
+    let mut step = |i: usize, phases: &mut [f64; 4]| {
+        let x = &images[(i % 16) * batch * IMAGE_PIXELS..(i % 16 + 1) * batch * IMAGE_PIXELS];
+        let t0 = Instant::now();
+        let x = TensorData::new(x.to_vec(), [batch, IMAGE_PIXELS]);
+        let x = Tensor::<AB, 2>::from_data(x, &device);
+        let t1 = Instant::now();
+        let loss = model.loss(x);
+        let t2 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let t3 = Instant::now();
+        model = optim.step(0.01, model.clone(), grads);
+        let t4 = Instant::now();
+        for (phase, (a, b)) in phases
+            .iter_mut()
+            .zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4)])
+        {
+            *phase += (b - a).as_secs_f64();
+        }
+    };
+    step(0, &mut [0.0; 4]);
+    let started = Instant::now();
+    (0..TRAIN_IMAGES / batch).for_each(|i| step(i, &mut phases));
+    let epoch = started.elapsed().as_secs_f64();
+    println!(
+        "fused step {epoch:.3} s/epoch outside the Learner: batch {:.3}, forward and loss {:.3}, backward {:.3}, RMSProp {:.3}",
+        phases[0], phases[1], phases[2], phases[3]
+    );
 }

@@ -258,8 +258,10 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
 
 /// One line: why training stopped, what is kept, and the command that continues it.
 fn stopped_message(stopped: &Stopped) -> String {
-    let dir = shell_path(&stopped.output_dir);
-    let resume = format!("mnist-autoencoder train --resume {dir}");
+    let resume = format!(
+        "mnist-autoencoder train --resume {}",
+        shell_path(&stopped.output_dir)
+    );
     if let StopCause::Failed(vanished @ ArtifactError::Vanished { .. }) = &stopped.cause
         && stopped.gone
     {
@@ -282,34 +284,15 @@ fn stopped_message(stopped: &Stopped) -> String {
         ),
     };
     match &stopped.cause {
-        StopCause::Asked(reason @ StopReason::Diverged { .. }) if stopped.epsilon == 0.0 => {
-            let config = shell_path(&stopped.output_dir.join("config.toml"));
-            let fresh = RunDir::new(&stopped.output_dir).free_sibling();
-            let fresh = format!("output.dir={}", fresh.display());
-            format!(
-                "error: training diverged: {reason}; training.rmsprop.epsilon = 0 divides by zero where a gradient stays zero, and a resumed run keeps it: start over with a small one: mnist-autoencoder train --config {config} --set {} --set training.rmsprop.epsilon=1e-10",
-                shell_word(&fresh)
-            )
-        }
         StopCause::Asked(reason @ StopReason::Diverged { .. }) => {
-            // The tutorial's rate, or a tenth of one already at most that.
-            let lower = if stopped.learning_rate > 0.01 {
-                0.01
-            } else {
-                stopped.learning_rate / 10.0
-            };
             format!(
-                "error: training diverged: {reason}; lower training.learning_rate (now {}); {kept}: {resume} --set training.learning_rate={}",
-                short_number(stopped.learning_rate),
-                short_number(lower)
+                "error: training diverged: {reason}; {}",
+                divergence_advice(stopped, &kept, &resume)
             )
         }
         StopCause::Asked(reason) => format!("Stopped by {reason}; {kept}; {then}: {resume}"),
         StopCause::Dashboard => {
             format!("Stopped from the dashboard; {kept}; {then}: {resume}")
-        }
-        StopCause::Failed(vanished @ ArtifactError::Vanished { .. }) => {
-            format!("error: training stopped: {vanished}; {kept}; {then}: {resume}")
         }
         StopCause::Failed(ArtifactError::Write { path, source }) => {
             let what = if source.kind() == std::io::ErrorKind::StorageFull {
@@ -323,11 +306,31 @@ fn stopped_message(stopped: &Stopped) -> String {
             )
         }
         StopCause::Failed(error) => {
-            format!("error: training stopped: {error}; {kept}; then {then}: {resume}")
+            format!("error: training stopped: {error}; {kept}; {then}: {resume}")
         }
         StopCause::Learner(message) => format!(
             "error: training stopped: {message} (see {}/experiment.log); {kept}; {then}: {resume}",
             stopped.output_dir.display()
         ),
     }
+}
+
+/// What to do about a loss that diverged: with no epsilon, a new run with one (a resume keeps
+/// it); else a lower rate for the resume, the tutorial's 0.01 or a tenth of one at most that.
+fn divergence_advice(stopped: &Stopped, kept: &str, resume: &str) -> String {
+    if stopped.epsilon == 0.0 {
+        let config = shell_path(&stopped.output_dir.join("config.toml"));
+        let fresh = RunDir::new(&stopped.output_dir).free_sibling();
+        let fresh = shell_word(&format!("output.dir={}", fresh.display()));
+        return format!(
+            "training.rmsprop.epsilon = 0 divides by zero where a gradient stays zero, and a resumed run keeps it: start over with a small one: mnist-autoencoder train --config {config} --set {fresh} --set training.rmsprop.epsilon=1e-10"
+        );
+    }
+    let rate = stopped.learning_rate;
+    let lower = if rate > 0.01 { 0.01 } else { rate / 10.0 };
+    format!(
+        "lower training.learning_rate (now {}); {kept}: {resume} --set training.learning_rate={}",
+        short_number(rate),
+        short_number(lower)
+    )
 }

@@ -108,10 +108,7 @@ impl Download<'_> {
         let name = self.file.gz_name();
         // A download a killed process left half done.
         remove_leftovers_for(&self.dir.join(&name), ".part");
-        // In `dir`, so that the final rename cannot cross file systems; deleted on every early
-        // return.
-        let mut part = Temporary::new(self.dir, &name, ".part").map_err(|e| self.write_error(e))?;
-        let (bytes, sha256) = self.fetch(agent, &mut part)?;
+        let (mut part, bytes, sha256) = self.fetch(agent, &name)?;
         self.check(&part, bytes, &sha256)?;
         part.file_mut()
             .sync_all()
@@ -121,13 +118,13 @@ impl Download<'_> {
         sync_dir(self.dir).map_err(|e| self.write_error(e))
     }
 
-    /// Streams the body into `part`: its size (reading stops past the largest file MNIST has)
-    /// and its SHA-256.
+    /// Streams the body into a temporary file beside `name`, made once the server answers: the
+    /// file, its size (reading stops past the largest file MNIST has) and its SHA-256.
     fn fetch(
         &self,
         agent: &ureq::Agent,
-        part: &mut Temporary,
-    ) -> Result<(u64, String), DownloadError> {
+        name: &str,
+    ) -> Result<(Temporary, u64, String), DownloadError> {
         let response = agent
             .get(&self.url)
             .call()
@@ -136,6 +133,9 @@ impl Download<'_> {
             .into_body()
             .into_reader()
             .take(MAX_DOWNLOAD_BYTES + 1);
+        // In `dir`, so that the final rename cannot cross file systems; deleted on every early
+        // return.
+        let mut part = Temporary::new(self.dir, name, ".part").map_err(|e| self.write_error(e))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 1 << 16];
         let mut total = 0u64;
@@ -153,7 +153,7 @@ impl Download<'_> {
                 .map_err(|e| self.write_error(e))?;
         }
         part.file_mut().flush().map_err(|e| self.write_error(e))?;
-        Ok((total, format!("{:x}", hasher.finalize())))
+        Ok((part, total, format!("{:x}", hasher.finalize())))
     }
 
     /// MNIST's files against their published SHA-256; Fashion-MNIST's read back as whole IDX

@@ -82,40 +82,29 @@ pub fn rmsprop<B: Backend>(
     let back = |t: Tensor<B, 1>| B::float_reshape(t.into_primitive().tensor(), shape.clone());
     let grad = flat(grad);
     let param = flat(state.param);
-    let square = state.square.map(flat);
-    let mean_grad = state.mean_grad.map(flat);
-    let momentum = state.momentum.map(flat);
-
-    let RmsPropHyper {
-        rule,
-        learning_rate: lr,
-        alpha,
-        momentum: beta,
-        epsilon,
-        centered,
-    } = hyper;
-    let keep = 1.0 - alpha;
-    let square = match (rule, square) {
-        (_, Some(square)) => square.mul_scalar(alpha) + grad.clone().square().mul_scalar(keep),
-        (RmsPropRule::Tf1, None) => {
-            grad.ones_like().mul_scalar(alpha) + grad.clone().square().mul_scalar(keep)
-        }
-        (RmsPropRule::Burn, None) => grad.clone().square().mul_scalar(keep),
-    };
-    let mean_grad = centered.then(|| match mean_grad {
-        Some(mean) => mean.mul_scalar(alpha) + grad.clone().mul_scalar(keep),
-        None => grad.clone().mul_scalar(keep),
-    });
+    let (square, mean_grad) = running_means(
+        &hyper,
+        grad.clone(),
+        state.square.map(flat),
+        state.mean_grad.map(flat),
+    );
     let variance = match &mean_grad {
         Some(mean) => square.clone() - mean.clone().square(),
         None => square.clone(),
     };
+    let RmsPropHyper {
+        rule,
+        learning_rate: lr,
+        momentum: beta,
+        epsilon,
+        ..
+    } = hyper;
     let step = match rule {
         RmsPropRule::Tf1 => grad.mul_scalar(lr) / variance.add_scalar(epsilon).sqrt(),
         RmsPropRule::Burn => grad / variance.sqrt().add_scalar(epsilon),
     };
     let (step, momentum) = if beta > 0.0 {
-        let buffer = match momentum {
+        let buffer = match state.momentum.map(flat) {
             Some(buffer) => buffer.mul_scalar(beta) + step,
             None => step,
         };
@@ -133,4 +122,27 @@ pub fn rmsprop<B: Backend>(
         mean_grad: mean_grad.map(back),
         momentum: momentum.map(back),
     }
+}
+
+/// RMSProp's running mean square of the gradient (starting at one for TF1's rule, at zero for
+/// Burn's) and, when centred, its running mean.
+fn running_means<B: Backend>(
+    hyper: &RmsPropHyper,
+    grad: Tensor<B, 1>,
+    square: Option<Tensor<B, 1>>,
+    mean_grad: Option<Tensor<B, 1>>,
+) -> (Tensor<B, 1>, Option<Tensor<B, 1>>) {
+    let (alpha, keep) = (hyper.alpha, 1.0 - hyper.alpha);
+    let square = match (hyper.rule, square) {
+        (_, Some(square)) => square.mul_scalar(alpha) + grad.clone().square().mul_scalar(keep),
+        (RmsPropRule::Tf1, None) => {
+            grad.ones_like().mul_scalar(alpha) + grad.clone().square().mul_scalar(keep)
+        }
+        (RmsPropRule::Burn, None) => grad.clone().square().mul_scalar(keep),
+    };
+    let mean_grad = hyper.centered.then(|| match mean_grad {
+        Some(mean) => mean.mul_scalar(alpha) + grad.clone().mul_scalar(keep),
+        None => grad.mul_scalar(keep),
+    });
+    (square, mean_grad)
 }

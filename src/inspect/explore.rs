@@ -103,6 +103,19 @@ pub fn interpolation<B: FusedOps>(
 /// light), contrast stretched, the stroke scaled into a 20x20 box and centred by its mass in
 /// 28x28. Returns 784 values in [0, 1].
 pub fn load_own_image(path: &Path) -> Result<Vec<f32>, ExploreError> {
+    let gray = decode_gray(path)?;
+    let blank = || ExploreError::BlankImage {
+        path: path.to_owned(),
+    };
+    let stroke = stretch_ink(&gray).ok_or_else(blank)?;
+    let digit = crop_to_box(&stroke).ok_or_else(blank)?;
+    let canvas = centre_by_mass(&digit);
+    Ok(canvas.pixels().map(|p| f32::from(p[0]) / 255.0).collect())
+}
+
+/// The picture at `path` in gray, judged by its header before anything is decoded (a small file
+/// can promise a huge image) and decoded within limits of size and memory.
+fn decode_gray(path: &Path) -> Result<GrayImage, ExploreError> {
     let bad = |reason: String| ExploreError::BadImage {
         path: path.to_owned(),
         reason,
@@ -113,7 +126,6 @@ pub fn load_own_image(path: &Path) -> Result<Vec<f32>, ExploreError> {
             .with_guessed_format()
             .map_err(|e| bad(e.to_string()))
     };
-    // Judged by its header before anything is decoded: a small file can promise a huge image.
     let (width, height) = open()?.into_dimensions().map_err(|e| bad(e.to_string()))?;
     if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
         return Err(ExploreError::TooLarge {
@@ -128,20 +140,25 @@ pub fn load_own_image(path: &Path) -> Result<Vec<f32>, ExploreError> {
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_BYTES);
     reader.limits(limits);
-    let picture = reader.decode().map_err(|e| bad(e.to_string()))?;
-    let gray = picture.to_luma8();
-    let (width, height) = gray.dimensions();
-    if width == 0 || height == 0 {
+    let gray = reader.decode().map_err(|e| bad(e.to_string()))?.to_luma8();
+    if gray.width() == 0 || gray.height() == 0 {
         return Err(bad("it has no pixels".to_owned()));
     }
-    let border: Vec<f32> = gray
+    Ok(gray)
+}
+
+/// The ink of a picture as MNIST has it: light on dark (inverted when the border, its
+/// background, is light), stretched from the background to the darkest stroke; `None` when no
+/// stroke stands out.
+fn stretch_ink(gray: &GrayImage) -> Option<GrayImage> {
+    let (width, height) = gray.dimensions();
+    let mut border: Vec<f32> = gray
         .enumerate_pixels()
         .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == width - 1 || *y == height - 1)
         .map(|(_, _, p)| f32::from(p[0]) / 255.0)
         .collect();
-    let mut border_sorted = border.clone();
-    border_sorted.sort_by(f32::total_cmp);
-    let background = border_sorted[border_sorted.len() / 2];
+    border.sort_by(f32::total_cmp);
+    let background = border[border.len() / 2];
     let invert = background > 0.5;
     let ink = |p: u8| {
         let v = f32::from(p) / 255.0;
@@ -150,37 +167,42 @@ pub fn load_own_image(path: &Path) -> Result<Vec<f32>, ExploreError> {
     let floor = if invert { 1.0 - background } else { background };
     let peak = gray.pixels().map(|p| ink(p[0])).fold(0.0, f32::max);
     if peak - floor < 0.2 {
-        return Err(ExploreError::BlankImage {
-            path: path.to_owned(),
-        });
+        return None;
     }
-    let stretched = GrayImage::from_fn(width, height, |x, y| {
+    Some(GrayImage::from_fn(width, height, |x, y| {
         let v = ((ink(gray.get_pixel(x, y)[0]) - floor) / (peak - floor)).clamp(0.0, 1.0);
         Luma([(v * 255.0).round() as u8])
-    });
+    }))
+}
 
-    // The stroke's bounding box (pixels clearly above the background).
+/// The stroke's bounding box (pixels clearly above the background), scaled to fit MNIST's
+/// 20x20 box; `None` when nothing is clearly above it.
+fn crop_to_box(stroke: &GrayImage) -> Option<GrayImage> {
+    let (width, height) = stroke.dimensions();
     let (mut x0, mut y0, mut x1, mut y1) = (width, height, 0, 0);
-    for (x, y, p) in stretched.enumerate_pixels() {
+    for (x, y, p) in stroke.enumerate_pixels() {
         if p[0] > 50 {
             (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
         }
     }
     if x0 > x1 {
-        return Err(ExploreError::BlankImage {
-            path: path.to_owned(),
-        });
+        return None;
     }
-    let cropped = imageops::crop_imm(&stretched, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
+    let cropped = imageops::crop_imm(stroke, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
     let (w, h) = cropped.dimensions();
     let scale = DIGIT_BOX as f32 / w.max(h) as f32;
-    let (w, h) = (
-        ((w as f32 * scale).round() as u32).clamp(1, DIGIT_BOX),
-        ((h as f32 * scale).round() as u32).clamp(1, DIGIT_BOX),
-    );
-    let digit = imageops::resize(&cropped, w, h, FilterType::Triangle);
+    let fit = |side: u32| ((side as f32 * scale).round() as u32).clamp(1, DIGIT_BOX);
+    Some(imageops::resize(
+        &cropped,
+        fit(w),
+        fit(h),
+        FilterType::Triangle,
+    ))
+}
 
-    // Centre of mass to the middle of the 28x28 canvas.
+/// `digit` on a 28x28 canvas with its centre of mass in the middle (as near as it fits).
+fn centre_by_mass(digit: &GrayImage) -> GrayImage {
+    let (w, h) = digit.dimensions();
     let (mut mass, mut mx, mut my) = (0f32, 0f32, 0f32);
     for (x, y, p) in digit.enumerate_pixels() {
         let v = f32::from(p[0]);
@@ -199,8 +221,8 @@ pub fn load_own_image(path: &Path) -> Result<Vec<f32>, ExploreError> {
         (w as f32 / 2.0, h as f32 / 2.0)
     };
     let mut canvas = GrayImage::new(IMAGE_SIDE as u32, IMAGE_SIDE as u32);
-    imageops::replace(&mut canvas, &digit, offset(cx, w), offset(cy, h));
-    Ok(canvas.pixels().map(|p| f32::from(p[0]) / 255.0).collect())
+    imageops::replace(&mut canvas, digit, offset(cx, w), offset(cy, h));
+    canvas
 }
 
 /// Reads each of `paths` with [`load_own_image`], reconstructs them and writes the prepared

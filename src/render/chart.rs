@@ -73,39 +73,49 @@ fn plot_error(path: &Path, reason: String) -> ArtifactError {
     }
 }
 
-/// `loss.png`: train and validation cost per epoch.
-pub(crate) fn loss_chart(rows: &[EpochRow], scale: Scale, title: &str) -> Result<RgbImage, String> {
-    if rows.is_empty() {
-        return Err("metrics.csv holds no epoch yet".to_owned());
+/// The y value drawn for a cost on `scale`.
+fn scaled(scale: Scale, value: f64) -> f64 {
+    match scale {
+        Scale::Log => value.max(f64::MIN_POSITIVE).log10(),
+        Scale::Linear => value,
     }
-    let y = |v: f64| match scale {
-        Scale::Log => v.max(f64::MIN_POSITIVE).log10(),
-        Scale::Linear => v,
-    };
+}
+
+/// The y range of the finite costs of `rows` on `scale`, padded.
+fn cost_range(rows: &[EpochRow], scale: Scale) -> std::ops::Range<f64> {
     let values = rows
         .iter()
         .flat_map(|r| [Some(r.train_cost), r.valid_cost])
         .flatten()
         .filter(|v| v.is_finite())
-        .map(y);
+        .map(|v| scaled(scale, v));
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
     let pad = ((hi - lo) * 0.08).max(1e-3);
-    let (lo, hi) = match scale {
-        Scale::Linear => ((lo - pad).max(0.0), hi + pad),
-        Scale::Log => (lo - pad, hi + pad),
-    };
+    match scale {
+        Scale::Linear => (lo - pad).max(0.0)..hi + pad,
+        Scale::Log => lo - pad..hi + pad,
+    }
+}
+
+/// `loss.png`: train and validation cost per epoch.
+pub(crate) fn loss_chart(rows: &[EpochRow], scale: Scale, title: &str) -> Result<RgbImage, String> {
+    if rows.is_empty() {
+        return Err("metrics.csv holds no epoch yet".to_owned());
+    }
+    let costs = cost_range(rows, scale);
     let last = rows.last().map_or(1, |r| r.epoch).max(2);
     let first = rows.first().map_or(1, |r| r.epoch);
+    let epochs = first as f64 - 0.5..last as f64 + 0.5;
     render(900, 560, |area| {
         let mut chart = ChartBuilder::on(area)
             .caption(title, (FAMILY, 24))
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(72)
-            .build_cartesian_2d(first as f64 - 0.5..last as f64 + 0.5, lo..hi)?;
+            .build_cartesian_2d(epochs, costs)?;
         let y_label = match scale {
             Scale::Log => "cost (mean squared error, log scale)",
             Scale::Linear => "cost (mean squared error)",
@@ -130,38 +140,53 @@ pub(crate) fn loss_chart(rows: &[EpochRow], scale: Scale, title: &str) -> Result
             .label_style((FAMILY, 15))
             .axis_desc_style((FAMILY, 16))
             .draw()?;
-        let series = [
-            ("train (Avg.cost)", CLASS_COLOURS[0], 0),
-            ("validation", CLASS_COLOURS[1], 1),
-        ];
-        for (name, colour, which) in series {
-            let points: Vec<(f64, f64)> = rows
-                .iter()
-                .filter_map(|r| Some((r.epoch as f64, [Some(r.train_cost), r.valid_cost][which]?)))
-                .filter(|(_, v)| v.is_finite())
-                .map(|(e, v)| (e, y(v)))
-                .collect();
-            if points.is_empty() {
-                // No validation images, or nothing finite to draw.
-                continue;
-            }
-            chart
-                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(3)))?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3))
-                });
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+        draw_cost_series(&mut chart, rows, scale)
+    })
+}
+
+type CostChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// The training and validation curves (the latter where there was validation), with a legend.
+fn draw_cost_series<'a, 'b: 'a>(
+    chart: &mut CostChart<'a, 'b>,
+    rows: &[EpochRow],
+    scale: Scale,
+) -> DrawResult {
+    let series = [
+        ("train (Avg.cost)", CLASS_COLOURS[0], 0),
+        ("validation", CLASS_COLOURS[1], 1),
+    ];
+    for (name, colour, which) in series {
+        let points: Vec<(f64, f64)> = rows
+            .iter()
+            .filter_map(|r| Some((r.epoch as f64, [Some(r.train_cost), r.valid_cost][which]?)))
+            .filter(|(_, v)| v.is_finite())
+            .map(|(e, v)| (e, scaled(scale, v)))
+            .collect();
+        if points.is_empty() {
+            // No validation images, or nothing finite to draw.
+            continue;
         }
         chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FAMILY, 16))
-            .draw()?;
-        Ok(())
-    })
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(3)))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3))
+            });
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FAMILY, 16))
+        .draw()?;
+    Ok(())
 }
 
 /// Writes [`loss_chart`] to `path`.
@@ -204,17 +229,7 @@ pub(crate) fn latent_chart(
             points.len()
         ));
     }
-    let range = |f: fn(&MapPoint) -> f32| {
-        let (lo, hi) = points
-            .iter()
-            .map(f)
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-                (lo.min(v), hi.max(v))
-            });
-        let pad = ((hi - lo) * 0.04).max(1e-3);
-        f64::from(lo - pad)..f64::from(hi + pad)
-    };
-    let (xs, ys) = (range(|p| p.x), range(|p| p.y));
+    let (xs, ys) = (padded_range(points, |p| p.x), padded_range(points, |p| p.y));
     render(1000, 820, |area| {
         let (plot, legend) = area.split_horizontally(820);
         let mut chart = ChartBuilder::on(&plot)
@@ -238,17 +253,34 @@ pub(crate) fn latent_chart(
                 colour.mix(0.6).filled(),
             )
         }))?;
-        for (i, name) in class_names.iter().enumerate() {
-            let top = 60 + i as i32 * 34;
-            legend.draw(&Circle::new((16, top), 8, CLASS_COLOURS[i].filled()))?;
-            legend.draw(&Text::new(
-                name.to_string(),
-                (32, top - 9),
-                (FAMILY, 17).into_font().color(&BLACK),
-            ))?;
-        }
-        Ok(())
+        draw_class_legend(&legend, class_names)
     })
+}
+
+/// The range of one coordinate of `points`, padded by 4% of its extent.
+fn padded_range(points: &[MapPoint], coordinate: fn(&MapPoint) -> f32) -> std::ops::Range<f64> {
+    let (lo, hi) = points
+        .iter()
+        .map(coordinate)
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    let pad = ((hi - lo) * 0.04).max(1e-3);
+    f64::from(lo - pad)..f64::from(hi + pad)
+}
+
+/// A dot of each class's colour and its name, one under the other.
+fn draw_class_legend(legend: &Area, class_names: &[&str; 10]) -> DrawResult {
+    for (i, name) in class_names.iter().enumerate() {
+        let top = 60 + i as i32 * 34;
+        legend.draw(&Circle::new((16, top), 8, CLASS_COLOURS[i].filled()))?;
+        legend.draw(&Text::new(
+            name.to_string(),
+            (32, top - 9),
+            (FAMILY, 17).into_font().color(&BLACK),
+        ))?;
+    }
+    Ok(())
 }
 
 /// Writes [`latent_chart`] to `path`.

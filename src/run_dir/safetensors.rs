@@ -114,111 +114,23 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// Reads `path` and checks its four tensors: present, float32, and shaped for one hidden
-    /// size in one layout (`hidden_size`, when given, must be that size).
+    /// Reads `path` and checks its four tensors: present and alone, float32, finite, and shaped
+    /// for one hidden size in one layout (`hidden_size`, when given, must be that size).
     pub fn read(path: &Path, hidden_size: Option<usize>) -> Result<Self, InteropError> {
         let bytes = std::fs::read(path).map_err(|source| InteropError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let file = SafeTensors::deserialize(&bytes).map_err(|e| InteropError::NotSafetensors {
+        let not_safetensors = |e: safetensors::SafeTensorError| InteropError::NotSafetensors {
             path: path.to_owned(),
             reason: e.to_string(),
-        })?;
-        let (_, header) =
-            SafeTensors::read_metadata(&bytes).map_err(|e| InteropError::NotSafetensors {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+        };
+        let file = SafeTensors::deserialize(&bytes).map_err(not_safetensors)?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(not_safetensors)?;
         let metadata = header.metadata().clone().unwrap_or_default();
-        if let Some(name) = file.names().into_iter().find(|n| !TENSORS.contains(n)) {
-            return Err(InteropError::Extra {
-                path: path.to_owned(),
-                name: name.to_owned(),
-            });
-        }
-        let mut shapes = Vec::new();
-        for name in TENSORS {
-            let tensor = file.tensor(name).map_err(|_| InteropError::Missing {
-                path: path.to_owned(),
-                name,
-            })?;
-            if tensor.dtype() != Dtype::F32 {
-                return Err(InteropError::WrongType {
-                    path: path.to_owned(),
-                    name,
-                    dtype: format!("{:?}", tensor.dtype()),
-                });
-            }
-            let values = tensor.data().chunks_exact(4);
-            let of = values.len();
-            let bad = values
-                .filter(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
-                .count();
-            if bad > 0 {
-                return Err(InteropError::NonFinite {
-                    path: path.to_owned(),
-                    name,
-                    bad,
-                    of,
-                });
-            }
-            shapes.push(tensor.shape().to_vec());
-        }
-        let encoder = &shapes[0];
-        let (hidden, layout) = match encoder[..] {
-            // Square weights say nothing of their layout: the file's own word, else PyTorch's.
-            [IMAGE_PIXELS, IMAGE_PIXELS]
-                if metadata.get("layout").map(String::as_str) == Some("burn") =>
-            {
-                (IMAGE_PIXELS, Layout::Burn)
-            }
-            [h, IMAGE_PIXELS] => (h, Layout::PyTorch),
-            [IMAGE_PIXELS, h] => (h, Layout::Burn),
-            _ => {
-                return Err(InteropError::WrongShape {
-                    path: path.to_owned(),
-                    name: TENSORS[0],
-                    found: encoder.clone(),
-                    expected: "a weight matrix has 784 rows or 784 columns".to_owned(),
-                });
-            }
-        };
-        let hidden = match hidden_size {
-            Some(wanted) if wanted != hidden => {
-                return Err(InteropError::WrongShape {
-                    path: path.to_owned(),
-                    name: TENSORS[0],
-                    found: encoder.clone(),
-                    expected: format!(
-                        "model.hidden_size = {wanted} needs [{wanted}, 784] ({} layout) or [784, {wanted}] ({} layout)",
-                        Layout::PyTorch,
-                        Layout::Burn
-                    ),
-                });
-            }
-            _ => hidden,
-        };
-        let expected = |layout: Layout| -> [Vec<usize>; 4] {
-            let (encoder, decoder) = match layout {
-                Layout::PyTorch => (vec![hidden, IMAGE_PIXELS], vec![IMAGE_PIXELS, hidden]),
-                Layout::Burn => (vec![IMAGE_PIXELS, hidden], vec![hidden, IMAGE_PIXELS]),
-            };
-            [encoder, vec![hidden], decoder, vec![IMAGE_PIXELS]]
-        };
-        for ((name, found), wanted) in TENSORS.into_iter().zip(&shapes).zip(expected(layout)) {
-            if *found != wanted {
-                return Err(InteropError::WrongShape {
-                    path: path.to_owned(),
-                    name,
-                    found: found.clone(),
-                    expected: format!(
-                        "with {} {encoder:?} ({layout} layout) it must be {wanted:?}",
-                        TENSORS[0]
-                    ),
-                });
-            }
-        }
+        let shapes = tensor_shapes(path, &file)?;
+        let (hidden, layout) = hidden_and_layout(path, &shapes[0], &metadata, hidden_size)?;
+        check_shapes(path, &shapes, hidden, layout)?;
         Ok(Self {
             path: path.to_owned(),
             bytes,
@@ -252,6 +164,112 @@ impl Weights {
         }
         Ok(model)
     }
+}
+
+/// The shapes of the four tensors of `file`, in [`TENSORS`]' order, once each is found to be
+/// there (and nothing else), float32, and finite.
+fn tensor_shapes(path: &Path, file: &SafeTensors<'_>) -> Result<Vec<Vec<usize>>, InteropError> {
+    if let Some(name) = file.names().into_iter().find(|n| !TENSORS.contains(n)) {
+        return Err(InteropError::Extra {
+            path: path.to_owned(),
+            name: name.to_owned(),
+        });
+    }
+    let mut shapes = Vec::new();
+    for name in TENSORS {
+        let tensor = file.tensor(name).map_err(|_| InteropError::Missing {
+            path: path.to_owned(),
+            name,
+        })?;
+        if tensor.dtype() != Dtype::F32 {
+            return Err(InteropError::WrongType {
+                path: path.to_owned(),
+                name,
+                dtype: format!("{:?}", tensor.dtype()),
+            });
+        }
+        let values = tensor.data().chunks_exact(4);
+        let of = values.len();
+        let bad = values
+            .filter(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+            .count();
+        if bad > 0 {
+            return Err(InteropError::NonFinite {
+                path: path.to_owned(),
+                name,
+                bad,
+                of,
+            });
+        }
+        shapes.push(tensor.shape().to_vec());
+    }
+    Ok(shapes)
+}
+
+/// The hidden size and layout the encoder's weight `encoder` says (a square one says nothing
+/// of its layout: the file's own word, else PyTorch's), checked against `wanted`.
+fn hidden_and_layout(
+    path: &Path,
+    encoder: &[usize],
+    metadata: &HashMap<String, String>,
+    wanted: Option<usize>,
+) -> Result<(usize, Layout), InteropError> {
+    let wrong = |expected: String| InteropError::WrongShape {
+        path: path.to_owned(),
+        name: TENSORS[0],
+        found: encoder.to_vec(),
+        expected,
+    };
+    let (hidden, layout) = match *encoder {
+        [IMAGE_PIXELS, IMAGE_PIXELS]
+            if metadata.get("layout").map(String::as_str) == Some("burn") =>
+        {
+            (IMAGE_PIXELS, Layout::Burn)
+        }
+        [h, IMAGE_PIXELS] => (h, Layout::PyTorch),
+        [IMAGE_PIXELS, h] => (h, Layout::Burn),
+        _ => {
+            return Err(wrong(
+                "a weight matrix has 784 rows or 784 columns".to_owned(),
+            ));
+        }
+    };
+    match wanted {
+        Some(wanted) if wanted != hidden => Err(wrong(format!(
+            "model.hidden_size = {wanted} needs [{wanted}, 784] ({} layout) or [784, {wanted}] ({} layout)",
+            Layout::PyTorch,
+            Layout::Burn
+        ))),
+        _ => Ok((hidden, layout)),
+    }
+}
+
+/// Checks the four shapes are those of `hidden` units in `layout`.
+fn check_shapes(
+    path: &Path,
+    shapes: &[Vec<usize>],
+    hidden: usize,
+    layout: Layout,
+) -> Result<(), InteropError> {
+    let (encoder, decoder) = match layout {
+        Layout::PyTorch => (vec![hidden, IMAGE_PIXELS], vec![IMAGE_PIXELS, hidden]),
+        Layout::Burn => (vec![IMAGE_PIXELS, hidden], vec![hidden, IMAGE_PIXELS]),
+    };
+    let expected = [encoder, vec![hidden], decoder, vec![IMAGE_PIXELS]];
+    for ((name, found), wanted) in TENSORS.into_iter().zip(shapes).zip(expected) {
+        if *found != wanted {
+            return Err(InteropError::WrongShape {
+                path: path.to_owned(),
+                name,
+                found: found.clone(),
+                expected: format!(
+                    "with {} {:?} ({layout} layout) it must be {wanted:?}",
+                    TENSORS[0], shapes[0]
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What `export` writes into a file's metadata, besides the layout.

@@ -34,7 +34,9 @@ use crate::model::{Autoencoder, AutoencoderConfig};
 use crate::optim::OptimizerKind;
 use crate::render::chart::save_loss_chart;
 use crate::run_dir::safetensors::Weights;
-use crate::run_dir::{DirWatch, LOCK_FILE, LOSS_FILE, RECONSTRUCTION_FILE, RunDir, check_output};
+use crate::run_dir::{
+    DirWatch, LOCK_FILE, LOSS_FILE, RECONSTRUCTION_FILE, RunDir, RunLock, check_output,
+};
 
 /// Everything that can stop `train` before it trains, each with a message a user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -121,32 +123,10 @@ pub fn train<B: FusedAutodiff>(
     device: &B::Device,
 ) -> Result<TrainOutcome, Error> {
     stop::watch_signals().map_err(Error::Signals)?;
-    let dir = RunDir::new(&config.output.dir);
-    if !resume {
-        check_output(dir.path(), "output.dir =")?;
-    }
-    let made = !dir.path().exists();
-    on_signal(exit_before_training(&dir, resume, None, made, false));
-    dir.prepare()?;
-    // Held until training returns: a second trainer on this folder stops here.
-    let lock = dir.lock()?;
-    on_signal(exit_before_training(&dir, resume, None, made, true));
-    let watch = Arc::new(dir.watch()?);
-    let start = starting_point::<B>(&dir, config, resume, device)?;
-    // A run killed while it wrote a file left that file's temporary copy.
-    dir.remove_leftovers();
-    on_signal(exit_before_training(
-        &dir,
-        resume,
-        Some(start.epoch),
-        made,
-        true,
-    ));
-    for skipped in &start.skipped {
-        eprintln!("warning: {skipped}; continuing from the epoch before it");
-    }
+    let folder = open_folder::<B>(config, resume, device)?;
+    let (dir, start) = (&folder.dir, &folder.start);
     // Checked before the data is read, so a wrong file fails at once.
-    let init = initial_weights::<B>(&dir, config, resume, start.epoch, device)?;
+    let init = initial_weights::<B>(dir, config, resume, start.epoch, device)?;
     let tui = dashboard::use_tui(config.output.dashboard)?;
     let reading = Instant::now();
     let data = config
@@ -169,35 +149,72 @@ pub fn train<B: FusedAutodiff>(
         println!("{}", banner(config, &data, read_seconds));
         println!("Kernels ({}): {}", kernels.source, kernels.plan);
         if resume {
-            print_resumed(&dir, &start, finishing);
+            print_resumed(dir, start, finishing);
         }
     }
+    let watch = &folder.watch;
     let run = Finish {
         config,
-        dir: &dir,
-        watch: &watch,
+        dir,
+        watch,
         stop: &stop,
         tui,
     };
     if stop.requested() {
-        return Ok(run.stopped(start.rows));
+        return Ok(run.stopped(folder.start.rows));
     }
     let (model, rows) = if finishing {
-        let model = checkpoint::load_model::<B::InnerBackend>(
-            dir.path(),
-            start.epoch,
-            config.model.hidden_size,
-            device,
-        )?;
-        (model, start.rows)
+        let (epoch, hidden) = (start.epoch, config.model.hidden_size);
+        let model = checkpoint::load_model::<B::InnerBackend>(dir.path(), epoch, hidden, device)?;
+        (model, folder.start.rows)
     } else {
-        train_epochs(
-            config, &dir, &watch, &stop, tui, &data, start, model, device,
-        )?
+        let start = folder.start;
+        train_epochs(config, dir, watch, &stop, tui, &data, start, model, device)?
     };
-    let outcome = run.finish::<B>(&model, rows, &data, device);
-    drop(lock);
-    Ok(outcome)
+    Ok(run.finish::<B>(&model, rows, &data, device))
+}
+
+/// The run folder a training holds: locked, watched, and where in it the run starts.
+struct HeldFolder {
+    dir: RunDir,
+    /// Held until training returns: a second trainer on this folder stops at it.
+    _lock: RunLock,
+    watch: Arc<DirWatch>,
+    start: ResumePoint,
+}
+
+/// Makes or opens the run folder of `config` (an earlier run's when `resume`), locks it and
+/// finds where the run starts, removing what a killed run left; until training starts a
+/// signal ends the command at once, leaving no lock and no folder it made.
+fn open_folder<B: FusedAutodiff>(
+    config: &Config,
+    resume: bool,
+    device: &B::Device,
+) -> Result<HeldFolder, Error> {
+    let dir = RunDir::new(&config.output.dir);
+    if !resume {
+        check_output(dir.path(), "output.dir =")?;
+    }
+    let made = !dir.path().exists();
+    on_signal(exit_before_training(&dir, resume, None, made, false));
+    dir.prepare()?;
+    let lock = dir.lock()?;
+    on_signal(exit_before_training(&dir, resume, None, made, true));
+    let watch = Arc::new(dir.watch()?);
+    let start = starting_point::<B>(&dir, config, resume, device)?;
+    // A run killed while it wrote a file left that file's temporary copy.
+    dir.remove_leftovers();
+    let epoch = Some(start.epoch);
+    on_signal(exit_before_training(&dir, resume, epoch, made, true));
+    for skipped in &start.skipped {
+        eprintln!("warning: {skipped}; continuing from the epoch before it");
+    }
+    Ok(HeldFolder {
+        dir,
+        _lock: lock,
+        watch,
+        start,
+    })
 }
 
 /// Makes a signal end `train` at once, with its line, until it knows its run folder: for the

@@ -233,6 +233,20 @@ pub(crate) struct RmsPropScalars {
     pub epsilon: f32,
 }
 
+impl RmsPropScalars {
+    pub(crate) fn of(hyper: &crate::fused::RmsPropHyper) -> Self {
+        Self {
+            tf1: hyper.rule == crate::fused::RmsPropRule::Tf1,
+            centered: hyper.centered,
+            lr: hyper.learning_rate as f32,
+            alpha: hyper.alpha,
+            keep: 1.0 - hyper.alpha,
+            beta: hyper.momentum,
+            epsilon: hyper.epsilon,
+        }
+    }
+}
+
 multiversion! {
     /// One RMSProp step over the slices: the operations of
     /// [`composed::rmsprop`](super::super::composed::rmsprop) in the same order. A state with

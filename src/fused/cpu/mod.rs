@@ -221,6 +221,52 @@ fn role(x: &[f32], images: Product, code: Product) -> Product {
     }
 }
 
+/// An RMSProp state array, to update in place (copied first only if something else holds it):
+/// a new one (`state` none) holds the rule's starting value `start`, an empty one stands for
+/// what the settings keep none of (`used` false).
+fn state_array(
+    state: Option<FloatTensor<Cpu>>,
+    used: bool,
+    start: f32,
+    shape: &[usize],
+) -> ArcArray<f32, IxDyn> {
+    match (state, used) {
+        (Some(t), true) => array(t),
+        (None, true) => Array::from_elem(IxDyn(shape), start).into_shared(),
+        (_, false) => Array::zeros(IxDyn(&[0])).into_shared(),
+    }
+}
+
+/// One RMSProp update of a parameter, part by part over the threads: each part `per` values
+/// of the parameter, its gradient and its state.
+struct RmsPropUpdate<'a> {
+    scalars: RmsPropScalars,
+    grad: &'a [f32],
+    per: usize,
+}
+
+impl RmsPropUpdate<'_> {
+    fn run(&self, params: Vec<ParamSlice<'_>>, (square, mean_grad, momentum): StateChunks<'_>) {
+        params
+            .into_par_iter()
+            .zip(square)
+            .zip(mean_grad)
+            .zip(momentum)
+            .enumerate()
+            .for_each(|(i, (((param, square), mean_grad), momentum))| {
+                let start = i * self.per;
+                let slices = RmsPropSlices {
+                    grad: &self.grad[start..start + square.len()],
+                    param,
+                    square,
+                    mean_grad,
+                    momentum,
+                };
+                kernels::rmsprop(self.scalars, slices);
+            });
+    }
+}
+
 impl FusedOps for Cpu {
     fn use_plan(plan: Plan) {
         *PLAN
@@ -335,59 +381,25 @@ impl FusedOps for Cpu {
         let mut param = array(state.param);
         assert_eq!(param.shape(), grad.shape(), "parameter and gradient shapes");
         let shape = param.shape().to_vec();
-        let len = param.len();
-        // The state's arrays, updated in place (copied first only if something else holds
-        // them): a new one holds the rule's starting values, an empty one stands for what
-        // these settings keep none of.
         let tf1 = hyper.rule == RmsPropRule::Tf1;
-        let owned = |t: Option<FloatTensor<Self>>, used: bool, start: f32| match (t, used) {
-            (Some(t), true) => array(t),
-            (None, true) => Array::from_elem(IxDyn(&shape), start).into_shared(),
-            (_, false) => Array::zeros(IxDyn(&[0])).into_shared(),
+        let start = if tf1 { 1.0 } else { 0.0 };
+        let mut square = state_array(state.square, true, start, &shape);
+        let mut mean_grad = state_array(state.mean_grad, hyper.centered, 0.0, &shape);
+        let mut momentum = state_array(state.momentum, hyper.momentum > 0.0, 0.0, &shape);
+        let update = RmsPropUpdate {
+            scalars: RmsPropScalars::of(&hyper),
+            grad: slice(&grad),
+            per: param.len().div_ceil(parts(param.len())).max(1),
         };
-        let mut square = owned(state.square, true, if tf1 { 1.0 } else { 0.0 });
-        let mut mean_grad = owned(state.mean_grad, hyper.centered, 0.0);
-        let mut momentum = owned(state.momentum, hyper.momentum > 0.0, 0.0);
-        let scalars = RmsPropScalars {
-            tf1,
-            centered: hyper.centered,
-            lr: hyper.learning_rate as f32,
-            alpha: hyper.alpha,
-            keep: 1.0 - hyper.alpha,
-            beta: hyper.momentum,
-            epsilon: hyper.epsilon,
-        };
-        let per = len.div_ceil(parts(len)).max(1);
-        let count = len.div_ceil(per);
-        let grad = slice(&grad);
-        let step = |params: Vec<ParamSlice<'_>>, states: StateChunks<'_>| {
-            let (s, m, b) = states;
-            params
-                .into_par_iter()
-                .zip(s)
-                .zip(m)
-                .zip(b)
-                .enumerate()
-                .for_each(|(i, (((param, square), mean_grad), momentum))| {
-                    let start = i * per;
-                    let slices = RmsPropSlices {
-                        grad: &grad[start..start + square.len()],
-                        param,
-                        square,
-                        mean_grad,
-                        momentum,
-                    };
-                    kernels::rmsprop(scalars, slices);
-                });
-        };
+        let count = param.len().div_ceil(update.per);
         let states = (
-            chunks(&mut square, per, count),
-            chunks(&mut mean_grad, per, count),
-            chunks(&mut momentum, per, count),
+            chunks(&mut square, update.per, count),
+            chunks(&mut mean_grad, update.per, count),
+            chunks(&mut momentum, update.per, count),
         );
         let param = if param.is_unique() {
-            let params = chunks(&mut param, per, count);
-            step(
+            let params = chunks(&mut param, update.per, count);
+            update.run(
                 params.into_iter().map(ParamSlice::InPlace).collect(),
                 states,
             );
@@ -395,13 +407,13 @@ impl FusedOps for Cpu {
         } else {
             // Burn's Learner holds the model being optimised: new values, not a copy first.
             let old = slice(&param);
-            let new = written(len, |new| {
+            let new = written(param.len(), |new| {
                 let params = old
-                    .chunks(per)
-                    .zip(new.chunks_mut(per))
+                    .chunks(update.per)
+                    .zip(new.chunks_mut(update.per))
                     .map(|(old, new)| ParamSlice::Copied(old, new))
                     .collect();
-                step(params, states);
+                update.run(params, states);
             });
             tensor(&shape, new)
         };

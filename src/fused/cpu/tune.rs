@@ -102,28 +102,34 @@ pub fn measure(batch: usize, hidden: usize, images: &[f32]) -> Vec<Timing> {
                 };
                 std::hint::black_box(out);
             };
-            let mut times = vec![Vec::with_capacity(ROUNDS); kernels.len()];
-            for (i, kernel) in kernels.iter().enumerate() {
-                call(*kernel, i);
-            }
-            for round in 0..ROUNDS {
-                // Each round in another order, so that no kernel always follows the same one.
-                for i in 0..kernels.len() {
-                    let i = (i + round) % kernels.len();
-                    let started = Instant::now();
-                    call(kernels[i], round);
-                    times[i].push(started.elapsed().as_secs_f64());
-                }
-            }
-            let seconds = kernels
-                .iter()
-                .zip(times)
-                .map(|(kernel, mut times)| {
-                    times.sort_by(f64::total_cmp);
-                    (*kernel, times[times.len() / 2])
-                })
-                .collect();
+            let seconds = median_times(&kernels, call);
             Timing { product, seconds }
+        })
+        .collect()
+}
+
+/// The median seconds of `call(kernel, round)` for each of `kernels`, after one untimed call
+/// each, over [`ROUNDS`] rounds, each round in another order so that no kernel always follows
+/// the same one.
+fn median_times(kernels: &[Kernel], call: impl Fn(Kernel, usize)) -> Vec<(Kernel, f64)> {
+    let mut times = vec![Vec::with_capacity(ROUNDS); kernels.len()];
+    for (i, kernel) in kernels.iter().enumerate() {
+        call(*kernel, i);
+    }
+    for round in 0..ROUNDS {
+        for i in 0..kernels.len() {
+            let i = (i + round) % kernels.len();
+            let started = Instant::now();
+            call(kernels[i], round);
+            times[i].push(started.elapsed().as_secs_f64());
+        }
+    }
+    kernels
+        .iter()
+        .zip(times)
+        .map(|(kernel, mut times)| {
+            times.sort_by(f64::total_cmp);
+            (*kernel, times[times.len() / 2])
         })
         .collect()
 }

@@ -90,7 +90,7 @@ fn main() {
     backend::run_on_compute_thread(|| {
         println!(
             "{} threads, kernels up to {:?} (the processor has {:?}), batch {batch}, hidden {hidden}",
-            rayon::current_num_threads(),
+            mnist_autoencoder::fused::cpu::team::threads(),
             kernels::simd(),
             kernels::detected()
         );

@@ -188,7 +188,7 @@ mod plan_cache {
         format!(
             "{cpu}; {:?}; {} threads; batch {batch}; hidden {hidden}",
             kernels::simd(),
-            rayon::current_num_threads()
+            crate::fused::cpu::team::threads()
         )
     }
 

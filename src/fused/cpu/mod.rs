@@ -8,6 +8,7 @@
 
 pub mod kernels;
 pub mod products;
+pub mod team;
 pub mod tune;
 
 use std::mem::MaybeUninit;
@@ -19,7 +20,7 @@ use burn::backend::ndarray::NdArrayTensor;
 use burn::tensor::TensorMetadata;
 use burn::tensor::ops::FloatTensor;
 use ndarray::{ArcArray, Array, IxDyn};
-use rayon::prelude::*;
+use std::sync::Mutex;
 
 use super::plan::{Kernel, Plan, Product};
 use super::{FusedOps, LinearSigmoidGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
@@ -75,7 +76,7 @@ fn written(len: usize, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> 
 
 /// How many parts to split `len` values into.
 fn parts(len: usize) -> usize {
-    (len / PER_THREAD).clamp(1, rayon::current_num_threads())
+    (len / PER_THREAD).clamp(1, team::threads())
 }
 
 /// Runs `work(rows, chunk)` on chunks of `out` (`width` values a row, whole groups of `group`
@@ -89,14 +90,10 @@ fn by_rows<T: Send>(
 ) {
     let width = width.max(1);
     let rows = out.len() / width;
-    let per = rows
-        .div_ceil(rayon::current_num_threads())
-        .div_ceil(group)
-        .max(1)
-        * group;
-    out.par_chunks_mut(per * width)
-        .enumerate()
-        .for_each(|(i, chunk)| work(i * per..i * per + chunk.len() / width, chunk));
+    let per = rows.div_ceil(team::threads()).div_ceil(group).max(1) * group;
+    team::chunks_mut(out, per * width, |i, chunk| {
+        work(i * per..i * per + chunk.len() / width, chunk);
+    });
 }
 
 /// The chunks of the mean square, mean gradient and momentum one task updates.
@@ -157,10 +154,10 @@ pub fn forward(kernel: Kernel, x: &[f32], [n, k]: [usize; 2], w: &[f32], bias: &
     if kernel == Kernel::SkipZeros && products::mostly_zeros(x) {
         // Split by columns: each thread blocks and reads only its part of the weights, which
         // then stays in its own core's cache.
-        let per = h.div_ceil(BLOCK).div_ceil(rayon::current_num_threads()) * BLOCK;
+        let per = h.div_ceil(BLOCK).div_ceil(team::threads()) * BLOCK;
         return written(n * h, |out| {
             let out = SendPointer(out.as_mut_ptr());
-            (0..h.div_ceil(per)).into_par_iter().for_each(|part| {
+            team::split(h.div_ceil(per), |part| {
                 let columns = part * per..((part + 1) * per).min(h);
                 let w = Blocked::columns(w, h, columns.clone());
                 let mut rows: Vec<&mut [MaybeUninit<f32>]> = (0..n)
@@ -247,23 +244,26 @@ struct RmsPropUpdate<'a> {
 
 impl RmsPropUpdate<'_> {
     fn run(&self, params: Vec<ParamSlice<'_>>, (square, mean_grad, momentum): StateChunks<'_>) {
-        params
-            .into_par_iter()
-            .zip(square)
-            .zip(mean_grad)
-            .zip(momentum)
-            .enumerate()
-            .for_each(|(i, (((param, square), mean_grad), momentum))| {
-                let start = i * self.per;
-                let slices = RmsPropSlices {
-                    grad: &self.grad[start..start + square.len()],
-                    param,
-                    square,
-                    mean_grad,
-                    momentum,
-                };
-                kernels::rmsprop(self.scalars, slices);
-            });
+        // Each part takes its own slices, once.
+        let parts: Vec<Mutex<Option<_>>> = (params.into_iter().zip(square))
+            .zip(mean_grad.into_iter().zip(momentum))
+            .map(|part| Mutex::new(Some(part)))
+            .collect();
+        team::split(parts.len(), |i| {
+            let taken = parts[i].lock().map(|mut part| part.take());
+            let Ok(Some(((param, square), (mean_grad, momentum)))) = taken else {
+                unreachable!("each part runs once");
+            };
+            let start = i * self.per;
+            let slices = RmsPropSlices {
+                grad: &self.grad[start..start + square.len()],
+                param,
+                square,
+                mean_grad,
+                momentum,
+            };
+            kernels::rmsprop(self.scalars, slices);
+        });
     }
 }
 
@@ -306,7 +306,7 @@ impl FusedOps for Cpu {
         let per = h.div_ceil(parts(n * h)).div_ceil(16).max(1) * 16;
         let dz = written(n * h, |dz| {
             let dz = SendPointer(dz.as_mut_ptr());
-            bias.par_chunks_mut(per).enumerate().for_each(|(i, sums)| {
+            team::chunks_mut(&mut bias, per, |i, sums| {
                 let start = i * per;
                 let mut rows: Vec<&mut [MaybeUninit<f32>]> = (0..n)
                     // SAFETY: this task alone touches columns `start..start + sums.len()` of
@@ -345,16 +345,24 @@ impl FusedOps for Cpu {
         // Fixed blocks, summed in order: the same total whatever the number of threads.
         const BLOCK: usize = 4096;
         let mut sums = vec![0f64; count.div_ceil(BLOCK)];
+        // Whole blocks per part, as many parts as the values are worth.
+        let per = count.div_ceil(parts(count)).div_ceil(BLOCK).max(1);
         let grad = written(count, |grad| {
-            grad.par_chunks_mut(BLOCK)
-                .zip(sums.par_iter_mut())
-                .enumerate()
-                .with_min_len(PER_THREAD / BLOCK)
-                .for_each(|(i, (grad, sum))| {
-                    let range = i * BLOCK..i * BLOCK + grad.len();
-                    *sum =
-                        kernels::squared_error(&output[range.clone()], &target[range], grad, scale);
-                });
+            let sums = Mutex::new(&mut sums);
+            team::chunks_mut(grad, per * BLOCK, |part, grad| {
+                let first = part * per;
+                let block_sums: Vec<f64> = grad
+                    .chunks_mut(BLOCK)
+                    .enumerate()
+                    .map(|(j, grad)| {
+                        let start = (first + j) * BLOCK;
+                        let range = start..start + grad.len();
+                        kernels::squared_error(&output[range.clone()], &target[range], grad, scale)
+                    })
+                    .collect();
+                let mut sums = sums.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                sums[first..first + block_sums.len()].copy_from_slice(&block_sums);
+            });
         });
         let loss = (sums.iter().sum::<f64>() / count.max(1) as f64) as f32;
         (tensor(&[1], vec![loss]), tensor(&shape, grad))

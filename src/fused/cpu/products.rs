@@ -8,8 +8,6 @@
 
 use std::mem::MaybeUninit;
 
-use rayon::prelude::*;
-
 use super::kernels::{multiversion, sigmoid};
 
 /// A matrix operand: element `(r, c)` at `data[r * row + c * col]`.
@@ -113,7 +111,7 @@ pub fn dense_with(
     }
     assert!(a.covers(m, k) && b.covers(k, n), "operand sizes");
     let parts = if kernel.split {
-        (m * n * k / (1 << 18)).clamp(1, rayon::current_num_threads())
+        (m * n * k / (1 << 18)).clamp(1, super::team::threads())
     } else {
         1
     };
@@ -139,7 +137,7 @@ pub fn dense_with(
     if blocks == 1 {
         block(0);
     } else {
-        (0..blocks).into_par_iter().for_each(block);
+        super::team::split(blocks, block);
     }
 }
 

@@ -63,10 +63,16 @@ pub enum Kernel {
     /// This crate's product over the nonzero pixels only, its columns split over the threads
     /// (for the products with the images; where they are not mostly zeros, `Gemm`).
     SkipZeros,
-    /// The `gemm` crate, the output's columns split over the threads.
+    /// The `gemm` crate's FMA kernels (the same arithmetic on every x86-64 with AVX2 and FMA),
+    /// the output's columns split over the threads.
     Gemm,
     /// The `gemm` crate in one call on one thread.
     GemmOneThread,
+    /// The `gemm` crate with its AVX-512 kernels (where the processor has AVX-512; its FMA
+    /// kernels elsewhere), the output's columns split over the threads.
+    GemmAvx512,
+    /// The same in one call on one thread.
+    GemmAvx512OneThread,
     /// The `matrixmultiply` crate (its AVX-512 kernels where the processor has them), the
     /// output's columns split over the threads.
     Matrixmultiply,
@@ -75,10 +81,12 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 5] = [
+    pub const ALL: [Kernel; 7] = [
         Kernel::SkipZeros,
         Kernel::Gemm,
         Kernel::GemmOneThread,
+        Kernel::GemmAvx512,
+        Kernel::GemmAvx512OneThread,
         Kernel::Matrixmultiply,
         Kernel::MatrixmultiplyOneThread,
     ];
@@ -88,6 +96,8 @@ impl Kernel {
             Kernel::SkipZeros => "skip-zeros",
             Kernel::Gemm => "gemm",
             Kernel::GemmOneThread => "gemm-1",
+            Kernel::GemmAvx512 => "gemm-avx512",
+            Kernel::GemmAvx512OneThread => "gemm-avx512-1",
             Kernel::Matrixmultiply => "matrixmultiply",
             Kernel::MatrixmultiplyOneThread => "matrixmultiply-1",
         }

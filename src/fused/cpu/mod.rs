@@ -141,6 +141,8 @@ fn dense_kernel(kernel: Kernel) -> Dense {
     let (library, split) = match kernel {
         Kernel::SkipZeros | Kernel::Gemm => (Library::Gemm, true),
         Kernel::GemmOneThread => (Library::Gemm, false),
+        Kernel::GemmAvx512 => (Library::GemmAvx512, true),
+        Kernel::GemmAvx512OneThread => (Library::GemmAvx512, false),
         Kernel::Matrixmultiply => (Library::Matrixmultiply, true),
         Kernel::MatrixmultiplyOneThread => (Library::Matrixmultiply, false),
     };

@@ -46,8 +46,12 @@ impl<'a> Operand<'a> {
 /// A library of dense products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Library {
-    /// The `gemm` crate (its FMA kernels).
+    /// The `gemm` crate's FMA kernels (gemm 0.18.2, built without AVX-512): the same arithmetic
+    /// on every x86-64 with AVX2 and FMA.
     Gemm,
+    /// The `gemm` crate with its AVX-512 kernels (gemm 0.19 with `x86-v4`), where the processor
+    /// has AVX-512; its FMA kernels elsewhere.
+    GemmAvx512,
     /// The `matrixmultiply` crate (its AVX-512 kernels where the processor has them).
     Matrixmultiply,
 }
@@ -163,7 +167,28 @@ unsafe fn product(
     unsafe {
         let b_start = b.data.as_ptr().add(start * b.col);
         match library {
-            Library::Gemm => gemm::gemm(
+            Library::Gemm => gemm_fma::gemm(
+                m,
+                columns,
+                k,
+                out,
+                1,
+                n as isize,
+                false,
+                a.data.as_ptr(),
+                a.col as isize,
+                a.row as isize,
+                b_start,
+                b.col as isize,
+                b.row as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm_fma::Parallelism::None,
+            ),
+            Library::GemmAvx512 => gemm::gemm(
                 m,
                 columns,
                 k,

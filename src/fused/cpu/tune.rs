@@ -43,17 +43,24 @@ impl Timing {
 pub const MARGIN: f64 = 0.03;
 
 /// Rounds of calls timed per product and kernel (after one untimed call each).
-const ROUNDS: usize = 15;
+const ROUNDS: usize = 31;
 
 /// The kernels this processor can time honestly: all of them, except that with the
 /// instruction sets capped below AVX-512 (see [`kernels::cap_simd`]) on a processor that has
-/// it, `matrixmultiply`, which would still use AVX-512, is left out.
+/// it, those that would still use AVX-512 (`matrixmultiply`, `gemm-avx512`) are left out.
 pub fn candidates() -> Vec<Kernel> {
     let capped = kernels::simd() != Simd::Avx512 && kernels::detected() == Simd::Avx512;
     Kernel::ALL
         .into_iter()
         .filter(|k| {
-            !(capped && matches!(k, Kernel::Matrixmultiply | Kernel::MatrixmultiplyOneThread))
+            !(capped
+                && matches!(
+                    k,
+                    Kernel::GemmAvx512
+                        | Kernel::GemmAvx512OneThread
+                        | Kernel::Matrixmultiply
+                        | Kernel::MatrixmultiplyOneThread
+                ))
         })
         .collect()
 }

@@ -157,7 +157,8 @@ fn candidate_table(batch: usize, hidden: usize, images: &[f32]) -> Plan {
         .iter()
         .map(|p| epoch(*p, Plan::REFERENCE.kernel(*p)).unwrap_or(f64::NAN))
         .sum();
-    let fastest = Plan::new(best.map(|(k, _)| k)).expect("kernels that compute their products");
+    let fastest =
+        Plan::new(best.map(|(k, _)| k), true).expect("kernels that compute their products");
     println!("\nfastest plan: {fastest}");
     println!(
         "best-candidate floor {:.3} s",

@@ -58,6 +58,7 @@ fn auto_times_once_per_machine_and_shape_and_every_run_keeps_its_plan() {
     let first = run("first", "2");
     assert!(first.contains("Kernels (measured here now): "), "{first}");
     let plan: Plan = recorded(&tmp.path().join("first")).parse().unwrap();
+    assert!(plan.flush_subnormals, "a measured plan computes as TensorFlow does");
     let kept = fs::read_to_string(cache.join("mnist-autoencoder/kernels.toml")).unwrap();
     assert!(kept.contains(&plan.to_string()), "{kept}");
     let second = run("second", "2");
@@ -100,8 +101,7 @@ fn auto_times_once_per_machine_and_shape_and_every_run_keeps_its_plan() {
 fn a_forced_plan_is_used_and_a_wrong_one_is_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_run(tmp.path());
-    let plan =
-        "x.W1=gemm h.W2=matrixmultiply-1 hT.dz2=gemm-1 dz2.W2T=matrixmultiply xT.dz1=skip-zeros";
+    let plan = "x.W1=gemm h.W2=matrixmultiply-1 hT.dz2=gemm-avx512-1 dz2.W2T=matrixmultiply xT.dz1=skip-zeros subnormals=flush";
     let flag = format!("backend.kernels={plan}");
     let out = train_ok(
         tmp.path(),

@@ -109,44 +109,62 @@ impl Kernel {
     }
 }
 
-/// A kernel for each product.
+/// A kernel for each product, and whether subnormal floats are flushed to zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Plan([Kernel; 5]);
+pub struct Plan {
+    kernels: [Kernel; 5],
+    /// Subnormal results and inputs taken as zero (x86's FTZ and DAZ), as TensorFlow computes:
+    /// a saturated sigmoid's tiny gradients then cost no more than others (with them kept, a
+    /// step of the tutorial's N(0, 1) model at 1024 units took five times as long, measured).
+    pub flush_subnormals: bool,
+}
 
 impl Plan {
     /// The plan every earlier version of this program ran, measured on one AVX-512 machine:
-    /// zeros skipped in the products with the images, `gemm` for the others. It rounds the same
-    /// on every x86-64 processor with AVX2 and FMA, AVX-512 or not.
-    pub const REFERENCE: Plan = Plan([
-        Kernel::SkipZeros,
-        Kernel::Gemm,
-        Kernel::Gemm,
-        Kernel::Gemm,
-        Kernel::SkipZeros,
-    ]);
+    /// zeros skipped in the products with the images, `gemm`'s FMA kernels for the others, and
+    /// IEEE's subnormals. It rounds the same on every x86-64 processor with AVX2 and FMA,
+    /// AVX-512 or not.
+    pub const REFERENCE: Plan = Plan {
+        kernels: [
+            Kernel::SkipZeros,
+            Kernel::Gemm,
+            Kernel::Gemm,
+            Kernel::Gemm,
+            Kernel::SkipZeros,
+        ],
+        flush_subnormals: false,
+    };
 
     /// A plan from a kernel per product; `None` when one cannot compute its product.
-    pub fn new(kernels: [Kernel; 5]) -> Option<Self> {
+    pub fn new(kernels: [Kernel; 5], flush_subnormals: bool) -> Option<Self> {
         Product::ALL
             .iter()
             .zip(kernels)
             .all(|(p, k)| k.computes(*p))
-            .then_some(Plan(kernels))
+            .then_some(Plan {
+                kernels,
+                flush_subnormals,
+            })
     }
 
     pub fn kernel(&self, product: Product) -> Kernel {
-        self.0[product.index()]
+        self.kernels[product.index()]
     }
 }
 
 impl fmt::Display for Plan {
-    /// `x.W1=skip-zeros h.W2=gemm hT.dz2=gemm dz2.W2T=gemm xT.dz1=skip-zeros`
+    /// `x.W1=skip-zeros h.W2=gemm hT.dz2=gemm dz2.W2T=gemm xT.dz1=skip-zeros subnormals=keep`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts: Vec<String> = Product::ALL
             .iter()
             .map(|p| format!("{}={}", p.name(), self.kernel(*p).name()))
             .collect();
-        f.write_str(&parts.join(" "))
+        let subnormals = if self.flush_subnormals {
+            "flush"
+        } else {
+            "keep"
+        };
+        write!(f, "{} subnormals={subnormals}", parts.join(" "))
     }
 }
 
@@ -155,18 +173,27 @@ impl FromStr for Plan {
 
     fn from_str(text: &str) -> Result<Self, String> {
         let mut kernels: [Option<Kernel>; 5] = [None; 5];
+        let mut flush_subnormals = false;
         for part in text.split_whitespace() {
-            let (name, kernel) = part
+            let (name, value) = part
                 .split_once('=')
                 .ok_or_else(|| format!("'{part}' is not PRODUCT=KERNEL"))?;
+            if name == "subnormals" {
+                flush_subnormals = match value {
+                    "flush" => true,
+                    "keep" => false,
+                    _ => return Err(format!("'{part}': subnormals are \"flush\" or \"keep\"")),
+                };
+                continue;
+            }
             let product = Product::ALL
                 .into_iter()
                 .find(|p| p.name() == name)
                 .ok_or_else(|| format!("'{name}' is not a product: {}", product_names()))?;
             let kernel = Kernel::ALL
                 .into_iter()
-                .find(|k| k.name() == kernel)
-                .ok_or_else(|| format!("'{kernel}' is not a kernel: {}", kernel_names()))?;
+                .find(|k| k.name() == value)
+                .ok_or_else(|| format!("'{value}' is not a kernel: {}", kernel_names()))?;
             if !kernel.computes(product) {
                 return Err(format!(
                     "{} cannot compute {name}: it skips the zeros of the images",
@@ -176,7 +203,10 @@ impl FromStr for Plan {
             kernels[product.index()] = Some(kernel);
         }
         match kernels {
-            [Some(a), Some(b), Some(c), Some(d), Some(e)] => Ok(Plan([a, b, c, d, e])),
+            [Some(a), Some(b), Some(c), Some(d), Some(e)] => Ok(Plan {
+                kernels: [a, b, c, d, e],
+                flush_subnormals,
+            }),
             _ => Err(format!(
                 "a plan names a kernel for each of {}",
                 product_names()
@@ -260,18 +290,28 @@ mod tests {
         let text = Plan::REFERENCE.to_string();
         assert_eq!(
             text,
-            "x.W1=skip-zeros h.W2=gemm hT.dz2=gemm dz2.W2T=gemm xT.dz1=skip-zeros"
+            "x.W1=skip-zeros h.W2=gemm hT.dz2=gemm dz2.W2T=gemm xT.dz1=skip-zeros subnormals=keep"
         );
         assert_eq!(text.parse(), Ok(Plan::REFERENCE));
-        let other = Plan::new([
+        let kernels = [
             Kernel::Gemm,
             Kernel::MatrixmultiplyOneThread,
             Kernel::Matrixmultiply,
-            Kernel::GemmOneThread,
+            Kernel::GemmAvx512OneThread,
             Kernel::SkipZeros,
-        ])
-        .unwrap();
+        ];
+        let other = Plan::new(kernels, true).unwrap();
+        assert!(other.to_string().ends_with(" subnormals=flush"));
         assert_eq!(other.to_string().parse(), Ok(other));
+        let kept: Plan = other
+            .to_string()
+            .replace(" subnormals=flush", "")
+            .parse()
+            .unwrap();
+        assert!(
+            !kept.flush_subnormals,
+            "IEEE's subnormals unless the plan says"
+        );
     }
 
     #[test]

@@ -9,6 +9,32 @@ use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+/// Flushes subnormal floats to zero on this thread (x86's FTZ and DAZ), or computes with them
+/// as IEEE says; returns whether it flushed before. (Elsewhere than x86-64, subnormals stay.)
+pub fn flush_subnormals(flush: bool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const FTZ_DAZ: u32 = 0x8040;
+        let mut csr: u32 = 0;
+        // SAFETY: reads and writes this thread's SSE control register; FTZ (bit 15) and DAZ
+        // (bit 6) change only how subnormal results and inputs are treated.
+        unsafe {
+            std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack));
+            let was = csr & FTZ_DAZ == FTZ_DAZ;
+            if was != flush {
+                let csr = if flush { csr | FTZ_DAZ } else { csr & !FTZ_DAZ };
+                std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack));
+            }
+            was
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = flush;
+        false
+    }
+}
+
 /// The instruction sets the kernels are compiled for, narrowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Simd {
@@ -354,5 +380,28 @@ fn rmsprop_loop<const TF1: bool, const CENTERED: bool, const MOMENTUM: bool>(
         }
         let old = param.get(i);
         param.set(i, old - if TF1 { step } else { step * s.lr });
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::flush_subnormals;
+    use std::hint::black_box;
+
+    #[test]
+    fn subnormals_are_flushed_only_when_asked() {
+        let tiny = f32::MIN_POSITIVE / 4.0;
+        assert!(tiny > 0.0 && !tiny.is_normal());
+        let was = flush_subnormals(false);
+        assert_eq!(black_box(tiny) * black_box(1.0), tiny, "kept as IEEE says");
+        assert!(!flush_subnormals(true));
+        assert_eq!(
+            black_box(tiny) * black_box(1.0),
+            0.0,
+            "an input taken as zero"
+        );
+        let normal = black_box(f32::MIN_POSITIVE) * black_box(0.25);
+        assert_eq!(normal, 0.0, "a result flushed");
+        assert!(flush_subnormals(was));
     }
 }

@@ -129,11 +129,22 @@ fn chunks(array: &mut ArcArray<f32, IxDyn>, per: usize, count: usize) -> Vec<&mu
 /// The plan the products follow (see [`FusedOps::use_plan`]).
 static PLAN: RwLock<Plan> = RwLock::new(Plan::REFERENCE);
 
+/// The current plan.
+fn plan() -> Plan {
+    *PLAN.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The kernel the current plan gives `product`.
 fn kernel(product: Product) -> Kernel {
-    PLAN.read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .kernel(product)
+    plan().kernel(product)
+}
+
+/// Computes on this thread, and on the team's helpers, as the current plan says of subnormals:
+/// called as each operation starts.
+fn numeric_mode() {
+    let flush = plan().flush_subnormals;
+    let _ = kernels::flush_subnormals(flush);
+    team::flush_subnormals(flush);
 }
 
 /// The dense product a kernel stands for (zero-skipping falls back to the reference one).
@@ -281,6 +292,7 @@ impl FusedOps for Cpu {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
+        numeric_mode();
         let (x, weight, bias) = (array(x), array(weight), array(bias));
         let ([n, k], [k_w, h]) = (dims(&x), dims(&weight));
         assert_eq!(k, k_w, "input width and weight rows");
@@ -297,6 +309,7 @@ impl FusedOps for Cpu {
         dy: FloatTensor<Self>,
         input_grad: bool,
     ) -> LinearSigmoidGrads<Self> {
+        numeric_mode();
         let (x, weight, y, dy) = (array(x), array(weight), array(y), array(dy));
         let ([n, k], [_, h]) = (dims(&x), dims(&weight));
         assert_eq!(dims(&y), [n, h], "output shape");
@@ -338,6 +351,7 @@ impl FusedOps for Cpu {
         output: FloatTensor<Self>,
         target: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        numeric_mode();
         let (output, target) = (array(output), array(target));
         assert_eq!(output.shape(), target.shape(), "output and target shapes");
         let shape = output.shape().to_vec();
@@ -387,6 +401,7 @@ impl FusedOps for Cpu {
         state: RmsPropTensors<Self>,
         grad: FloatTensor<Self>,
     ) -> RmsPropTensors<Self> {
+        numeric_mode();
         let grad = array(grad);
         let mut param = array(state.param);
         assert_eq!(param.shape(), grad.shape(), "parameter and gradient shapes");

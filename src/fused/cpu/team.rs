@@ -19,6 +19,15 @@ use std::time::{Duration, Instant};
 /// gaps inside a step, far shorter than the gaps between steps.
 const SPIN: Duration = Duration::from_micros(300);
 
+/// Whether the helpers flush subnormals (see [`flush_subnormals`]).
+static FLUSH: AtomicBool = AtomicBool::new(false);
+
+/// Makes the helpers flush subnormals to zero, or keep them, from their next job on, as the
+/// caller's thread does (see `kernels::flush_subnormals`).
+pub fn flush_subnormals(flush: bool) {
+    FLUSH.store(flush, Ordering::SeqCst);
+}
+
 /// One job: `work` for the parts `0..parts`, claimed one at a time.
 struct Job<'a> {
     work: &'a (dyn Fn(usize) + Sync),
@@ -94,6 +103,8 @@ pub fn threads() -> usize {
 /// A helper's life: take each job as it comes, spin a while for the next, then sleep.
 fn help(team: &'static Team, index: usize) {
     let mut seen = 0;
+    let mut flushing = false;
+    let _ = super::kernels::flush_subnormals(flushing);
     loop {
         let started = Instant::now();
         while team.jobs.load(Ordering::SeqCst) == seen {
@@ -111,6 +122,11 @@ fn help(team: &'static Team, index: usize) {
             asleep.store(false, Ordering::SeqCst);
         }
         seen = team.jobs.load(Ordering::SeqCst);
+        let flush = FLUSH.load(Ordering::SeqCst);
+        if flush != flushing {
+            let _ = super::kernels::flush_subnormals(flush);
+            flushing = flush;
+        }
         team.inside.fetch_add(1, Ordering::SeqCst);
         let job = team.job.load(Ordering::SeqCst);
         if !job.is_null() {
@@ -193,6 +209,46 @@ impl<T> Base<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether the parts of a job ran on the helpers too, and what `tiny * 1` gave on each.
+    #[cfg(target_arch = "x86_64")]
+    fn products_of_a_subnormal() -> (bool, Vec<u32>) {
+        let tiny = f32::MIN_POSITIVE / 4.0;
+        let caller = std::thread::current().id();
+        let elsewhere = AtomicBool::new(false);
+        let results: Vec<AtomicUsize> = (0..256).map(|_| AtomicUsize::new(0)).collect();
+        split(256, |part| {
+            let value = std::hint::black_box(tiny) * std::hint::black_box(1.0);
+            results[part].store(value.to_bits() as usize, Ordering::SeqCst);
+            if std::thread::current().id() != caller {
+                elsewhere.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_micros(20));
+        });
+        let bits = results.iter().map(|r| r.load(Ordering::SeqCst) as u32);
+        (elsewhere.load(Ordering::SeqCst), bits.collect())
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_helpers_flush_subnormals_as_the_plan_says() {
+        if threads() < 2 {
+            return;
+        }
+        let tiny = f32::MIN_POSITIVE / 4.0;
+        for (flush, expected) in [(true, 0.0f32), (false, tiny), (true, 0.0)] {
+            flush_subnormals(flush);
+            let was = super::super::kernels::flush_subnormals(flush);
+            let (helped, bits) = products_of_a_subnormal();
+            super::super::kernels::flush_subnormals(was);
+            assert!(helped, "no part ran on a helper");
+            assert!(
+                bits.iter().all(|b| *b == expected.to_bits()),
+                "flush {flush}"
+            );
+        }
+        flush_subnormals(false);
+    }
 
     #[test]
     fn every_part_runs_once_whatever_the_callers() {

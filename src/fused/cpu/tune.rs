@@ -86,7 +86,9 @@ pub fn measure(batch: usize, hidden: usize, images: &[f32]) -> Vec<Timing> {
         .collect();
     let (dz2, dz1) = (values(batch * PIXELS, 0.01), values(batch * hidden, 0.01));
     let candidates = candidates();
-    Product::ALL
+    // As the plan will compute: subnormals flushed (the values timed have none anyway).
+    let flushed = kernels::flush_subnormals(true);
+    let timings = Product::ALL
         .into_iter()
         .map(|product| {
             let kernels: Vec<Kernel> = candidates
@@ -112,7 +114,9 @@ pub fn measure(batch: usize, hidden: usize, images: &[f32]) -> Vec<Timing> {
             let seconds = median_times(&kernels, call);
             Timing { product, seconds }
         })
-        .collect()
+        .collect();
+    kernels::flush_subnormals(flushed);
+    timings
 }
 
 /// The median seconds of `call(kernel, round)` for each of `kernels`, after one untimed call
@@ -141,7 +145,8 @@ fn median_times(kernels: &[Kernel], call: impl Fn(Kernel, usize)) -> Vec<(Kernel
         .collect()
 }
 
-/// The plan of the fastest kernels of `timings` (see [`Timing::fastest`]).
+/// The plan of the fastest kernels of `timings` (see [`Timing::fastest`]), flushing subnormals
+/// (see [`Plan::flush_subnormals`]).
 pub fn choose(timings: &[Timing]) -> Plan {
     let kernels = Product::ALL.map(|product| {
         timings
@@ -149,5 +154,5 @@ pub fn choose(timings: &[Timing]) -> Plan {
             .find(|t| t.product == product)
             .map_or(Plan::REFERENCE.kernel(product), |t| t.fastest().0)
     });
-    Plan::new(kernels).expect("each product timed only with kernels that compute it")
+    Plan::new(kernels, true).expect("each product timed only with kernels that compute it")
 }

@@ -79,7 +79,7 @@ def ours(args, tmp, name, epochs, tui=False, hidden=256, batch=100):
         cmd = ["script", "-qfec", shlex.join(cmd), "/dev/null"]
     out, err, rss = peak_rss_mb(cmd, our_environment(args, tmp))
     read = re.search(r"data read in ([0-9.]+) s", out)
-    args.plans.add(plan_of(run_dir))
+    args.plans.setdefault((hidden, batch), set()).add(plan_of(run_dir))
     return epoch_seconds(run_dir), rss, float(read.group(1)) if read else float("nan")
 
 
@@ -148,7 +148,7 @@ def main():
     parser.add_argument("--simd", choices=["avx2", "baseline"],
                         help="keep our kernels to these instructions (a processor without AVX-512)")
     args = parser.parse_args()
-    args.plans = set()
+    args.plans = {}
     if not os.path.isfile(args.bin):
         sys.exit(f"error: no binary at {args.bin}; run `cargo build --release` or pass --bin")
     if args.floor_bin is None:
@@ -185,7 +185,9 @@ def main():
         med = statistics.median
         print(f"\n{cpu_name()}; {cpu_features()}"
               + (f"; our kernels kept to {args.simd}" if args.simd else ""))
-        print(f"kernels chosen (backend.kernels = auto): {'; '.join(sorted(args.plans))}")
+        for (hidden, batch), plans in sorted(args.plans.items()):
+            print(f"kernels chosen (backend.kernels = auto) at hidden {hidden}, batch {batch}: "
+                  + "; ".join(sorted(plans)))
         print(f"{args.rounds} rounds x {args.epochs} epochs each; seconds per epoch "
               "(55,000 training + 5,000 validation images), median:\n")
         print("| run | s/epoch | speed vs TensorFlow (its s/epoch / this one's) |")

@@ -70,6 +70,16 @@ pub struct RunArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+impl RunArgs {
+    /// The run these flags name.
+    pub fn to_ref(&self) -> crate::inspect::RunRef<'_> {
+        crate::inspect::RunRef {
+            dir: &self.model,
+            data_dir: self.data_dir.as_deref(),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[command(flatten)]

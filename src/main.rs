@@ -11,7 +11,7 @@ use mnist_autoencoder::cli::{
 };
 use mnist_autoencoder::config::{Config, short_number};
 use mnist_autoencoder::data::IMAGE_PIXELS;
-use mnist_autoencoder::inspect;
+use mnist_autoencoder::inspect::{self, RunRef};
 use mnist_autoencoder::run_dir::{RunDir, RunLock, safetensors};
 use mnist_autoencoder::train::stop::{self, StopReason};
 use mnist_autoencoder::train::{self, StopCause, Stopped, TrainOutcome};
@@ -67,7 +67,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Reconstruct(args) => reconstruct(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Curves(args) => {
-            let path = inspect::curves(&args.model, args.scale, args.output.as_deref())?;
+            let run = RunRef {
+                dir: &args.model,
+                data_dir: None,
+            };
+            let path = inspect::curves(run, args.scale, args.output.as_deref())?;
             println!("Wrote {}", path.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -134,13 +138,12 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn reconstruct(args: ReconstructArgs) -> anyhow::Result<ExitCode> {
-    let (run, output) = (&args.run, args.output.as_deref());
+    let (run, output) = (args.run.to_ref(), args.output.as_deref());
     let path = if args.images.is_empty() {
         let samples = args.samples.map(usize::from);
-        let data_dir = run.data_dir.as_deref();
-        inspect::reconstruct::<Backend>(&run.model, output, samples, data_dir, &device()?)?
+        inspect::reconstruct::<Backend>(run, samples, output, &device()?)?
     } else {
-        inspect::reconstruct_images::<Backend>(&run.model, &args.images, output, &device()?)?
+        inspect::reconstruct_images::<Backend>(run, &args.images, output, &device()?)?
     };
     println!("Wrote {}", path.display());
     Ok(ExitCode::SUCCESS)
@@ -149,8 +152,7 @@ fn reconstruct(args: ReconstructArgs) -> anyhow::Result<ExitCode> {
 fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     let EvaluateArgs { run, worst, output } = args;
     let evaluation = inspect::evaluate::<Backend>(
-        &run.model,
-        run.data_dir.as_deref(),
+        run.to_ref(),
         usize::from(worst),
         output.as_deref(),
         &device()?,
@@ -176,13 +178,8 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
 
 fn latent(args: LatentArgs) -> anyhow::Result<ExitCode> {
     let LatentArgs { run, output, csv } = args;
-    let (png, csv, report) = inspect::latent::<Backend>(
-        &run.model,
-        output.as_deref(),
-        csv.as_deref(),
-        run.data_dir.as_deref(),
-        &device()?,
-    )?;
+    let (png, csv, report) =
+        inspect::latent::<Backend>(run.to_ref(), output.as_deref(), csv.as_deref(), &device()?)?;
     println!(
         "Encoded {} test images; the first two principal components hold {:.1}% and {:.1}% of the codes' variance",
         report.images,
@@ -202,11 +199,10 @@ fn interpolate(args: InterpolateArgs) -> anyhow::Result<ExitCode> {
         output,
     } = args;
     let path = inspect::interpolate::<Backend>(
-        &run.model,
+        run.to_ref(),
         [from, to],
         usize::from(steps),
         output.as_deref(),
-        run.data_dir.as_deref(),
         &device()?,
     )?;
     println!("Wrote {}", path.display());
@@ -219,12 +215,7 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         format: Format::Safetensors,
         output,
     } = args;
-    let exported = inspect::export::<Backend>(
-        &run.model,
-        output.as_deref(),
-        run.data_dir.as_deref(),
-        &device()?,
-    )?;
+    let exported = inspect::export::<Backend>(run.to_ref(), output.as_deref(), &device()?)?;
     match (exported.info.test_mse, &exported.no_mse) {
         (Some(mse), _) => println!("Test MSE = {mse:.6} (in the file's metadata)"),
         (None, Some(why)) => println!("No test MSE in the metadata: {why}"),

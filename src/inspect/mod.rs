@@ -44,6 +44,14 @@ pub enum Error {
     Weights(#[from] safetensors::InteropError),
 }
 
+/// The run a command reads: its folder, and the data folder it was given instead of the run's
+/// own (`--data-dir`), if any. Every command that reads a run takes it first.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRef<'a> {
+    pub dir: &'a Path,
+    pub data_dir: Option<&'a Path>,
+}
+
 /// A run folder opened for a command: its model, and its config with the data folder the
 /// command was given (`--data-dir`), if any.
 pub(crate) struct Opened<B: FusedOps> {
@@ -53,8 +61,8 @@ pub(crate) struct Opened<B: FusedOps> {
 }
 
 impl<B: FusedOps> Opened<B> {
-    pub fn open(dir: &Path, data_dir: Option<&Path>, device: &B::Device) -> Result<Self, Error> {
-        let dir = RunDir::new(dir);
+    pub fn open(run: RunRef<'_>, device: &B::Device) -> Result<Self, Error> {
+        let (dir, data_dir) = (RunDir::new(run.dir), run.data_dir);
         let mut saved = dir.load::<B>(device)?;
         // The run's own kernels, where it recorded them; no timing for a command that reads.
         B::use_plan(saved.config.backend.kernels.plan());
@@ -91,16 +99,15 @@ pub struct Evaluation {
     pub worst_figure: Option<PathBuf>,
 }
 
-/// `evaluate`: test-set MSE and PSNR of the run in `model_dir`, and a picture of its `worst`
-/// reconstructions (none when 0).
+/// `evaluate`: test-set MSE and PSNR of `run`, and a picture of its `worst` reconstructions
+/// (none when 0).
 pub fn evaluate<B: FusedOps>(
-    model_dir: &Path,
-    data_dir: Option<&Path>,
+    run: RunRef<'_>,
     worst: usize,
     output: Option<&Path>,
     device: &B::Device,
 ) -> Result<Evaluation, Error> {
-    let run = Opened::<B>::open(model_dir, data_dir, device)?;
+    let run = Opened::<B>::open(run, device)?;
     let test = run.test_set()?;
     let errors = per_image_mse(&run.model, &test, device);
     let mse = mean_of(&errors);
@@ -121,15 +128,15 @@ pub fn evaluate<B: FusedOps>(
     Ok(evaluation)
 }
 
-/// `reconstruct`: the tutorial's figure from the run in `model_dir`; returns the PNG's path.
+/// `reconstruct`: the tutorial's figure of `run` for `samples` test digits (default: the run's
+/// `output.samples`); returns the PNG's path.
 pub fn reconstruct<B: FusedOps>(
-    model_dir: &Path,
-    output: Option<&Path>,
+    run: RunRef<'_>,
     samples: Option<usize>,
-    data_dir: Option<&Path>,
+    output: Option<&Path>,
     device: &B::Device,
 ) -> Result<PathBuf, Error> {
-    let run = Opened::<B>::open(model_dir, data_dir, device)?;
+    let run = Opened::<B>::open(run, device)?;
     let samples = samples.unwrap_or(run.config.output.samples);
     let path = run.dir.output(output, RECONSTRUCTION_FILE, "--output")?;
     let noise = run.config.training.noise();
@@ -137,22 +144,27 @@ pub fn reconstruct<B: FusedOps>(
     Ok(path)
 }
 
-/// `reconstruct --image`: the user's pictures over their reconstructions; returns the path.
+/// `reconstruct --image`: the user's pictures over `run`'s reconstructions; returns the path.
 pub fn reconstruct_images<B: FusedOps>(
-    model_dir: &Path,
+    run: RunRef<'_>,
     images: &[PathBuf],
     output: Option<&Path>,
     device: &B::Device,
 ) -> Result<PathBuf, Error> {
-    let run = Opened::<B>::open(model_dir, None, device)?;
+    let run = Opened::<B>::open(run, device)?;
     let path = run.dir.output(output, OWN_IMAGES_FILE, "--output")?;
     explore::reconstruct_own_images(&run.model, images, &path, device)?;
     Ok(path)
 }
 
-/// `curves`: draws `metrics.csv` of the run in `dir`; returns the PNG's path.
-pub fn curves(dir: &Path, scale: Option<Scale>, output: Option<&Path>) -> Result<PathBuf, Error> {
-    let dir = RunDir::new(dir);
+/// `curves`: draws `run`'s `metrics.csv` on `scale` (default: the run's `output.loss_scale`);
+/// returns the PNG's path.
+pub fn curves(
+    run: RunRef<'_>,
+    scale: Option<Scale>,
+    output: Option<&Path>,
+) -> Result<PathBuf, Error> {
+    let dir = RunDir::new(run.dir);
     let config = dir.load_config()?;
     let csv = dir.file(METRICS_FILE);
     let text = fs::read_to_string(&csv).map_err(|source| ArtifactError::Read {
@@ -169,15 +181,14 @@ pub fn curves(dir: &Path, scale: Option<Scale>, output: Option<&Path>) -> Result
     Ok(path)
 }
 
-/// `latent`: the latent map and the codes of the test set; returns the two paths.
+/// `latent`: the latent map of `run` and the codes of the test set; returns the two paths.
 pub fn latent<B: FusedOps>(
-    model_dir: &Path,
+    run: RunRef<'_>,
     output: Option<&Path>,
     csv: Option<&Path>,
-    data_dir: Option<&Path>,
     device: &B::Device,
 ) -> Result<(PathBuf, PathBuf, LatentReport), Error> {
-    let run = Opened::<B>::open(model_dir, data_dir, device)?;
+    let run = Opened::<B>::open(run, device)?;
     let png = run.dir.output(output, LATENT_FILE, "--output")?;
     let csv = run.dir.output(csv, CODES_FILE, "--csv")?;
     let dataset = run.config.data.dataset;
@@ -185,16 +196,15 @@ pub fn latent<B: FusedOps>(
     Ok((png, csv, report))
 }
 
-/// `interpolate`: the walk between test images `from` and `to`; returns the PNG's path.
+/// `interpolate`: `run`'s walk between the test images `ends`; returns the PNG's path.
 pub fn interpolate<B: FusedOps>(
-    model_dir: &Path,
+    run: RunRef<'_>,
     ends: [usize; 2],
     steps: usize,
     output: Option<&Path>,
-    data_dir: Option<&Path>,
     device: &B::Device,
 ) -> Result<PathBuf, Error> {
-    let run = Opened::<B>::open(model_dir, data_dir, device)?;
+    let run = Opened::<B>::open(run, device)?;
     let path = run.dir.output(output, INTERPOLATION_FILE, "--output")?;
     explore::interpolation(&run.model, &run.test_set()?, ends, steps, &path, device)?;
     Ok(path)
@@ -209,15 +219,14 @@ pub struct Exported {
     pub no_mse: Option<String>,
 }
 
-/// `export`: the weights of the run in `model_dir` as safetensors, PyTorch layout, with the
-/// run's facts (and its test MSE, when the test images can be read) in the metadata.
+/// `export`: the weights of `run` as safetensors, PyTorch layout, with the run's facts (and
+/// its test MSE, when the test images can be read) in the metadata.
 pub fn export<B: FusedOps>(
-    model_dir: &Path,
+    run: RunRef<'_>,
     output: Option<&Path>,
-    data_dir: Option<&Path>,
     device: &B::Device,
 ) -> Result<Exported, Error> {
-    let mut run = Opened::<B>::open(model_dir, data_dir, device)?;
+    let mut run = Opened::<B>::open(run, device)?;
     // Only what is already there: an export does not download.
     run.config.data.download = false;
     let (test_mse, no_mse) = match run.test_set() {

@@ -159,7 +159,6 @@ pub struct OutputConfig {
 
 /// The most digits `reconstruction.png` shows.
 pub(crate) const MAX_SAMPLES: usize = 100;
-/// Images in MNIST's training part.
 /// The most images `data.validation_size` may take: one must be left to train on.
 pub(crate) const MAX_VALIDATION_SIZE: usize = MNIST_TRAIN_IMAGES - 1;
 /// The widest code layer: 16 times the image.
@@ -187,7 +186,8 @@ impl Check {
 /// The resolved config a run folder keeps beside its model.
 pub const CONFIG_FILE: &str = "config.toml";
 
-pub(crate) const MNIST_TRAIN_IMAGES: usize = 60_000;
+/// Images in MNIST's training part.
+pub(crate) const MNIST_TRAIN_IMAGES: usize = data::MnistPart::Train.images();
 
 impl Default for Config {
     fn default() -> Self {

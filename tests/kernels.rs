@@ -58,7 +58,10 @@ fn auto_times_once_per_machine_and_shape_and_every_run_keeps_its_plan() {
     let first = run("first", "2");
     assert!(first.contains("Kernels (measured here now): "), "{first}");
     let plan: Plan = recorded(&tmp.path().join("first")).parse().unwrap();
-    assert!(plan.flush_subnormals, "a measured plan computes as TensorFlow does");
+    assert!(
+        plan.flush_subnormals,
+        "a measured plan computes as TensorFlow does"
+    );
     let kept = fs::read_to_string(cache.join("mnist-autoencoder/kernels.toml")).unwrap();
     assert!(kept.contains(&plan.to_string()), "{kept}");
     let second = run("second", "2");

@@ -12,7 +12,7 @@ pub enum MnistPart {
 
 impl MnistPart {
     /// How many images the original distribution has in this part.
-    pub(crate) fn images(self) -> usize {
+    pub(crate) const fn images(self) -> usize {
         match self {
             MnistPart::Train => 60_000,
             MnistPart::Test => 10_000,

@@ -58,7 +58,8 @@ def code(path):
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r'"(\\.|[^"\\])*"', '""', text)
-    while (start := text.find("#[cfg(test)]")) >= 0:
+    while match := re.search(r"#\[cfg\((test|all\(test\b[^\]]*)\)\]", text):
+        start = match.start()
         brace = text.find("{", start)
         depth, i = 1, brace + 1
         while i < len(text) and depth:

@@ -88,13 +88,6 @@ fn vanished_message(dir: &Path, moved_to: Option<&Path>) -> String {
     }
 }
 
-impl ArtifactError {
-    /// Whether this is a write that failed for want of space.
-    pub fn disk_full(&self) -> bool {
-        matches!(self, ArtifactError::Write { source, .. } if source.kind() == io::ErrorKind::StorageFull)
-    }
-}
-
 /// Writes `path` atomically with `write`; on any error the final path is untouched.
 pub(crate) fn write_atomic(
     path: &Path,
@@ -130,9 +123,12 @@ pub(crate) struct Temporary {
 
 impl Temporary {
     pub(crate) fn new(dir: &Path, name: &str, suffix: &str) -> io::Result<Self> {
+        // Made under the lock: a stop's `remove_pending` waits for the file to be listed.
+        let mut pending = lock_pending();
         let file = temporary_sibling(dir, name, suffix)?;
         let path = file.path().to_owned();
-        lock_pending().push(path.clone());
+        pending.push(path.clone());
+        drop(pending);
         Ok(Self {
             file: Some(file),
             path,
@@ -168,11 +164,14 @@ fn lock_pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
 }
 
 /// Deletes every temporary file being written: for a process about to end on a signal, which
-/// runs no destructor. The files they were to replace are untouched.
-pub fn remove_pending() {
-    for path in lock_pending().drain(..) {
+/// runs no destructor. The files they were to replace are untouched. The list stays locked to
+/// the end, so that no thread makes another in the meantime.
+pub(crate) fn remove_pending() {
+    let mut pending = lock_pending();
+    for path in pending.drain(..) {
         let _ = fs::remove_file(path);
     }
+    std::mem::forget(pending);
 }
 
 /// Makes a rename in `dir` durable: until the folder itself is synced, a power cut may undo it.

@@ -59,12 +59,6 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("--resume '{}': cannot read its config.toml ({source}); pass the output.dir of an earlier `train`", dir.display())]
-    NoRun {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("{origin}: {message}")]
     Syntax { origin: Origin, message: String },
     #[error("{origin}: unknown key '{key}'{hint}")]
@@ -183,9 +177,6 @@ impl Check {
     }
 }
 
-/// The resolved config a run folder keeps beside its model.
-pub const CONFIG_FILE: &str = "config.toml";
-
 /// Images in MNIST's training part.
 pub(crate) const MNIST_TRAIN_IMAGES: usize = data::MnistPart::Train.images();
 
@@ -245,40 +236,36 @@ impl Config {
         layers.finish()
     }
 
-    /// The config of the run in `dir` (its `config.toml`), with `--set` flags for the keys a
-    /// resumed run may change ([`RESUME_KEYS`]); `output.dir` becomes `dir`.
-    pub fn load_resume(dir: &Path, sets: &[String]) -> Result<Self, ConfigError> {
-        let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::NoRun {
-            dir: dir.to_owned(),
-            source,
-        })?;
-        let mut layers = Layers::new();
-        layers.apply_file(&text, Origin::File(path))?;
-        let planned = layers.origins.contains_key(KERNELS_KEY);
+    /// A run's config (the text of its `config.toml`, read from `path`), then `--set` flags
+    /// for the keys a resumed run may change ([`RESUME_KEYS`]).
+    pub(crate) fn for_resume(
+        text: &str,
+        path: &Path,
+        sets: &[String],
+    ) -> Result<Self, ConfigError> {
         for flag in sets {
             let key = flag.split_once('=').map_or("", |(key, _)| key.trim());
             if !RESUME_KEYS.contains(&key) {
                 return Err(ConfigError::NotOnResume { flag: flag.clone() });
             }
-            layers.apply_flag(flag)?;
         }
-        let mut config = layers.finish()?;
-        config.output.dir = dir.to_owned();
-        if !planned {
-            // Written before kernels were chosen: the run computed with the reference plan.
-            config.backend.kernels = KernelChoice::Reference;
-        }
-        Ok(config)
+        Self::of_run(text, Origin::File(path.to_owned()), sets)
     }
 
-    /// Parses a whole config text (as written to `config.toml` next to a model). A run's
-    /// config without `backend.kernels` was written before kernels were chosen: its run
-    /// computed with the reference plan.
+    /// Parses a whole config text (as written to `config.toml` next to a model).
     pub fn from_toml(text: &str, origin: Origin) -> Result<Self, ConfigError> {
+        Self::of_run(text, origin, &[])
+    }
+
+    /// A run's config text, then `sets`. A run's config without `backend.kernels` was written
+    /// before kernels were chosen: its run computed with the reference plan.
+    fn of_run(text: &str, origin: Origin, sets: &[String]) -> Result<Self, ConfigError> {
         let mut layers = Layers::new();
         layers.apply_file(text, origin)?;
         let planned = layers.origins.contains_key(KERNELS_KEY);
+        for flag in sets {
+            layers.apply_flag(flag)?;
+        }
         let mut config = layers.finish()?;
         if !planned {
             config.backend.kernels = KernelChoice::Reference;

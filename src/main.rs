@@ -105,7 +105,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => {
             // Before its config: a run just started may not have written it yet.
             RunLock::check_free(dir)?;
-            Config::load_resume(dir, &sets)?
+            RunDir::new(dir).resume_config(&sets)?
         }
         None => Config::load(config.as_deref(), &sets)?,
     };

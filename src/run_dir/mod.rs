@@ -12,15 +12,17 @@ use burn::module::Module;
 use burn::record::Recorder;
 use thiserror::Error;
 
-pub use self::lock::{LOCK_FILE, RunLock};
+pub(crate) use self::lock::LOCK_FILE;
+pub use self::lock::RunLock;
 use self::record::{recorder, recorder_reason, unseal, write_sealed};
 use crate::artifacts::ArtifactError;
-pub use crate::config::CONFIG_FILE;
 use crate::config::{Config, ConfigError, Origin};
 use crate::fused::FusedOps;
-pub use crate::metrics::METRICS_FILE;
+pub(crate) use crate::metrics::METRICS_FILE;
 use crate::model::{Autoencoder, AutoencoderConfig};
 
+/// The resolved config a run folder keeps beside its model.
+pub(crate) const CONFIG_FILE: &str = "config.toml";
 /// The trained weights, full precision (named MessagePack, as Burn's `DefaultRecorder`).
 pub(crate) const MODEL_FILE: &str = "model.mpk";
 /// The tutorial's figure: test digits over their reconstructions.
@@ -79,6 +81,12 @@ pub enum RunDirError {
     Artifact(#[from] ArtifactError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("--resume '{}': cannot read its config.toml ({source}); pass the output.dir of an earlier `train`", dir.display())]
+    NoRun {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A trained model and the configuration it was trained with.
@@ -185,8 +193,13 @@ impl RunDir {
 
     /// Whether the folder holds a run: a `config.toml` this program can read.
     fn is_run(&self) -> bool {
-        fs::read_to_string(self.file(CONFIG_FILE))
+        self.config_text()
             .is_ok_and(|text| Config::from_toml(&text, Origin::Default).is_ok())
+    }
+
+    /// The text of `config.toml`.
+    fn config_text(&self) -> std::io::Result<String> {
+        fs::read_to_string(self.file(CONFIG_FILE))
     }
 
     /// Removes the temporary files a killed process left (see
@@ -199,11 +212,23 @@ impl RunDir {
     /// Loads `config.toml`.
     pub(crate) fn load_config(&self) -> Result<Config, RunDirError> {
         let path = self.file(CONFIG_FILE);
-        let text = fs::read_to_string(&path).map_err(|source| ArtifactError::Read {
+        let text = self.config_text().map_err(|source| ArtifactError::Read {
             path: path.clone(),
             source,
         })?;
         Ok(Config::from_toml(&text, Origin::File(path))?)
+    }
+
+    /// The config of a run to resume: its `config.toml`, then `--set` flags for the keys a
+    /// resumed run may change; `output.dir` becomes this folder.
+    pub fn resume_config(&self, sets: &[String]) -> Result<Config, RunDirError> {
+        let text = self.config_text().map_err(|source| RunDirError::NoRun {
+            dir: self.path.clone(),
+            source,
+        })?;
+        let mut config = Config::for_resume(&text, &self.file(CONFIG_FILE), sets)?;
+        config.output.dir = self.path.clone();
+        Ok(config)
     }
 
     /// Writes `config.toml`.
@@ -300,7 +325,7 @@ fn load_record<B: FusedOps>(
 /// when it is, or lies inside, a file or folder that a run keeps ([`KEPT_FILES`],
 /// [`KEPT_FOLDERS`]): no command but `train` on that run writes over them. Links are resolved
 /// first.
-pub fn check_output(path: &Path, what: &'static str) -> Result<(), ArtifactError> {
+pub(crate) fn check_output(path: &Path, what: &'static str) -> Result<(), ArtifactError> {
     let resolved = resolve(path);
     let mut child = resolved.as_path();
     while let Some(parent) = child.parent() {

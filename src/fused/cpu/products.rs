@@ -88,7 +88,7 @@ pub fn dense(m: usize, k: usize, n: usize, a: Operand, b: Operand, out: &mut [Ma
 /// most of all. The blocks are the same for the same shapes and pool, so the result does not
 /// depend on timing.
 #[allow(clippy::too_many_arguments)]
-pub fn dense_with(
+pub(crate) fn dense_with(
     kernel: Dense,
     m: usize,
     k: usize,
@@ -145,6 +145,34 @@ pub fn dense_with(
     }
 }
 
+/// One single-threaded call of a `gemm` crate's `gemm` (`gemm_fma` or `gemm`, the same
+/// signature): `out = a · b` from `b_start`, `out` not read (`read_dst` false).
+macro_rules! gemm_call {
+    ($gemm:ident, $m:expr, $columns:expr, $k:expr, $a:expr, $b_start:expr, $b:expr, $out:expr, $n:expr) => {
+        $gemm::gemm(
+            $m,
+            $columns,
+            $k,
+            $out,
+            1,
+            $n as isize,
+            false,
+            $a.data.as_ptr(),
+            $a.col as isize,
+            $a.row as isize,
+            $b_start,
+            $b.col as isize,
+            $b.row as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            $gemm::Parallelism::None,
+        )
+    };
+}
+
 /// `out[.., ..columns] = a · b[.., start..start + columns]`, `out` `m` rows `n` apart, in one
 /// single-threaded call of `library`.
 ///
@@ -167,48 +195,8 @@ unsafe fn product(
     unsafe {
         let b_start = b.data.as_ptr().add(start * b.col);
         match library {
-            Library::Gemm => gemm_fma::gemm(
-                m,
-                columns,
-                k,
-                out,
-                1,
-                n as isize,
-                false,
-                a.data.as_ptr(),
-                a.col as isize,
-                a.row as isize,
-                b_start,
-                b.col as isize,
-                b.row as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm_fma::Parallelism::None,
-            ),
-            Library::GemmAvx512 => gemm::gemm(
-                m,
-                columns,
-                k,
-                out,
-                1,
-                n as isize,
-                false,
-                a.data.as_ptr(),
-                a.col as isize,
-                a.row as isize,
-                b_start,
-                b.col as isize,
-                b.row as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            ),
+            Library::Gemm => gemm_call!(gemm_fma, m, columns, k, a, b_start, b, out, n),
+            Library::GemmAvx512 => gemm_call!(gemm, m, columns, k, a, b_start, b, out, n),
             // With beta 0, `out` is written and never read.
             Library::Matrixmultiply => matrixmultiply::sgemm(
                 m,
@@ -264,7 +252,7 @@ pub(crate) const GROUP: usize = 2;
 /// A row-major matrix laid out again as column blocks of [`BLOCK`] values, each block its
 /// rows one after another (the last block padded with zeros): the lines a sparse product
 /// reads lie together instead of a row apart, where they would crowd into a few cache sets.
-pub struct Blocked {
+pub(crate) struct Blocked {
     values: Vec<f32>,
     rows: usize,
     cols: usize,
@@ -379,7 +367,7 @@ multiversion! {
     /// `out[i, ..] = Σ_r x[r, i] · g[r, ..]` over the rows `r` where a column of the group of
     /// `i` is nonzero, for the columns `i` of `x` (`k` values a row) in `columns`: rows
     /// `columns` of the weight gradient `xᵀ · g`, `g` `[rows, n]` blocked.
-    pub fn sparse_columns(
+    pub(crate) fn sparse_columns(
         x: &[f32],
         k: usize,
         g: &Blocked,

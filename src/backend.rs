@@ -99,7 +99,7 @@ pub struct Timing;
 
 /// Resolves `choice` for a run of `batch` and `hidden` (see [`Kernels`]); `images` gives the
 /// images to time with, when timing is needed.
-pub fn prepare_kernels(
+pub(crate) fn prepare_kernels(
     choice: KernelChoice,
     batch: usize,
     hidden: usize,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use thiserror::Error;
 
 /// The file in a run folder.
-pub const METRICS_FILE: &str = "metrics.csv";
+pub(crate) const METRICS_FILE: &str = "metrics.csv";
 /// The header of `metrics.csv`.
 pub(crate) const METRICS_HEADER: &str = "epoch,train_cost,valid_cost,seconds";
 

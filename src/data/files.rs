@@ -45,7 +45,7 @@ pub(crate) struct DataFile {
 
 impl DataFile {
     /// The name it is downloaded as: `stem.gz`.
-    pub fn gz_name(&self) -> String {
+    pub(crate) fn gz_name(&self) -> String {
         format!("{}.gz", self.stem)
     }
 

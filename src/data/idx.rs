@@ -12,7 +12,7 @@ use flate2::read::GzDecoder;
 use thiserror::Error;
 
 /// Side of an MNIST image in pixels.
-pub const IMAGE_SIDE: usize = 28;
+pub(crate) const IMAGE_SIDE: usize = 28;
 /// Pixels in an MNIST image, the model's input and output width.
 pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
 

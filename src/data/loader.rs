@@ -14,7 +14,7 @@ use super::idx::IMAGE_PIXELS;
 use super::mnist::{MnistBatch, MnistDataset};
 
 /// Batches of an [`MnistDataset`], shuffled per epoch or in order.
-pub struct EpochLoader<B: Backend> {
+pub(crate) struct EpochLoader<B: Backend> {
     dataset: MnistDataset,
     batch_size: usize,
     noise: Noise,

@@ -9,10 +9,14 @@ mod loader;
 mod mnist;
 
 pub use files::MnistPart;
-pub use idx::{IMAGE_PIXELS, IMAGE_SIDE};
+pub use idx::IMAGE_PIXELS;
+pub(crate) use idx::IMAGE_SIDE;
 pub use kind::DatasetKind;
-pub use loader::{EpochLoader, Noise, NoiseKind, epoch_order};
-pub use mnist::*;
+pub(crate) use loader::EpochLoader;
+pub use loader::{Noise, NoiseKind, epoch_order};
+pub use mnist::{
+    DataError, LabeledImages, MnistBatch, MnistBatcher, MnistDataset, MnistItem, split_train_valid,
+};
 
 use std::path::Path;
 

@@ -45,7 +45,7 @@ impl Product {
     }
 
     /// Whether one operand is the images, whose zeros a kernel may skip.
-    pub fn has_images(self) -> bool {
+    pub(crate) fn has_images(self) -> bool {
         matches!(self, Product::ImagesWeights | Product::ImagesGradient)
     }
 

@@ -115,7 +115,7 @@ impl<B: FusedOps> Autoencoder<B> {
 
     /// The first parameter holding values that are not finite: its name (as safetensors
     /// files name it), how many, and its size.
-    pub fn non_finite(&self) -> Option<(&'static str, usize, usize)> {
+    pub(crate) fn non_finite(&self) -> Option<(&'static str, usize, usize)> {
         let params = [
             (
                 "encoder.weight",

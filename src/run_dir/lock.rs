@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::artifacts::ArtifactError;
 
 /// The file a training run holds locked in its folder.
-pub const LOCK_FILE: &str = ".lock";
+pub(crate) const LOCK_FILE: &str = ".lock";
 
 /// An exclusive hold on a run folder, for as long as it lives: the OS lock of `DIR/.lock`,
 /// which holds the process id. The OS releases the lock when the process ends, however it ends,

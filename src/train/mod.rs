@@ -3,9 +3,9 @@
 //! with a stop that says what is kept. Its helpers: the per-epoch log ([`epoch_log`]), the stops
 //! ([`stop`]), the dashboard ([`dashboard`]) and checkpoints ([`checkpoint`]).
 
-pub mod checkpoint;
-pub mod dashboard;
-pub mod epoch_log;
+pub(crate) mod checkpoint;
+pub(crate) mod dashboard;
+pub(crate) mod epoch_log;
 mod learner;
 pub mod stop;
 

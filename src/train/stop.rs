@@ -71,7 +71,7 @@ impl Failure {
 
 /// The run's interrupter, the first reason it was asked to stop for, and the first failure.
 #[derive(Clone, Default)]
-pub struct Stop {
+pub(crate) struct Stop {
     interrupter: Interrupter,
     reason: Arc<Mutex<Option<StopReason>>>,
     failure: Failure,
@@ -120,7 +120,7 @@ impl Stop {
 }
 
 /// What a SIGINT or SIGTERM does at this moment of the command (see [`watch_signals`]).
-pub enum OnSignal {
+pub(crate) enum OnSignal {
     /// Ends the process at once: removes the temporary files being written and `cleanup`,
     /// prints the line `message` gives for the signal, and exits with 128 + its number. For
     /// the moments when there is nothing to save: before training starts, and in the commands
@@ -136,7 +136,7 @@ pub enum OnSignal {
 
 /// What an [`OnSignal::Exit`] removes besides the temporary files.
 #[derive(Debug, Default, Clone)]
-pub struct Cleanup {
+pub(crate) struct Cleanup {
     /// Files to remove (a run's lock).
     pub files: Vec<std::path::PathBuf>,
     /// A folder to remove if it is empty (one the command made).
@@ -145,7 +145,7 @@ pub struct Cleanup {
 
 impl OnSignal {
     /// The exit of a command that leaves nothing half written.
-    pub fn exit_plainly() -> Self {
+    pub(crate) fn exit_plainly() -> Self {
         OnSignal::Exit {
             message: Box::new(|reason| {
                 format!("Stopped by {reason} before the command finished; no partial file is left")
@@ -165,7 +165,7 @@ fn handler() -> std::sync::MutexGuard<'static, Option<OnSignal>> {
 }
 
 /// Makes `on_signal` what SIGINT and SIGTERM do from now on.
-pub fn on_signal(on_signal: OnSignal) {
+pub(crate) fn on_signal(on_signal: OnSignal) {
     *handler() = Some(on_signal);
 }
 

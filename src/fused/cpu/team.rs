@@ -181,7 +181,11 @@ pub fn split(parts: usize, work: impl Fn(usize) + Sync) {
 
 /// Runs `work(i, chunk)` for each `chunk`, `len` values long (the last shorter), of `values`,
 /// over the team.
-pub fn chunks_mut<T: Send>(values: &mut [T], len: usize, work: impl Fn(usize, &mut [T]) + Sync) {
+pub(crate) fn chunks_mut<T: Send>(
+    values: &mut [T],
+    len: usize,
+    work: impl Fn(usize, &mut [T]) + Sync,
+) {
     let total = values.len();
     let len = len.max(1);
     let base = Base(values.as_mut_ptr());

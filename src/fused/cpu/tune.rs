@@ -40,7 +40,7 @@ impl Timing {
 }
 
 /// How much faster than the reference kernel another must be to be chosen.
-pub const MARGIN: f64 = 0.03;
+pub(crate) const MARGIN: f64 = 0.03;
 
 /// Rounds of calls timed per product and kernel (after one untimed call each).
 const ROUNDS: usize = 31;

@@ -13,9 +13,10 @@ use thiserror::Error;
 
 use crate::backend::DeviceSpec;
 use crate::data::{self, DatasetKind, IMAGE_PIXELS, Noise, NoiseKind};
+use crate::fused::Activation;
 use crate::fused::plan::KernelChoice;
-use crate::model::Init;
-use crate::optim::{OptimizerKind, RmsPropSettings};
+use crate::model::{AutoencoderConfig, Init, Loss, ModelKind, last_conv_trims, pooled_sides};
+use crate::optim::{AdamSettings, OptimizerKind, RmsPropSettings};
 use crate::render::chart::Scale;
 
 /// The keys `train --resume` lets `--set` change: they do not change what the saved
@@ -123,7 +124,12 @@ pub struct DataConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSettings {
+    pub kind: ModelKind,
     pub hidden_size: usize,
+    pub hidden_layers: Vec<usize>,
+    pub activation: Activation,
+    pub code_l1: f64,
+    pub conv_channels: Vec<usize>,
     pub init: Init,
     /// A safetensors file of initial weights; empty for none.
     pub init_from: PathBuf,
@@ -136,10 +142,12 @@ pub struct TrainingConfig {
     pub batch_size: usize,
     pub learning_rate: f64,
     pub seed: u64,
+    pub loss: Loss,
     pub optimizer: OptimizerKind,
     pub noise: NoiseKind,
     pub noise_level: f32,
     pub rmsprop: RmsPropSettings,
+    pub adam: AdamSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +165,10 @@ pub(crate) const MAX_SAMPLES: usize = 100;
 pub(crate) const MAX_VALIDATION_SIZE: usize = MNIST_TRAIN_IMAGES - 1;
 /// The widest code layer: 16 times the image.
 pub(crate) const MAX_HIDDEN_SIZE: usize = 16 * IMAGE_PIXELS;
+/// The most convolutions (and poolings) down to the code: five take 28 to 1.
+pub(crate) const MAX_CONV_LAYERS: usize = 5;
+/// The most channels of a convolution.
+pub(crate) const MAX_CHANNELS: usize = 1024;
 
 /// One rule of [`Config::validate`]: the key, whether the config breaks it, and why.
 struct Check {
@@ -206,6 +218,22 @@ impl DataConfig {
             dataset: self.dataset,
             download_from: self.download.then_some(self.url.as_str()),
         }
+    }
+}
+
+impl Config {
+    /// The model `model` and `training.loss` describe.
+    pub fn autoencoder(&self) -> AutoencoderConfig {
+        let m = &self.model;
+        AutoencoderConfig::new()
+            .with_kind(m.kind)
+            .with_hidden_size(m.hidden_size)
+            .with_hidden_layers(m.hidden_layers.clone())
+            .with_activation(m.activation)
+            .with_conv_channels(m.conv_channels.clone())
+            .with_loss(self.training.loss)
+            .with_code_l1(m.code_l1)
+            .with_init(m.init)
     }
 }
 
@@ -319,6 +347,7 @@ impl Config {
                 &format!("must be 1 to {MAX_HIDDEN_SIZE}"),
             ),
         ];
+        checks.extend(m.checks());
         checks.extend(self.training.checks());
         checks.extend([
             Check::new(
@@ -335,6 +364,62 @@ impl Config {
             ),
         ]);
         checks
+    }
+}
+
+/// A list as TOML writes it: `[128, 64]`.
+fn toml_list(values: &[usize]) -> String {
+    let items: Vec<String> = values.iter().map(usize::to_string).collect();
+    format!("[{}]", items.join(", "))
+}
+
+impl ModelSettings {
+    /// The rules of the `model` keys of each kind, in the order they are reported.
+    fn checks(&self) -> Vec<Check> {
+        let (kind, layers, channels) = (self.kind, &self.hidden_layers, &self.conv_channels);
+        let pools = channels.len();
+        let mirrored = (1..=MAX_CONV_LAYERS).contains(&pools)
+            && pooled_sides(pools)
+                .last()
+                .is_some_and(|&side| last_conv_trims(side, pools).is_some());
+        vec![
+            Check::new(
+                "model.hidden_layers",
+                layers.iter().any(|n| !(1..=MAX_HIDDEN_SIZE).contains(n)),
+                toml_list(layers),
+                &format!("each layer must have 1 to {MAX_HIDDEN_SIZE} units"),
+            ),
+            Check::new(
+                "model.hidden_layers",
+                kind == ModelKind::Conv && !layers.is_empty(),
+                toml_list(layers),
+                "applies to kind \"dense\" and \"vae\"; a \"conv\" model takes model.conv_channels: set it to []",
+            ),
+            Check::new(
+                "model.code_l1",
+                !(self.code_l1.is_finite() && self.code_l1 >= 0.0),
+                short_number(self.code_l1),
+                "must be 0 (none) or a positive number, e.g. 1e-4",
+            ),
+            Check::new(
+                "model.code_l1",
+                kind != ModelKind::Dense && self.code_l1 != 0.0,
+                short_number(self.code_l1),
+                "applies to kind \"dense\" only: set it to 0",
+            ),
+            Check::new(
+                "model.conv_channels",
+                kind == ModelKind::Conv && !mirrored,
+                toml_list(channels),
+                &format!("must list 1 to {MAX_CONV_LAYERS} convolutions, e.g. [16, 8, 8]"),
+            ),
+            Check::new(
+                "model.conv_channels",
+                channels.iter().any(|c| !(1..=MAX_CHANNELS).contains(c)),
+                toml_list(channels),
+                &format!("each convolution must have 1 to {MAX_CHANNELS} channels"),
+            ),
+        ]
     }
 }
 
@@ -388,6 +473,24 @@ impl TrainingConfig {
                 "training.rmsprop.epsilon",
                 !(r.epsilon.is_finite() && r.epsilon >= 0.0),
                 short_number(r.epsilon),
+                "must be 0 or a small positive number",
+            ),
+            Check::new(
+                "training.adam.beta_1",
+                !(0.0..1.0).contains(&t.adam.beta_1),
+                short_number(t.adam.beta_1),
+                below_one,
+            ),
+            Check::new(
+                "training.adam.beta_2",
+                !(0.0..1.0).contains(&t.adam.beta_2),
+                short_number(t.adam.beta_2),
+                below_one,
+            ),
+            Check::new(
+                "training.adam.epsilon",
+                !(t.adam.epsilon.is_finite() && t.adam.epsilon >= 0.0),
+                short_number(t.adam.epsilon),
                 "must be 0 or a small positive number",
             ),
             Check::new(

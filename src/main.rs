@@ -10,9 +10,8 @@ use mnist_autoencoder::cli::{
     LatentArgs, ReconstructArgs, TrainArgs,
 };
 use mnist_autoencoder::config::{Config, short_number};
-use mnist_autoencoder::data::IMAGE_PIXELS;
 use mnist_autoencoder::inspect::{self, RunRef};
-use mnist_autoencoder::run_dir::{RunDir, RunLock, safetensors};
+use mnist_autoencoder::run_dir::{RunDir, RunLock};
 use mnist_autoencoder::train::stop::{self, StopReason};
 use mnist_autoencoder::train::{self, StopCause, Stopped, TrainOutcome};
 
@@ -180,12 +179,18 @@ fn latent(args: LatentArgs) -> anyhow::Result<ExitCode> {
     let LatentArgs { run, output, csv } = args;
     let (png, csv, report) =
         inspect::latent::<Backend>(run.to_ref(), output.as_deref(), csv.as_deref(), &device()?)?;
-    println!(
-        "Encoded {} test images; the first two principal components hold {:.1}% and {:.1}% of the codes' variance",
-        report.images,
-        report.explained[0] * 100.0,
-        report.explained[1] * 100.0
-    );
+    match report.explained {
+        Some([a, b]) => println!(
+            "Encoded {} test images; the first two principal components hold {:.1}% and {:.1}% of the codes' variance",
+            report.images,
+            a * 100.0,
+            b * 100.0
+        ),
+        None => println!(
+            "Encoded {} test images; the map shows the means of their two-dimensional codes",
+            report.images
+        ),
+    }
     println!("Wrote {} and {}", png.display(), csv.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -224,7 +229,7 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     println!(
         "Wrote {} ({} as [out, in], PyTorch's layout)",
         exported.path.display(),
-        safetensors::TENSORS.join(", ")
+        exported.tensors.join(", ")
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -237,8 +242,8 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     } = args;
     let weights = inspect::import::<Backend>(&from, &output, config.as_deref(), &sets, &device()?)?;
     println!(
-        "Imported {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} weights ({} layout) from '{}' into '{}'; try: mnist-autoencoder evaluate --model {}",
-        weights.hidden_size,
+        "Imported {} weights ({} layout) from '{}' into '{}'; try: mnist-autoencoder evaluate --model {}",
+        weights.spec.describe(),
         weights.layout,
         from.display(),
         output.display(),

@@ -1,4 +1,5 @@
-//! TensorFlow 1's `tf.train.RMSPropOptimizer`, exactly, as a Burn optimiser.
+//! The optimisers: TensorFlow 1's `tf.train.RMSPropOptimizer`, exactly, and Burn's RMSProp,
+//! both on the fused update; and Burn's Adam, with Keras's settings by default.
 //!
 //! TF1's update (its `ApplyRMSProp` / `ApplyCenteredRMSProp` kernels), per parameter:
 //!
@@ -27,7 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
 
-/// Which RMSProp update `training.rmsprop` configures.
+/// Which optimiser trains (`training.optimizer`): an RMSProp update, which
+/// `training.rmsprop` configures, or Adam, which `training.adam` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
@@ -35,6 +37,8 @@ pub enum OptimizerKind {
     Tf1Rmsprop,
     /// Burn's `RmsProp`.
     BurnRmsprop,
+    /// Burn's `Adam` (Keras's tutorial's optimiser).
+    Adam,
 }
 
 impl fmt::Display for OptimizerKind {
@@ -42,6 +46,7 @@ impl fmt::Display for OptimizerKind {
         f.write_str(match self {
             OptimizerKind::Tf1Rmsprop => "TF1 RMSProp",
             OptimizerKind::BurnRmsprop => "Burn RMSProp",
+            OptimizerKind::Adam => "Adam",
         })
     }
 }
@@ -73,6 +78,25 @@ impl RmsPropSettings {
             .with_momentum(self.momentum)
             .with_epsilon(self.epsilon)
             .with_centered(self.centered)
+    }
+}
+
+/// `training.adam`: Adam's settings (Keras's defaults: 0.9, 0.999, 1e-7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdamSettings {
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+}
+
+impl AdamSettings {
+    /// Burn's Adam with these settings.
+    pub fn burn(&self) -> burn::optim::AdamConfig {
+        burn::optim::AdamConfig::new()
+            .with_beta_1(self.beta_1)
+            .with_beta_2(self.beta_2)
+            .with_epsilon(self.epsilon)
     }
 }
 

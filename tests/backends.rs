@@ -47,7 +47,7 @@ fn train<B: FusedAutodiff>(mut model: Autoencoder<B>, device: &B::Device) -> (Ve
 
 fn weights<B: FusedOps>(model: &Autoencoder<B>) -> Vec<f32> {
     let mut all = Vec::new();
-    for linear in [&model.encoder, &model.decoder] {
+    for linear in model.tutorial_layers().unwrap() {
         all.extend(linear.weight.val().into_data().to_vec::<f32>().unwrap());
         all.extend(
             linear

@@ -394,7 +394,7 @@ pub fn weight_bits(dir: &Path) -> Vec<u32> {
         .unwrap()
         .model;
     let mut bits = Vec::new();
-    for linear in [&model.encoder, &model.decoder] {
+    for linear in model.tutorial_layers().unwrap() {
         let bias = linear.bias.as_ref().unwrap().val();
         for tensor in [linear.weight.val().flatten::<1>(0, 1), bias] {
             let data = tensor.into_data();

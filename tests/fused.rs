@@ -9,7 +9,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
 use mnist_autoencoder::fused::composed;
-use mnist_autoencoder::fused::{FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use mnist_autoencoder::fused::{Activation, FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
 use mnist_autoencoder::model::Init;
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::RmsPropSettings;
@@ -123,18 +123,19 @@ fn loss_and_gradients(
     let bias = |b: &Tensor<AB, 2>| b.clone().reshape([-1]);
     let loss = if fused {
         let layer = |x: Tensor<AB, 2>, w: &Tensor<AB, 2>, b: &Tensor<AB, 2>| -> Tensor<AB, 2> {
-            float(AB::linear_sigmoid(
+            float(AB::linear_activation(
                 primitive(x),
                 primitive(w.clone()),
                 primitive(bias(b)),
+                Activation::Sigmoid,
             ))
         };
         let out = layer(layer(x.clone(), &w1, &b1), &w2, &b2);
         let (loss, _gradient) = AB::mse_with_gradient(primitive(out), primitive(x));
         float::<AB, 1>(loss)
     } else {
-        let hidden = composed::linear_sigmoid(x.clone(), w1.clone(), bias(&b1));
-        let out = composed::linear_sigmoid(hidden, w2.clone(), bias(&b2));
+        let hidden = composed::linear(x.clone(), w1.clone(), bias(&b1), Activation::Sigmoid);
+        let out = composed::linear(hidden, w2.clone(), bias(&b2), Activation::Sigmoid);
         composed::mse(out, x)
     };
     let value = loss.clone().into_scalar().elem::<f32>();
@@ -179,10 +180,11 @@ fn the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one() {
     let column = Tensor::<B, 2>::from_data(TensorData::new(xs.clone(), [n, 1]), &device);
     let one = Tensor::<B, 2>::ones([1, 1], &device);
     let zero = Tensor::<B, 1>::zeros([1], &device);
-    let ys = values(float::<B, 2>(B::linear_sigmoid(
+    let ys = values(float::<B, 2>(B::linear_activation(
         primitive(column),
         primitive(one),
         primitive(zero),
+        Activation::Sigmoid,
     )));
     for (x, y) in xs.iter().zip(&ys) {
         assert_sigmoid_close(*x, *y);
@@ -208,12 +210,13 @@ fn the_ndarray_kernels_match_the_default_bodies() {
         // Weights of spread 1/sqrt(k): pre-activations of order one, where the sigmoid bends.
         let w = random([k, h]).div_scalar((k as f32).sqrt());
         let (x, b) = (random([n, k]), random([1, h]).reshape([h]));
-        let y = Cpu::linear_sigmoid(
+        let y = Cpu::linear_activation(
             primitive(x.clone()),
             primitive(w.clone()),
             primitive(b.clone()),
+            Activation::Sigmoid,
         );
-        let want = composed::linear_sigmoid(x.clone(), w.clone(), b);
+        let want = composed::linear(x.clone(), w.clone(), b, Activation::Sigmoid);
         assert_close(
             &format!("{what}: y"),
             &values(float::<Cpu, 2>(y.clone())),
@@ -223,18 +226,20 @@ fn the_ndarray_kernels_match_the_default_bodies() {
 
         let dy = random([n, h]);
         for input_grad in [true, false] {
-            let got = Cpu::linear_sigmoid_backward(
+            let got = Cpu::linear_activation_backward(
                 primitive(x.clone()),
                 primitive(w.clone()),
                 y.clone(),
                 primitive(dy.clone()),
+                Activation::Sigmoid,
                 input_grad,
             );
-            let (input, weight, bias) = composed::linear_sigmoid_backward(
+            let (input, weight, bias) = composed::linear_backward(
                 x.clone(),
                 w.clone(),
                 float(y.clone()),
                 dy.clone(),
+                Activation::Sigmoid,
                 input_grad,
             );
             let grad = |t: FloatTensor<Cpu>| values(float::<Cpu, 2>(t));
@@ -337,7 +342,7 @@ fn the_fused_gradients_follow_a_scaled_loss() {
     let mut model: Autoencoder<AB> =
         AutoencoderConfig::from_settings(24, Init::Xavier).init(&device);
     // Weights of Xavier's spread, the same in every run.
-    for (linear, seed) in [(&mut model.encoder, 1), (&mut model.decoder, 3)] {
+    for (linear, seed) in model.tutorial_layers_mut().unwrap().into_iter().zip([1, 3]) {
         let [rows, cols] = linear.weight.val().dims();
         linear.weight = Param::from_tensor(drawn([rows, cols], seed).mul_scalar(0.05));
         let bias = drawn([1, cols], seed + 1).reshape([cols]).mul_scalar(0.05);
@@ -351,7 +356,9 @@ fn the_fused_gradients_follow_a_scaled_loss() {
             model.loss_composed(x)
         };
         let grads = loss.mul_scalar(factor).backward();
-        [&model.encoder, &model.decoder]
+        model
+            .tutorial_layers()
+            .unwrap()
             .map(|linear| {
                 let bias = linear.bias.as_ref().unwrap().val();
                 [
@@ -544,7 +551,7 @@ fn train<O: Optimizer<Autoencoder<AB>, AB>>(
         model = optim.step(lr, model, grads);
     }
     let mut weights = Vec::new();
-    for linear in [&model.encoder, &model.decoder] {
+    for linear in model.tutorial_layers().unwrap() {
         weights.extend(values(linear.weight.val()));
         weights.extend(values(linear.bias.as_ref().unwrap().val()));
     }
@@ -612,7 +619,7 @@ fn training_steps_of_the_fused_path_match_the_composed_one() {
         assert_close(&format!("{what}: weights"), &fused_weights, &weights, 1e-5);
         // The steps moved the weights well past the tolerance.
         let mut start = Vec::new();
-        for linear in [&model.encoder, &model.decoder] {
+        for linear in model.tutorial_layers().unwrap() {
             start.extend(values(linear.weight.val()));
             start.extend(values(linear.bias.as_ref().unwrap().val()));
         }
@@ -660,8 +667,8 @@ fn a_burn_rmsprop_checkpoint_loads_into_the_fused_optimiser() {
     let by_ours = ours.step(1e-3, model.clone(), step(&model));
     let weights = |m: &Autoencoder<AB>| {
         [
-            values(m.encoder.weight.val()),
-            values(m.decoder.weight.val()),
+            values(m.tutorial_layers().unwrap()[0].weight.val()),
+            values(m.tutorial_layers().unwrap()[1].weight.val()),
         ]
         .concat()
     };
@@ -689,12 +696,18 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
         w[5 * 40 + 7] = poison;
         let weight = Tensor::<B, 2>::from_data(TensorData::new(w, [784, 40]), &device);
         let bias = Tensor::<B, 1>::zeros([40], &device);
-        let fused = values(float::<B, 2>(B::linear_sigmoid(
+        let fused = values(float::<B, 2>(B::linear_activation(
             primitive(x.clone()),
             primitive(weight.clone()),
             primitive(bias.clone()),
+            Activation::Sigmoid,
         )));
-        let composed = values(composed::linear_sigmoid(x.clone(), weight.clone(), bias));
+        let composed = values(composed::linear(
+            x.clone(),
+            weight.clone(),
+            bias,
+            Activation::Sigmoid,
+        ));
         assert_eq!(
             nan_or_not(&fused),
             nan_or_not(&composed),
@@ -707,23 +720,31 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
         assert!(fused.iter().any(|v| v.is_finite()), "the other columns");
 
         // The weight gradient xᵀ · dz, with the poison in dz (the other operand).
-        let y = float::<B, 2>(B::linear_sigmoid(
+        let y = float::<B, 2>(B::linear_activation(
             primitive(x.clone()),
             primitive(drawn::<B>([784, 40], 3)),
             primitive(Tensor::<B, 1>::zeros([40], &device)),
+            Activation::Sigmoid,
         ));
         let mut dy = values(drawn::<B>([16, 40], 4));
         dy[2 * 40 + 11] = poison;
         let dy = Tensor::<B, 2>::from_data(TensorData::new(dy, [16, 40]), &device);
-        let grads = B::linear_sigmoid_backward(
+        let grads = B::linear_activation_backward(
             primitive(x.clone()),
             primitive(drawn::<B>([784, 40], 3)),
             primitive(y.clone()),
             primitive(dy.clone()),
+            Activation::Sigmoid,
             false,
         );
-        let (_, want, _) =
-            composed::linear_sigmoid_backward(x.clone(), drawn::<B>([784, 40], 3), y, dy, false);
+        let (_, want, _) = composed::linear_backward(
+            x.clone(),
+            drawn::<B>([784, 40], 3),
+            y,
+            dy,
+            Activation::Sigmoid,
+            false,
+        );
         let got = values(float::<B, 2>(grads.weight));
         assert_eq!(
             nan_or_not(&got),
@@ -770,8 +791,12 @@ fn every_kernel_of_every_product_matches_the_composed_ops() {
         let mut outputs = Vec::new();
         for (kind, images) in cases {
             let x = input::<B>(kind, n);
-            let composed_forward =
-                values(composed::linear_sigmoid(x.clone(), w.clone(), bias.clone()));
+            let composed_forward = values(composed::linear(
+                x.clone(),
+                w.clone(),
+                bias.clone(),
+                Activation::Sigmoid,
+            ));
             let composed_weights = values(x.clone().transpose().matmul(g.clone()));
             let composed_input = values(g.clone().matmul(w.clone().transpose()));
             for kernel in Kernel::ALL {
@@ -790,6 +815,7 @@ fn every_kernel_of_every_product_matches_the_composed_ops() {
                     [n, k],
                     &data(w.clone()),
                     &values(bias.clone()),
+                    Activation::Sigmoid,
                 );
                 assert_close(&format!("{what} forward"), &y, &composed_forward, 1e-5);
                 let dw = weight_gradient(kernel, &data(x.clone()), [n, k], &data(g.clone()), h);

@@ -30,7 +30,7 @@ fn burn_tensors(dir: &Path) -> Vec<(Vec<usize>, Vec<f32>)> {
         .unwrap()
         .model;
     let mut tensors = Vec::new();
-    for linear in [&model.encoder, &model.decoder] {
+    for linear in model.tutorial_layers().unwrap() {
         for tensor in [
             linear.weight.val().into_data(),
             linear.bias.as_ref().unwrap().val().into_data(),

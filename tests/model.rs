@@ -31,7 +31,7 @@ fn shapes_follow_784_hidden_784() {
     let x = images::<B>(3);
     assert_eq!(model.encode(x.clone()).dims(), [3, 32]);
     assert_eq!(model.forward(x).dims(), [3, 784]);
-    assert_eq!(model.hidden_size(), 32);
+    assert_eq!(model.code_size(), 32);
 }
 
 fn the_tutorial_model_has_402448_parameters() {
@@ -87,7 +87,7 @@ fn stats(tensor: Tensor<B, 2>) -> (f64, f64, f64) {
 fn each_initialisation_draws_from_its_distribution() {
     let init = |init| {
         let model: Autoencoder<B> = AutoencoderConfig::from_settings(256, init).init(&device());
-        stats(model.encoder.weight.val())
+        stats(model.tutorial_layers().unwrap()[0].weight.val())
     };
     // 200,704 draws: the sample mean and std are within 0.01 of N(0, 1)'s.
     let (mean, std, _) = init(Init::Normal);
@@ -117,7 +117,7 @@ fn the_same_seed_gives_the_same_weights() {
         let model: Autoencoder<B> = AutoencoderConfig::new()
             .with_hidden_size(16)
             .init(&device());
-        model.decoder.weight.val().into_data()
+        model.tutorial_layers().unwrap()[1].weight.val().into_data()
     };
     assert_eq!(draw(7), draw(7));
     assert_ne!(draw(7), draw(8));

@@ -81,16 +81,16 @@ impl Weights {
                 &device,
             ))
         };
-        Autoencoder {
-            encoder: Linear {
+        Autoencoder::tutorial(
+            Linear {
                 weight: matrix(&self.w1, [PIXELS, self.hidden]),
                 bias: Some(vector(&self.b1)),
             },
-            decoder: Linear {
+            Linear {
                 weight: matrix(&self.w2, [self.hidden, PIXELS]),
                 bias: Some(vector(&self.b2)),
             },
-        }
+        )
     }
 
     fn of<B: FusedOps>(model: &Autoencoder<B>) -> Self {
@@ -99,12 +99,13 @@ impl Weights {
             data.into_iter().map(f64::from).collect::<Vec<_>>()
         };
         let bias = |l: &Linear<B>| values(l.bias.as_ref().unwrap().val());
+        let [encoder, decoder] = model.tutorial_layers().expect("the tutorial's model");
         Self {
-            hidden: model.hidden_size(),
-            w1: values(model.encoder.weight.val().flatten(0, 1)),
-            b1: bias(&model.encoder),
-            w2: values(model.decoder.weight.val().flatten(0, 1)),
-            b2: bias(&model.decoder),
+            hidden: model.code_size(),
+            w1: values(encoder.weight.val().flatten(0, 1)),
+            b1: bias(encoder),
+            w2: values(decoder.weight.val().flatten(0, 1)),
+            b2: bias(decoder),
         }
     }
 }
@@ -223,6 +224,7 @@ impl Reference {
                         };
                         g / (denominator.sqrt() + eps)
                     }
+                    OptimizerKind::Adam => unreachable!("the reference is of the RMSProps"),
                 };
                 mom[i] = if momentum > 0.0 {
                     momentum * mom[i] + step
@@ -232,6 +234,7 @@ impl Reference {
                 w[i] -= match self.kind {
                     OptimizerKind::Tf1Rmsprop => mom[i],
                     OptimizerKind::BurnRmsprop => lr * mom[i],
+                    OptimizerKind::Adam => unreachable!("the reference is of the RMSProps"),
                 };
             }
         }
@@ -257,6 +260,7 @@ fn library<O: Optimizer<Autoencoder<AB>, AB>>(
             MnistBatch {
                 inputs: images.clone(),
                 images,
+                latent_noise: None,
             },
         );
         losses.push(f64::from(output.item.loss.into_scalar().elem::<f32>()));
@@ -280,6 +284,7 @@ fn agree(kind: OptimizerKind, settings: RmsPropSettings, lr: f64) {
     let (losses, weights) = match kind {
         OptimizerKind::Tf1Rmsprop => library(&start, settings.tf1().init(), lr, &batches),
         OptimizerKind::BurnRmsprop => library(&start, settings.burn().init(), lr, &batches),
+        OptimizerKind::Adam => unreachable!("the reference is of the RMSProps"),
     };
     let mut reference = Reference::new(kind, settings.clone(), &start);
     let mut expected = start.clone();

@@ -18,6 +18,8 @@ pub(crate) struct EpochLoader<B: Backend> {
     dataset: MnistDataset,
     batch_size: usize,
     noise: Noise,
+    /// The width of each batch's latent noise (a VAE's code); 0 for none.
+    latent: usize,
     /// `Some(seed)`: each epoch in the order [`epoch_order`] gives, unless `file_order`, and
     /// the noise of each batch drawn from it; `None`: in file order, the same noise every epoch.
     shuffle_seed: Option<u64>,
@@ -42,6 +44,7 @@ impl<B: Backend> EpochLoader<B> {
             dataset,
             batch_size,
             noise: Noise::none(),
+            latent: 0,
             shuffle_seed,
             file_order: false,
             next_epoch: Arc::new(AtomicUsize::new(first_epoch)),
@@ -59,6 +62,14 @@ impl<B: Backend> EpochLoader<B> {
     /// Corrupts the inputs of every batch with `noise` (the targets stay clean).
     pub(crate) fn with_noise(mut self, noise: Noise) -> Self {
         self.noise = noise;
+        self
+    }
+
+    /// Adds N(0, 1) draws, `[batch, latent]`, to every batch: the noise a variational
+    /// autoencoder samples its codes with, drawn like the images' from the seed, the epoch and
+    /// the batch.
+    pub(crate) fn with_latent_noise(mut self, latent: usize) -> Self {
+        self.latent = latent;
         self
     }
 
@@ -82,7 +93,16 @@ impl<B: Backend> EpochLoader<B> {
             Some(noisy) => Tensor::from_data(TensorData::new(noisy, shape), &self.device),
             None => images.clone(),
         };
-        MnistBatch { images, inputs }
+        let latent_noise = (self.latent > 0).then(|| {
+            let shape = [indices.len(), self.latent];
+            let draws = normal_draws(shape[0] * shape[1], mix(stream, LATENT_STREAM));
+            Tensor::from_data(TensorData::new(draws, shape), &self.device)
+        });
+        MnistBatch {
+            images,
+            inputs,
+            latent_noise,
+        }
     }
 }
 
@@ -108,6 +128,7 @@ impl<B: Backend> DataLoader<B, MnistBatch<B>> for EpochLoader<B> {
             dataset: self.dataset.clone(),
             batch_size: self.batch_size,
             noise: self.noise,
+            latent: self.latent,
             shuffle_seed: self.shuffle_seed,
             file_order: self.file_order,
             next_epoch: self.next_epoch.clone(),
@@ -120,6 +141,7 @@ impl<B: Backend> DataLoader<B, MnistBatch<B>> for EpochLoader<B> {
             dataset: self.dataset.subset(start..end),
             batch_size: self.batch_size,
             noise: self.noise,
+            latent: self.latent,
             shuffle_seed: self.shuffle_seed,
             file_order: self.file_order,
             next_epoch: Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst))),
@@ -170,6 +192,21 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
+/// The stream of a batch's latent noise, beside its images' noise.
+const LATENT_STREAM: u64 = 1;
+
+/// `len` draws from N(0, 1), from `stream`.
+fn normal_draws(len: usize, stream: u64) -> Vec<f32> {
+    let mut rng = SplitMix64(stream);
+    let mut draws = Vec::with_capacity(len + 1);
+    while draws.len() < len {
+        let (a, b) = rng.normal_pair();
+        draws.extend([a, b]);
+    }
+    draws.truncate(len);
+    draws
+}
+
 /// A seed for stream `b` of seed `a`.
 fn mix(a: u64, b: u64) -> u64 {
     SplitMix64(a ^ b.wrapping_mul(0xA076_1D64_78BD_642F)).next()
@@ -190,6 +227,13 @@ impl SplitMix64 {
     /// Uniform in [0, 1).
     fn unit(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Two independent N(0, 1) draws (Box-Muller).
+    fn normal_pair(&mut self) -> (f32, f32) {
+        let radius = (-2.0 * (1.0 - self.unit()).ln()).sqrt();
+        let angle = std::f32::consts::TAU * self.unit();
+        (radius * angle.cos(), radius * angle.sin())
     }
 }
 

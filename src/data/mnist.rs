@@ -286,6 +286,9 @@ pub struct MnistBatch<B: Backend> {
     pub images: Tensor<B, 2>,
     /// What the model sees: `images` itself, or a corrupted copy for a denoising autoencoder.
     pub inputs: Tensor<B, 2>,
+    /// For a variational autoencoder in training: N(0, 1) draws, `[batch, latent]`, for the
+    /// sample of each image's code.
+    pub latent_noise: Option<Tensor<B, 2>>,
 }
 
 /// Stacks items into one `[batch, IMAGE_PIXELS]` tensor.
@@ -303,6 +306,7 @@ impl<B: Backend> Batcher<B, MnistItem, MnistBatch<B>> for MnistBatcher {
         MnistBatch {
             inputs: images.clone(),
             images,
+            latent_noise: None,
         }
     }
 }

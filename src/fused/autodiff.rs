@@ -9,13 +9,13 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::FloatTensor;
 
-use super::FusedOps;
+use super::{Activation, FusedOps};
 
-/// `linear_sigmoid`'s node: it keeps its input, its weight and its output for the backward.
+/// `linear`'s node: it keeps its input, its weight and its output for the backward.
 #[derive(Debug)]
-struct LinearSigmoid;
+struct LinearNode(Activation);
 
-impl<B: FusedOps> Backward<B, 3> for LinearSigmoid {
+impl<B: FusedOps> Backward<B, 3> for LinearNode {
     type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 
     fn backward(
@@ -28,7 +28,7 @@ impl<B: FusedOps> Backward<B, 3> for LinearSigmoid {
         let dy = grads.consume::<B>(&ops.node);
         let (x, w, y) = ops.state;
         // The first layer's input, the images, is not tracked: no product for its gradient.
-        let computed = B::linear_sigmoid_backward(x, w, y, dy, input.is_some());
+        let computed = B::linear_activation_backward(x, w, y, dy, self.0, input.is_some());
         if let (Some(node), Some(grad)) = (input, computed.input) {
             grads.register::<B>(node.id, grad);
         }
@@ -41,11 +41,11 @@ impl<B: FusedOps> Backward<B, 3> for LinearSigmoid {
     }
 }
 
-/// The loss's node: it keeps the gradient the forward pass computed with the loss.
+/// A loss's node: it keeps the gradient the forward pass computed with the loss.
 #[derive(Debug)]
-struct MeanSquaredError;
+struct LossNode;
 
-impl<B: FusedOps> Backward<B, 1> for MeanSquaredError {
+impl<B: FusedOps> Backward<B, 1> for LossNode {
     type State = FloatTensor<B>;
 
     fn backward(
@@ -67,25 +67,32 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         B::use_plan(plan);
     }
 
-    fn linear_sigmoid(
+    fn linear_activation(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        activation: Activation,
     ) -> FloatTensor<Self> {
         let nodes = [x.node.clone(), weight.node.clone(), bias.node.clone()];
-        match LinearSigmoid.prepare::<C>(nodes).compute_bound().stateful() {
+        match LinearNode(activation)
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
-                let y = B::linear_sigmoid(
+                let y = B::linear_activation(
                     x.primitive.clone(),
                     weight.primitive.clone(),
                     bias.primitive,
+                    activation,
                 );
                 prep.finish((x.primitive, weight.primitive, y.clone()), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::linear_sigmoid(
+            OpsKind::UnTracked(prep) => prep.finish(B::linear_activation(
                 x.primitive,
                 weight.primitive,
                 bias.primitive,
+                activation,
             )),
         }
     }
@@ -95,16 +102,35 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         output: FloatTensor<Self>,
         target: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let node = output.node.clone();
-        let (loss, grad) = B::mse_with_gradient(output.primitive, target.primitive);
-        let loss = match MeanSquaredError
-            .prepare::<C>([node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(grad.clone(), loss),
-            OpsKind::UnTracked(prep) => prep.finish(loss),
-        };
-        (loss, Self::from_inner(grad))
+        let (loss, grad) = B::mse_with_gradient(output.primitive.clone(), target.primitive);
+        loss_node::<B, C>(&output, loss, grad)
     }
+
+    /// The gradient with respect to `logits` only: the target is data.
+    fn bce_with_logits_with_gradient(
+        logits: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (loss, grad) =
+            B::bce_with_logits_with_gradient(logits.primitive.clone(), target.primitive);
+        loss_node::<B, C>(&logits, loss, grad)
+    }
+}
+
+/// A loss of `input` and its gradient, computed together by the inner backend, as one node of
+/// the graph, whose backward hands on the gradient (times the one coming down).
+fn loss_node<B: FusedOps, C: CheckpointStrategy>(
+    input: &FloatTensor<Autodiff<B, C>>,
+    loss: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> (FloatTensor<Autodiff<B, C>>, FloatTensor<Autodiff<B, C>>) {
+    let loss = match LossNode
+        .prepare::<C>([input.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(grad.clone(), loss),
+        OpsKind::UnTracked(prep) => prep.finish(loss),
+    };
+    (loss, <Autodiff<B, C> as AutodiffBackend>::from_inner(grad))
 }

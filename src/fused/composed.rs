@@ -5,27 +5,42 @@ use burn::prelude::*;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Shape, TensorMetadata};
 
-use super::terms::{RmsPropHyper, RmsPropRule, RmsPropTensors, float};
+use super::terms::{Activation, RmsPropHyper, RmsPropRule, RmsPropTensors, float};
 
-/// `sigmoid(x · weight + bias)`, as Burn's `Linear` and [`sigmoid`] compute it.
-pub fn linear_sigmoid<B: Backend>(
+/// `activation(x · weight + bias)`, as Burn's `Linear` and the activation (for the sigmoid,
+/// [`sigmoid`]) compute it.
+pub fn linear<B: Backend>(
     x: Tensor<B, 2>,
     weight: Tensor<B, 2>,
     bias: Tensor<B, 1>,
+    activation: Activation,
 ) -> Tensor<B, 2> {
-    sigmoid(x.matmul(weight) + bias.unsqueeze())
+    let z = x.matmul(weight) + bias.unsqueeze();
+    match activation {
+        Activation::Linear => z,
+        Activation::Sigmoid => sigmoid(z),
+        Activation::Relu => burn::tensor::activation::relu(z),
+    }
 }
 
-/// The gradients of [`linear_sigmoid`] from its output `y` and `dy`: (input, weight, bias).
-pub fn linear_sigmoid_backward<B: Backend>(
+/// The gradients of [`linear`] from its output `y` and `dy`: (input, weight, bias).
+pub fn linear_backward<B: Backend>(
     x: Tensor<B, 2>,
     weight: Tensor<B, 2>,
     y: Tensor<B, 2>,
     dy: Tensor<B, 2>,
+    activation: Activation,
     input_grad: bool,
 ) -> (Option<Tensor<B, 2>>, Tensor<B, 2>, Tensor<B, 1>) {
-    let slope = y.clone() * y.neg().add_scalar(1.0);
-    let dz = dy * slope;
+    let dz = match activation {
+        Activation::Linear => dy,
+        Activation::Sigmoid => {
+            let slope = y.clone() * y.neg().add_scalar(1.0);
+            dy * slope
+        }
+        // A ReLU's output is positive exactly where its input was.
+        Activation::Relu => dy.mask_fill(y.lower_equal_elem(0.0), 0.0),
+    };
     let bias = dz.clone().sum_dim(0).squeeze_dim(0);
     let input = input_grad.then(|| dz.clone().matmul(weight.transpose()));
     (input, x.transpose().matmul(dz), bias)
@@ -66,6 +81,27 @@ pub fn mse_with_gradient<B: Backend, const D: usize>(
     let diff = output - target;
     let loss = (diff.clone() * diff.clone()).mean();
     (loss, diff.mul_scalar(2.0 / count))
+}
+
+/// The binary cross-entropy of `sigmoid(logits)` against `target`, averaged over every
+/// element, `[1]`: `max(z, 0) - z t + ln(1 + e^-|z|)`, which neither overflows nor takes the
+/// log of zero however far the logits saturate.
+pub fn bce_with_logits<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    target: Tensor<B, D>,
+) -> Tensor<B, 1> {
+    let softplus = logits.clone().abs().neg().exp().log1p();
+    (burn::tensor::activation::relu(logits.clone()) - logits * target + softplus).mean()
+}
+
+/// [`bce_with_logits`] and its gradient with respect to `logits`, `(sigmoid(z) - t) / len`.
+pub fn bce_with_logits_with_gradient<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    target: Tensor<B, D>,
+) -> (Tensor<B, 1>, Tensor<B, D>) {
+    let count = logits.shape().num_elements() as f64;
+    let grad = (sigmoid(logits.clone().detach()) - target.clone()).div_scalar(count);
+    (bce_with_logits(logits, target), grad)
 }
 
 /// One RMSProp update as Burn ops: TF1's rule as `tf.train.RMSPropOptimizer` applies it, or

@@ -2,20 +2,23 @@
 //!
 //! Composed from Burn's standard ops, one step of the tutorial's model is dozens of separate
 //! operations, each with its own pass over memory, allocation and autodiff node. [`FusedOps`]
-//! extends a Burn `Backend` with the step's three pieces:
+//! extends a Burn `Backend` with the step's pieces:
 //!
-//! - [`FusedOps::linear_sigmoid`]: `sigmoid(x · W + b)`, one matrix product with the bias and
-//!   the sigmoid applied in the pass that finishes its output; its backward
-//!   ([`FusedOps::linear_sigmoid_backward`]) forms `dz = dy · y (1 - y)` and the bias gradient in
-//!   one pass, then `dW = xᵀ dz`, and `dx = dz Wᵀ` only when the input is tracked;
+//! - [`FusedOps::linear_activation`]: `act(x · W + b)` for an [`Activation`] (sigmoid, ReLU or none), one
+//!   matrix product with the bias and the activation applied in the pass that finishes its
+//!   output; its backward ([`FusedOps::linear_activation_backward`]) forms `dz = dy · act'(z)` (from the
+//!   output `y`) and the bias gradient in one pass, then `dW = xᵀ dz`, and `dx = dz Wᵀ` only
+//!   when the input is tracked;
 //! - [`FusedOps::mse_with_gradient`]: the mean squared error and its gradient in one pass;
+//! - [`FusedOps::bce_with_logits_with_gradient`]: the binary cross-entropy of `sigmoid(z)`,
+//!   computed stably from the logits `z`, and its gradient `(sigmoid(z) - t) / len`, in one pass;
 //! - [`FusedOps::rmsprop`]: TF1's or Burn's RMSProp update of one parameter tensor in one pass.
 //!
-//! Every method has a default body made of the Burn ops the model used before
-//! ([`composed`]): a backend gets the extension by `impl FusedOps for MyBackend {}`, as wgpu
-//! does, and stays correct. `ndarray` overrides them with kernels on the tensors' own memory
-//! ([`cpu`]); `Autodiff<B>` records each forward operation as one node whose backward calls the
-//! backend's fused backward (`autodiff`).
+//! Every method has a default body made of Burn's ops ([`composed`]): a backend gets the
+//! extension by `impl FusedOps for MyBackend {}`, as wgpu does, and stays correct. `ndarray`
+//! overrides them with kernels on the tensors' own memory ([`cpu`]); `Autodiff<B>` records each
+//! forward operation as one node whose backward calls the backend's fused backward
+//! (`autodiff`).
 
 mod autodiff;
 pub mod composed;
@@ -25,7 +28,7 @@ pub mod plan;
 mod terms;
 
 pub(crate) use terms::float;
-pub use terms::{LinearSigmoidGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
+pub use terms::{Activation, LinearGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -39,35 +42,43 @@ pub trait FusedOps: Backend {
         let _ = plan;
     }
 
-    /// `sigmoid(x · weight + bias)`: x `[n, in]`, weight `[in, out]`, bias `[out]` ->
+    /// `activation(x · weight + bias)`: x `[n, in]`, weight `[in, out]`, bias `[out]` ->
     /// `[n, out]`.
-    fn linear_sigmoid(
+    fn linear_activation(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        activation: Activation,
     ) -> FloatTensor<Self> {
-        composed::linear_sigmoid(float::<Self, 2>(x), float(weight), float::<Self, 1>(bias))
-            .into_primitive()
-            .tensor()
+        composed::linear(
+            float::<Self, 2>(x),
+            float(weight),
+            float::<Self, 1>(bias),
+            activation,
+        )
+        .into_primitive()
+        .tensor()
     }
 
-    /// The gradients of `y = linear_sigmoid(x, weight, bias)` given `dy`, the gradient of `y`;
-    /// the input's only when `input_grad`.
-    fn linear_sigmoid_backward(
+    /// The gradients of `y = linear(x, weight, bias, activation)` given `dy`, the gradient of
+    /// `y`; the input's only when `input_grad`.
+    fn linear_activation_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         y: FloatTensor<Self>,
         dy: FloatTensor<Self>,
+        activation: Activation,
         input_grad: bool,
-    ) -> LinearSigmoidGrads<Self> {
-        let grads = composed::linear_sigmoid_backward::<Self>(
+    ) -> LinearGrads<Self> {
+        let grads = composed::linear_backward::<Self>(
             float(x),
             float(weight),
             float(y),
             float(dy),
+            activation,
             input_grad,
         );
-        LinearSigmoidGrads {
+        LinearGrads {
             input: grads.0.map(|t| t.into_primitive().tensor()),
             weight: grads.1.into_primitive().tensor(),
             bias: grads.2.into_primitive().tensor(),
@@ -81,6 +92,22 @@ pub trait FusedOps: Backend {
         target: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (loss, grad) = composed::mse_with_gradient::<Self, 2>(float(output), float(target));
+        (
+            loss.into_primitive().tensor(),
+            grad.into_primitive().tensor(),
+        )
+    }
+
+    /// The mean over every element of the binary cross-entropy of `sigmoid(logits)` against
+    /// `target` (in [0, 1]), `[1]`, computed stably from the logits as
+    /// `max(z, 0) - z t + ln(1 + e^-|z|)`, and its gradient with respect to `logits`,
+    /// `(sigmoid(z) - t) / len`.
+    fn bce_with_logits_with_gradient(
+        logits: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (loss, grad) =
+            composed::bce_with_logits_with_gradient::<Self, 2>(float(logits), float(target));
         (
             loss.into_primitive().tensor(),
             grad.into_primitive().tensor(),

@@ -1,9 +1,34 @@
-//! The values the fused operations take and give: RMSProp's rule, settings and state, a
-//! layer's gradients, and tensors from their primitives.
+//! The values the fused operations take and give: a layer's activation and gradients,
+//! RMSProp's rule, settings and state, and tensors from their primitives.
+
+use std::fmt;
 
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
+
+/// What a fused linear layer applies to `x · W + b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// None: `x · W + b` itself (Keras's `linear`).
+    Linear,
+    /// The logistic sigmoid `1 / (1 + e^-z)`.
+    Sigmoid,
+    /// `max(z, 0)`.
+    Relu,
+}
+
+impl fmt::Display for Activation {
+    /// The config's spelling: `linear`, `sigmoid`, `relu`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Activation::Linear => "linear",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Relu => "relu",
+        })
+    }
+}
 
 /// Which RMSProp update [`FusedOps::rmsprop`] applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +64,9 @@ pub struct RmsPropTensors<B: Backend> {
     pub momentum: Option<FloatTensor<B>>,
 }
 
-/// The gradients of [`FusedOps::linear_sigmoid`].
+/// The gradients of [`FusedOps::linear_activation`].
 #[derive(Debug, Clone)]
-pub struct LinearSigmoidGrads<B: Backend> {
+pub struct LinearGrads<B: Backend> {
     /// `dz · Wᵀ`, asked for only when the input is tracked.
     pub input: Option<FloatTensor<B>>,
     pub weight: FloatTensor<B>,

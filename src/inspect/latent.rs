@@ -1,4 +1,5 @@
-//! The latent map: every test image's code, projected on its first two principal components.
+//! The latent map: every test image's code, projected on its first two principal components
+//! (a VAE with a two-dimensional code: the code's mean itself, the plane it was trained on).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -10,7 +11,7 @@ use crate::artifacts::{ArtifactError, write_atomic};
 use crate::assess::{EVAL_BATCH, images};
 use crate::data::{DatasetKind, MnistDataset};
 use crate::fused::FusedOps;
-use crate::model::Autoencoder;
+use crate::model::{Autoencoder, ModelKind};
 use crate::render::chart::{MapPoint, save_latent_chart};
 
 /// Codes of every image of `dataset`, row after row (`len * hidden` values).
@@ -19,7 +20,7 @@ pub(crate) fn encode_all<B: FusedOps>(
     dataset: &MnistDataset,
     device: &B::Device,
 ) -> Vec<f32> {
-    let mut codes = Vec::with_capacity(dataset.len() * model.hidden_size());
+    let mut codes = Vec::with_capacity(dataset.len() * model.code_size());
     for start in (0..dataset.len()).step_by(EVAL_BATCH) {
         let end = (start + EVAL_BATCH).min(dataset.len());
         let batch = images::<B>(dataset, start..end, device);
@@ -140,11 +141,58 @@ fn top_eigenvector(matrix: &[f64], dim: usize) -> (Vec<f64>, f64) {
 #[derive(Debug)]
 pub struct LatentReport {
     pub images: usize,
-    pub explained: [f64; 2],
+    /// The share of the codes' variance along each axis of the map: the principal components;
+    /// `None` for a VAE's plane, drawn as it is.
+    pub explained: Option<[f64; 2]>,
 }
 
-/// Encodes `dataset`, draws the codes' first two principal components to `png` and writes
-/// every code with its label and projection to `csv`.
+/// The map's points (each code's two coordinates and its label), the axes' titles and the
+/// share of the variance each holds (none for a VAE's plane).
+type Map = (Vec<MapPoint>, [String; 2], Option<[f64; 2]>);
+
+/// The codes as points: a VAE's two-dimensional means as they are, any other code by its first
+/// two principal components.
+fn map_points(model_kind: ModelKind, codes: &[f32], dim: usize, dataset: &MnistDataset) -> Map {
+    let label = |i: usize| dataset.label(i).expect("index within the dataset");
+    if model_kind == ModelKind::Vae && dim == 2 {
+        let points = codes
+            .chunks(2)
+            .enumerate()
+            .map(|(i, z)| MapPoint {
+                x: z[0],
+                y: z[1],
+                label: label(i),
+            })
+            .collect();
+        let axes = [
+            "latent dimension 1".to_owned(),
+            "latent dimension 2".to_owned(),
+        ];
+        return (points, axes, None);
+    }
+    let pca = Pca::fit(codes, dim);
+    let points = codes
+        .chunks(dim)
+        .enumerate()
+        .map(|(i, code)| {
+            let [x, y] = pca.project(code);
+            MapPoint {
+                x,
+                y,
+                label: label(i),
+            }
+        })
+        .collect();
+    let [a, b] = pca.explained.map(|share| share * 100.0);
+    let axes = [
+        format!("principal component 1 ({a:.1}% of variance)"),
+        format!("principal component 2 ({b:.1}% of variance)"),
+    ];
+    (points, axes, Some(pca.explained))
+}
+
+/// Encodes `dataset`, draws the codes' map (see [`map_points`]) to `png` and writes every code
+/// with its label and the point it is drawn at to `csv`.
 pub(crate) fn latent_map<B: FusedOps>(
     model: &Autoencoder<B>,
     dataset: &MnistDataset,
@@ -153,25 +201,20 @@ pub(crate) fn latent_map<B: FusedOps>(
     csv: &Path,
     device: &B::Device,
 ) -> Result<LatentReport, ArtifactError> {
-    let hidden = model.hidden_size();
+    let dim = model.code_size();
     let codes = encode_all(model, dataset, device);
-    let pca = Pca::fit(&codes, hidden);
-    let points: Vec<MapPoint> = codes
-        .chunks(hidden)
-        .enumerate()
-        .map(|(i, code)| {
-            let [x, y] = pca.project(code);
-            let label = dataset.label(i).expect("index within the dataset");
-            MapPoint { x, y, label }
-        })
-        .collect();
-
-    let mut text = String::from("index,label,pc1,pc2");
-    for j in 0..hidden {
+    let (points, axes, explained) = map_points(model.kind(), &codes, dim, dataset);
+    let columns = if explained.is_some() {
+        "pc1,pc2"
+    } else {
+        "z1,z2"
+    };
+    let mut text = format!("index,label,{columns}");
+    for j in 0..dim {
         let _ = write!(text, ",code_{j}");
     }
     text.push('\n');
-    for (i, (code, point)) in codes.chunks(hidden).zip(&points).enumerate() {
+    for (i, (code, point)) in codes.chunks(dim).zip(&points).enumerate() {
         let _ = write!(text, "{i},{},{},{}", point.label, point.x, point.y);
         for v in code {
             let _ = write!(text, ",{v}");
@@ -179,23 +222,19 @@ pub(crate) fn latent_map<B: FusedOps>(
         text.push('\n');
     }
     write_atomic(csv, |f| f.write_all(text.as_bytes()))?;
-
-    let [a, b] = pca.explained.map(|share| share * 100.0);
+    let what = match explained {
+        Some(_) => "first two principal components",
+        None => "the means of the variational codes",
+    };
     save_latent_chart(
         png,
         &points,
         &kind.class_names(),
-        [
-            &format!("principal component 1 ({a:.1}% of variance)"),
-            &format!("principal component 2 ({b:.1}% of variance)"),
-        ],
-        &format!(
-            "{} test images: {hidden}-unit codes, first two principal components",
-            dataset.len()
-        ),
+        [&axes[0], &axes[1]],
+        &format!("{} test images: {dim}-value codes, {what}", dataset.len()),
     )?;
     Ok(LatentReport {
         images: dataset.len(),
-        explained: pca.explained,
+        explained,
     })
 }

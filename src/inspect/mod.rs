@@ -18,10 +18,10 @@ use crate::data::{MnistDataset, MnistPart};
 use crate::fused::FusedOps;
 use crate::inspect::latent::LatentReport;
 use crate::metrics::parse_metrics_csv;
-use crate::model::{Autoencoder, AutoencoderConfig};
+use crate::model::Autoencoder;
 use crate::render::chart::Scale;
 use crate::render::chart::save_loss_chart;
-use crate::run_dir::safetensors::{self, ExportInfo, Weights};
+use crate::run_dir::safetensors::{self, ExportInfo, SafetensorsFile, Weights};
 use crate::run_dir::{
     CODES_FILE, INTERPOLATION_FILE, LATENT_FILE, LOSS_FILE, METRICS_FILE, OWN_IMAGES_FILE,
     RECONSTRUCTION_FILE, RunDir, SAFETENSORS_FILE, WORST_FILE, check_output,
@@ -217,6 +217,8 @@ pub struct Exported {
     pub info: ExportInfo,
     /// Why the test MSE is not in the file, when it is not.
     pub no_mse: Option<String>,
+    /// The names of the tensors written.
+    pub tensors: Vec<String>,
 }
 
 /// `export`: the weights of `run` as safetensors, PyTorch layout, with the run's facts (and
@@ -257,13 +259,19 @@ pub fn export<B: FusedOps>(
         test_mse,
     };
     let path = run.dir.output(output, SAFETENSORS_FILE, "--output")?;
-    safetensors::export(&run.model, &info, &path)?;
-    Ok(Exported { path, info, no_mse })
+    let tensors = safetensors::export(&run.model, &run.config, &info, &path)?;
+    Ok(Exported {
+        path,
+        info,
+        no_mse,
+        tensors,
+    })
 }
 
 /// `import`: a run folder `output` holding the weights of `from` (a safetensors file) and a
-/// config (`config` and `sets` over the defaults; `model.hidden_size` from the file), for
-/// `evaluate`, `reconstruct`, `latent`, `interpolate` and `export`. Returns the weights read.
+/// config (`config`, then the model the file names in its metadata or, for the tutorial's two
+/// layers, its hidden size, then `sets`, over the defaults), for `evaluate`, `reconstruct`,
+/// `latent`, `interpolate`, `generate` and `export`. Returns the weights read.
 pub fn import<B: FusedOps>(
     from: &Path,
     output: &Path,
@@ -271,12 +279,13 @@ pub fn import<B: FusedOps>(
     sets: &[String],
     device: &B::Device,
 ) -> Result<Weights, Error> {
-    let weights = Weights::read(from, None)?;
-    let mut sets = sets.to_vec();
-    sets.push(format!("model.hidden_size={}", weights.hidden_size));
-    sets.push(format!("model.init_from={}", toml_string(from)));
-    sets.push(format!("output.dir={}", toml_string(output)));
-    let config = Config::load(config, &sets)?;
+    let file = SafetensorsFile::open(from)?;
+    let mut layers = file.model_settings();
+    layers.extend(sets.iter().cloned());
+    layers.push(format!("model.init_from={}", toml_string(from)));
+    layers.push(format!("output.dir={}", toml_string(output)));
+    let config = Config::load(config, &layers)?;
+    let weights = file.weights(&config.autoencoder())?;
     let dir = RunDir::new(output);
     check_output(output, "--output")?;
     dir.refuse_existing_run("--output", "--output ")?;
@@ -284,9 +293,7 @@ pub fn import<B: FusedOps>(
     let _lock = dir.lock()?;
     dir.refuse_existing_run("--output", "--output ")?;
     dir.remove_leftovers();
-    let model =
-        AutoencoderConfig::from_settings(weights.hidden_size, config.model.init).init(device);
-    let model: Autoencoder<B> = weights.load_into(model)?;
+    let model: Autoencoder<B> = weights.load_into(weights.spec.init(device))?;
     // The weights it starts from, for `train --resume`, then the config: a folder with a model
     // but no config would not open.
     dir.save_init(&model)?;

@@ -14,7 +14,7 @@ use thiserror::Error;
 
 pub(crate) use self::lock::LOCK_FILE;
 pub use self::lock::RunLock;
-use self::record::{recorder, recorder_reason, unseal, write_sealed};
+use self::record::{recorder, recorder_reason, unseal, upgrade_tutorial_record, write_sealed};
 use crate::artifacts::ArtifactError;
 use crate::config::{Config, ConfigError, Origin};
 use crate::fused::FusedOps;
@@ -257,14 +257,14 @@ impl RunDir {
     /// The weights in `init.mpk`, if the run has that file.
     pub(crate) fn load_init<B: FusedOps>(
         &self,
-        hidden_size: usize,
+        spec: &AutoencoderConfig,
         device: &B::Device,
     ) -> Result<Option<Autoencoder<B>>, ArtifactError> {
         let path = self.file(INIT_FILE);
         if !path.exists() {
             return Ok(None);
         }
-        load_record(&path, hidden_size, device).map(Some)
+        load_record(&path, spec, device).map(Some)
     }
 
     /// Loads `config.toml` and `model.mpk`, checking the weights fit the configured shape and
@@ -282,7 +282,7 @@ impl RunDir {
             }
             .into());
         }
-        let model = load_record(&path, config.model.hidden_size, device)?;
+        let model = load_record(&path, &config.autoencoder(), device)?;
         Ok(SavedRun { model, config })
     }
 
@@ -301,10 +301,10 @@ fn save_record<B: FusedOps>(path: &Path, model: &Autoencoder<B>) -> Result<(), A
     write_sealed(path, record)
 }
 
-/// The model of the sealed record at `path`, checked to fit `hidden_size` and to be finite.
+/// The model of the sealed record at `path`, checked to be `spec`'s and to be finite.
 fn load_record<B: FusedOps>(
     path: &Path,
-    hidden_size: usize,
+    spec: &AutoencoderConfig,
     device: &B::Device,
 ) -> Result<Autoencoder<B>, ArtifactError> {
     let bytes = fs::read(path).map_err(|source| ArtifactError::Read {
@@ -316,9 +316,10 @@ fn load_record<B: FusedOps>(
         reason,
     };
     let payload = unseal(&bytes).map_err(bad)?.to_vec();
+    let payload = upgrade_tutorial_record::<B>(&payload).unwrap_or(payload);
     let record =
         Recorder::<B>::load(&recorder(), payload, device).map_err(|e| bad(recorder_reason(&e)))?;
-    model_from_record(record, hidden_size, device).map_err(bad)
+    model_from_record(record, spec, device).map_err(bad)
 }
 
 /// Refuses `path` as the output of a command (named by `what`: `--output`, `output.dir =`)
@@ -436,22 +437,24 @@ fn same_folder(held: &fs::File, path: &Path) -> bool {
     }
 }
 
-/// The model a record holds, if its weights fit `hidden_size` (Burn's `load_record` takes
-/// tensors of any shape) and are all finite.
+/// The model a record holds, if it is the model `spec` describes (Burn's `load_record` takes
+/// tensors of any shape) and its weights are all finite.
 pub(crate) fn model_from_record<B: FusedOps>(
     record: <Autoencoder<B> as Module<B>>::Record,
-    hidden_size: usize,
+    spec: &AutoencoderConfig,
     device: &B::Device,
 ) -> Result<Autoencoder<B>, String> {
-    let template = AutoencoderConfig::new()
-        .with_hidden_size(hidden_size)
-        .init(device);
-    let expected = shapes(&template);
-    let model = template.load_record(record);
-    let found = shapes(&model);
-    if found != expected {
+    let template = spec.init(device);
+    let expected = template.parameter_shapes();
+    let model = template.load_checked(record)?;
+    let found = model.parameter_shapes();
+    if let Some(((name, want), (_, shape))) = expected
+        .iter()
+        .zip(&found)
+        .find(|((_, want), (_, shape))| want != shape)
+    {
         return Err(format!(
-            "weight shapes {found:?} do not match model.hidden_size = {hidden_size}, which needs {expected:?}"
+            "{name} has shape {shape:?}; the config's model needs {want:?} (check model.hidden_size and the other [model] keys of its config.toml)"
         ));
     }
     if let Some((name, bad, of)) = model.non_finite() {
@@ -460,20 +463,4 @@ pub(crate) fn model_from_record<B: FusedOps>(
         ));
     }
     Ok(model)
-}
-
-fn shapes<B: FusedOps>(model: &Autoencoder<B>) -> Vec<Vec<usize>> {
-    let bias = |linear: &burn::nn::Linear<B>| {
-        linear
-            .bias
-            .as_ref()
-            .map(|b| b.dims().to_vec())
-            .unwrap_or_default()
-    };
-    vec![
-        model.encoder.weight.dims().to_vec(),
-        bias(&model.encoder),
-        model.decoder.weight.dims().to_vec(),
-        bias(&model.decoder),
-    ]
 }

@@ -4,10 +4,16 @@
 use std::io::{self, Write as _};
 use std::path::Path;
 
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, RecorderError};
+use burn::module::{EmptyRecord, Module};
+use burn::nn::Linear;
+use burn::prelude::Backend;
+use burn::record::{
+    BurnRecord, FullPrecisionSettings, NamedMpkBytesRecorder, Recorder, RecorderError,
+};
 use sha2::{Digest, Sha256};
 
 use crate::artifacts::{ArtifactError, write_atomic};
+use crate::model::{AutoencoderRecordItem, DenseAutoencoderRecordItem};
 
 pub(crate) fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
     NamedMpkBytesRecorder::default()
@@ -45,6 +51,35 @@ pub(crate) fn unseal(bytes: &[u8]) -> Result<&[u8], String> {
         );
     }
     Ok(payload)
+}
+
+/// The tutorial's model as versions before `model.kind` kept it: its two layers at the top.
+/// Only its record is read (never the module itself).
+#[allow(dead_code)]
+#[derive(Module, Debug)]
+struct Tutorial<B: Backend> {
+    encoder: Linear<B>,
+    decoder: Linear<B>,
+}
+
+/// A model record written before `model.kind` (the tutorial's two layers), as this version
+/// writes the same model: the dense kind with one layer each side. `None` when `payload` is not
+/// such a record. Every model and checkpoint read goes through it, so that a run made by an
+/// earlier version evaluates and resumes as it did.
+pub(crate) fn upgrade_tutorial_record<B: Backend>(payload: &[u8]) -> Option<Vec<u8>> {
+    type Item<B> = TutorialRecordItem<B, FullPrecisionSettings>;
+    let old: BurnRecord<Item<B>, B> =
+        Recorder::<B>::load_item(&recorder(), &mut payload.to_vec()).ok()?;
+    let item =
+        AutoencoderRecordItem::<B, FullPrecisionSettings>::Dense(DenseAutoencoderRecordItem {
+            encoder: vec![old.item.encoder],
+            decoder: vec![old.item.decoder],
+            activation: EmptyRecord,
+            loss: EmptyRecord,
+            code_l1: EmptyRecord,
+        });
+    let record = BurnRecord::<_, B>::new::<NamedMpkBytesRecorder<FullPrecisionSettings>>(item);
+    Recorder::<B>::save_item(&recorder(), record, ()).ok()
 }
 
 /// The message of a Burn recorder error, without its enum wrapping.

@@ -20,8 +20,10 @@ use thiserror::Error;
 use crate::artifacts::{ArtifactError, shell_path, shell_word};
 use crate::fused::FusedOps;
 use crate::metrics::{EpochRow, parse_metrics_csv};
-use crate::model::Autoencoder;
-use crate::run_dir::record::{recorder, recorder_reason, unseal, write_sealed};
+use crate::model::{Autoencoder, AutoencoderConfig};
+use crate::run_dir::record::{
+    recorder, recorder_reason, unseal, upgrade_tutorial_record, write_sealed,
+};
 use crate::run_dir::{
     CHECKPOINT_DIR, CONFIG_FILE, DirWatch, FINAL_FILES, METRICS_FILE, RunDir, model_from_record,
 };
@@ -111,7 +113,11 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
         file.set_extension(<Self as FileRecorder<B>>::file_extension());
         let bytes = fs::read(&*file).map_err(|e| RecorderError::FileNotFound(e.to_string()))?;
         let payload = unseal(&bytes).map_err(RecorderError::DeserializeError)?;
-        Recorder::<B>::load_item(&recorder(), &mut payload.to_vec())
+        Recorder::<B>::load_item(&recorder(), &mut payload.to_vec()).or_else(|error| {
+            // A model checkpoint of a run made before `model.kind`, or the error.
+            let mut upgraded = upgrade_tutorial_record::<B>(payload).ok_or(error)?;
+            Recorder::<B>::load_item(&recorder(), &mut upgraded)
+        })
     }
 }
 
@@ -241,20 +247,20 @@ pub fn last_complete(run_dir: &Path) -> Result<ResumePoint, CheckpointError> {
     })
 }
 
-/// Where a resumed run of `epochs` epochs in all, `hidden_size` units wide, starts: after the
+/// Where a resumed run of `epochs` epochs in all, of the model `spec` describes, starts: after the
 /// last epoch complete on disk whose checkpoint reads back whole, unless the run has finished.
 /// An epoch whose checkpoint is damaged is skipped (and said so): the run redoes it.
 pub(crate) fn resume_point<B: FusedOps>(
     run_dir: &Path,
     epochs: usize,
-    hidden_size: usize,
+    spec: &AutoencoderConfig,
     device: &B::Device,
 ) -> Result<ResumePoint, CheckpointError> {
     let mut rows = read_rows(run_dir)?;
     let mut skipped = Vec::new();
     let mut epoch = 0;
     for candidate in candidates(run_dir, &rows) {
-        match verify::<B>(run_dir, candidate, hidden_size, device) {
+        match verify::<B>(run_dir, candidate, spec, device) {
             Ok(()) => {
                 epoch = candidate;
                 break;
@@ -288,7 +294,7 @@ pub(crate) fn resume_point<B: FusedOps>(
 fn verify<B: FusedOps>(
     run_dir: &Path,
     epoch: usize,
-    hidden_size: usize,
+    spec: &AutoencoderConfig,
     device: &B::Device,
 ) -> Result<(), CheckpointError> {
     for part in ["optim", "scheduler"] {
@@ -300,14 +306,14 @@ fn verify<B: FusedOps>(
         let bytes = fs::read(&path).map_err(|e| damaged(e.to_string()))?;
         unseal(&bytes).map_err(damaged)?;
     }
-    load_model::<B>(run_dir, epoch, hidden_size, device).map(drop)
+    load_model::<B>(run_dir, epoch, spec, device).map(drop)
 }
 
-/// The model of checkpoint `epoch`, checked to fit `hidden_size` and to be finite.
+/// The model of checkpoint `epoch`, checked to be `spec`'s and to be finite.
 pub(crate) fn load_model<B: FusedOps>(
     run_dir: &Path,
     epoch: usize,
-    hidden_size: usize,
+    spec: &AutoencoderConfig,
     device: &B::Device,
 ) -> Result<Autoencoder<B>, CheckpointError> {
     let path = checkpoint_path(run_dir, "model", epoch);
@@ -317,7 +323,7 @@ pub(crate) fn load_model<B: FusedOps>(
     };
     let record = Recorder::<B>::load(&CheckpointRecorder::default(), path.clone(), device)
         .map_err(|e| damaged(recorder_reason(&e)))?;
-    model_from_record(record, hidden_size, device).map_err(damaged)
+    model_from_record(record, spec, device).map_err(damaged)
 }
 
 /// Removes the checkpoint files of epochs after `epoch`: those of an epoch cut short.

@@ -18,7 +18,7 @@ use super::epoch_log::EpochLogger;
 use super::stop::Stop;
 use crate::data::MnistBatch;
 use crate::fused::{FusedAutodiff, FusedOps};
-use crate::model::Autoencoder;
+use crate::model::{Autoencoder, AutoencoderConfig};
 use crate::run_dir::record::recorder_reason;
 use crate::run_dir::{DirWatch, model_from_record};
 
@@ -30,7 +30,7 @@ pub(super) struct Run<'a, B: FusedAutodiff> {
     pub(super) epoch_logger: EpochLogger,
     pub(super) epochs: usize,
     pub(super) learning_rate: f64,
-    pub(super) hidden_size: usize,
+    pub(super) spec: &'a AutoencoderConfig,
     /// The checkpointed epoch to continue after; 0 for a fresh run.
     pub(super) resume_epoch: usize,
     pub(super) stop: Stop,
@@ -61,7 +61,7 @@ impl<B: FusedAutodiff> Run<'_, B> {
         let resumed = (self.resume_epoch > 0).then_some(self.resume_epoch);
         if let Some(epoch) = resumed {
             // Burn panics on a checkpoint it cannot load: read each one here first.
-            check_checkpoint::<B, O>(self.dir, epoch, self.hidden_size, self.device)?;
+            check_checkpoint::<B, O>(self.dir, epoch, self.spec, self.device)?;
             training = training.checkpoint(epoch);
         }
         let training = if self.tui {
@@ -80,7 +80,7 @@ impl<B: FusedAutodiff> Run<'_, B> {
 fn check_checkpoint<B: FusedAutodiff, O: Optimizer<Autoencoder<B>, B>>(
     dir: &Path,
     epoch: usize,
-    hidden_size: usize,
+    spec: &AutoencoderConfig,
     device: &B::Device,
 ) -> Result<(), CheckpointError> {
     fn load<B: FusedOps, R: Record<B>>(
@@ -96,7 +96,7 @@ fn check_checkpoint<B: FusedAutodiff, O: Optimizer<Autoencoder<B>, B>>(
     }
     let model_path = checkpoint::checkpoint_path(dir, "model", epoch);
     let record = load::<B, <Autoencoder<B> as Module<B>>::Record>(model_path.clone(), device)?;
-    model_from_record(record, hidden_size, device).map_err(|reason| CheckpointError::Damaged {
+    model_from_record(record, spec, device).map_err(|reason| CheckpointError::Damaged {
         path: model_path,
         reason,
     })?;

@@ -24,16 +24,15 @@ use crate::artifacts::{ArtifactError, shell_path};
 use crate::assess::{curve_title, mean_squared_error, write_reconstruction_figure};
 use crate::backend::{self, Kernels};
 use crate::config::Config;
-use crate::data::IMAGE_PIXELS;
 use crate::data::NoiseKind;
 use crate::data::{EpochLoader, MnistBatch, MnistSplits};
 use crate::fused::FusedAutodiff;
 use crate::fused::plan::KernelChoice;
 use crate::metrics::EpochRow;
-use crate::model::{Autoencoder, AutoencoderConfig};
+use crate::model::{Autoencoder, ModelKind};
 use crate::optim::OptimizerKind;
 use crate::render::chart::save_loss_chart;
-use crate::run_dir::safetensors::Weights;
+use crate::run_dir::safetensors::SafetensorsFile;
 use crate::run_dir::{
     DirWatch, LOCK_FILE, LOSS_FILE, RECONSTRUCTION_FILE, RunDir, RunLock, check_output,
 };
@@ -164,8 +163,8 @@ pub fn train<B: FusedAutodiff>(
         return Ok(run.stopped(folder.start.rows));
     }
     let (model, rows) = if finishing {
-        let (epoch, hidden) = (start.epoch, config.model.hidden_size);
-        let model = checkpoint::load_model::<B::InnerBackend>(dir.path(), epoch, hidden, device)?;
+        let (epoch, spec) = (start.epoch, &config.autoencoder());
+        let model = checkpoint::load_model::<B::InnerBackend>(dir.path(), epoch, spec, device)?;
         (model, folder.start.rows)
     } else {
         let start = folder.start;
@@ -309,15 +308,14 @@ fn initial_weights<B: FusedAutodiff>(
     epoch: usize,
     device: &B::Device,
 ) -> Result<InitialWeights<B>, Error> {
-    let hidden = config.model.hidden_size;
+    let spec = &config.autoencoder();
     let from_file = || -> Result<Option<Autoencoder<B>>, Error> {
         let path = &config.model.init_from;
         if path.as_os_str().is_empty() {
             return Ok(None);
         }
-        let weights = Weights::read(path, Some(hidden))?;
-        let template = AutoencoderConfig::from_settings(hidden, config.model.init).init(device);
-        Ok(Some(weights.load_into(template)?))
+        let weights = SafetensorsFile::open(path)?.weights(spec)?;
+        Ok(Some(weights.load_into(spec.init(device))?))
     };
     if epoch > 0 {
         return Ok(InitialWeights {
@@ -326,7 +324,7 @@ fn initial_weights<B: FusedAutodiff>(
         });
     }
     let kept = if resume {
-        dir.load_init::<B>(hidden, device)?
+        dir.load_init::<B>(spec, device)?
     } else {
         None
     };
@@ -349,8 +347,7 @@ fn initial_model<B: FusedAutodiff>(
     device: &B::Device,
 ) -> Result<Autoencoder<B>, Error> {
     B::seed(device, config.training.seed);
-    let model = AutoencoderConfig::from_settings(config.model.hidden_size, config.model.init);
-    let model = model.init(device);
+    let model = config.autoencoder().init(device);
     Ok(weights.unwrap_or(model))
 }
 
@@ -384,7 +381,7 @@ fn train_epochs<B: FusedAutodiff>(
         epoch_logger,
         epochs: config.training.epochs,
         learning_rate: config.training.learning_rate,
-        hidden_size: config.model.hidden_size,
+        spec: &config.autoencoder(),
         resume_epoch: start.epoch,
         stop: stop.clone(),
         watch: watch.clone(),
@@ -411,6 +408,7 @@ fn launch<B: FusedAutodiff>(
     Ok(match config.training.optimizer {
         OptimizerKind::Tf1Rmsprop => run.launch(model, rmsprop.tf1().init())?,
         OptimizerKind::BurnRmsprop => run.launch(model, rmsprop.burn().init())?,
+        OptimizerKind::Adam => run.launch(model, config.training.adam.burn().init())?,
     })
 }
 
@@ -426,7 +424,7 @@ fn starting_point<B: FusedAutodiff>(
         Ok(checkpoint::resume_point::<B::InnerBackend>(
             dir.path(),
             config.training.epochs,
-            config.model.hidden_size,
+            &config.autoencoder(),
             device,
         )?)
     } else {
@@ -452,8 +450,8 @@ fn print_resumed(dir: &RunDir, start: &ResumePoint, finishing: bool) {
 fn banner(config: &Config, data: &MnistSplits, read_seconds: f64) -> String {
     let t = &config.training;
     format!(
-        "Training {IMAGE_PIXELS}-{}-{IMAGE_PIXELS} on {} {} images ({} validate; data read in {read_seconds:.2} s) for {} epochs, batch {}, {} lr {}{}, backend {}",
-        config.model.hidden_size,
+        "Training {} on {} {} images ({} validate; data read in {read_seconds:.2} s) for {} epochs, batch {}, {} lr {}{}, backend {}",
+        config.autoencoder().describe(),
         data.train.len(),
         config.data.dataset,
         data.valid.len(),
@@ -496,6 +494,10 @@ fn loaders<B: FusedAutodiff>(
         device,
     )
     .with_noise(noise);
+    let train = match config.model.kind {
+        ModelKind::Vae => train.with_latent_noise(config.model.hidden_size),
+        _ => train,
+    };
     let train: TrainLoader<B> = if config.data.shuffle {
         Arc::new(train)
     } else {

@@ -9,6 +9,8 @@ use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use super::super::terms::Activation;
+
 /// Flushes subnormal floats to zero on this thread (x86's FTZ and DAZ), or computes with them
 /// as IEEE says; returns whether it flushed before. (Elsewhere than x86-64, subnormals stay.)
 pub fn flush_subnormals(flush: bool) -> bool {
@@ -155,40 +157,73 @@ pub(crate) fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + exp(-z))
 }
 
+/// `activation(z)`, as the kernels compute it.
+#[inline(always)]
+pub(crate) fn activate(activation: Activation, z: f32) -> f32 {
+    match activation {
+        Activation::Linear => z,
+        Activation::Sigmoid => sigmoid(z),
+        Activation::Relu => z.max(0.0),
+    }
+}
+
 multiversion! {
-    /// `row = sigmoid(row + bias)` for each row of `rows` (`bias.len()` values each).
-    pub(crate) fn bias_sigmoid(rows: &mut [f32], bias: &[f32]) {
-        for row in rows.chunks_exact_mut(bias.len()) {
-            for (value, b) in row.iter_mut().zip(bias) {
-                *value = sigmoid(*value + b);
+    /// `row = activation(row + bias)` for each row of `rows` (`bias.len()` values each).
+    pub(crate) fn bias_activation(rows: &mut [f32], bias: &[f32], activation: Activation) {
+        #[inline(always)]
+        fn each(rows: &mut [f32], bias: &[f32], f: impl Fn(f32) -> f32) {
+            for row in rows.chunks_exact_mut(bias.len()) {
+                for (value, b) in row.iter_mut().zip(bias) {
+                    *value = f(*value + b);
+                }
             }
+        }
+        match activation {
+            Activation::Linear => each(rows, bias, |z| z),
+            Activation::Sigmoid => each(rows, bias, sigmoid),
+            Activation::Relu => each(rows, bias, |z| z.max(0.0)),
         }
     }
 }
 
 multiversion! {
-    /// For the columns `start..start + sums.len()` of `[rows, width]` matrices: `dz = dy * y
-    /// (1 - y)` into `dz_rows` (those columns of each row) and `sums`, its sum over the rows,
+    /// For the columns `start..start + sums.len()` of `[rows, width]` matrices: `dz = dy *
+    /// activation'` (from the output `y`: `y (1 - y)` for the sigmoid, `y > 0` for the ReLU, 1
+    /// for none) into `dz_rows` (those columns of each row) and `sums`, its sum over the rows,
     /// row after row.
-    pub(crate) fn sigmoid_backward_sums(
+    pub(crate) fn activation_backward_sums(
         dy: &[f32],
         y: &[f32],
         width: usize,
         start: usize,
         dz_rows: &mut [&mut [MaybeUninit<f32>]],
         sums: &mut [f32],
+        activation: Activation,
     ) {
-        sums.fill(0.0);
-        let len = sums.len();
-        for (r, dz) in dz_rows.iter_mut().enumerate() {
-            let at = r * width + start;
-            let (dy, y, dz) = (&dy[at..at + len], &y[at..at + len], &mut dz[..len]);
-            for (((g, y), dz), sum) in dy.iter().zip(y).zip(dz.iter_mut()).zip(sums.iter_mut()) {
-                let slope = y * (1.0 - y);
-                let value = g * slope;
-                dz.write(value);
-                *sum += value;
+        #[inline(always)]
+        fn each(
+            (dy, y, width, start): (&[f32], &[f32], usize, usize),
+            dz_rows: &mut [&mut [MaybeUninit<f32>]],
+            sums: &mut [f32],
+            slope: impl Fn(f32, f32) -> f32,
+        ) {
+            sums.fill(0.0);
+            let len = sums.len();
+            for (r, dz) in dz_rows.iter_mut().enumerate() {
+                let at = r * width + start;
+                let (dy, y, dz) = (&dy[at..at + len], &y[at..at + len], &mut dz[..len]);
+                for (((g, y), dz), sum) in dy.iter().zip(y).zip(dz.iter_mut()).zip(sums.iter_mut()) {
+                    let value = slope(*g, *y);
+                    dz.write(value);
+                    *sum += value;
+                }
             }
+        }
+        let at = (dy, y, width, start);
+        match activation {
+            Activation::Linear => each(at, dz_rows, sums, |g, _| g),
+            Activation::Sigmoid => each(at, dz_rows, sums, |g, y| g * (y * (1.0 - y))),
+            Activation::Relu => each(at, dz_rows, sums, |g, y| if y > 0.0 { g } else { 0.0 }),
         }
     }
 }
@@ -220,6 +255,62 @@ multiversion! {
                 let diff = o - t;
                 g.write(diff * scale);
                 lanes[0] += diff * diff;
+            }
+            total += lanes.iter().map(|&s| f64::from(s)).sum::<f64>();
+        }
+        total
+    }
+}
+
+/// `ln(1 + u)` for `u` in [0, 1], within a few units in the last place of the result (which
+/// loses the bits of a `u` below 2^-24, as `1 + u` does), and written so that it vectorises:
+/// Cephes' `logf` on `1 + u`, halved above sqrt(2).
+#[inline(always)]
+pub(crate) fn ln_1p_unit(u: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let m = 1.0 + u;
+    let high = m > std::f32::consts::SQRT_2;
+    let (x, e) = if high {
+        (m * 0.5 - 1.0, 1.0)
+    } else {
+        (m - 1.0, 0.0)
+    };
+    let z = x * x;
+    let mut p = 7.037_683_6e-2_f32;
+    p = p.mul_add(x, -1.151_461_e-1);
+    p = p.mul_add(x, 1.167_699_9e-1);
+    p = p.mul_add(x, -1.242_014_1e-1);
+    p = p.mul_add(x, 1.424_932_3e-1);
+    p = p.mul_add(x, -1.666_805_8e-1);
+    p = p.mul_add(x, 2.000_071_4e-1);
+    p = p.mul_add(x, -2.499_999_4e-1);
+    p = p.mul_add(x, 3.333_333e-1);
+    let y = (p * x * z).mul_add(1.0, e * LN2_LO) - 0.5 * z;
+    x + y + e * LN2_HI
+}
+
+multiversion! {
+    /// `Σ max(z, 0) - z t + ln(1 + e^-|z|)` in f64 (the binary cross-entropy of `sigmoid(z)`
+    /// against `t`), and `grad = scale * (sigmoid(z) - t)`.
+    pub(crate) fn logistic_loss(
+        logits: &[f32],
+        target: &[f32],
+        grad: &mut [MaybeUninit<f32>],
+        scale: f32,
+    ) -> f64 {
+        assert!(logits.len() == grad.len() && target.len() == grad.len());
+        // As `squared_error`: f32 lanes per block of 256 values, an f64 total.
+        let mut total = 0f64;
+        let blocks = logits.chunks(256).zip(target.chunks(256)).zip(grad.chunks_mut(256));
+        for ((z, t), g) in blocks {
+            let mut lanes = [0f32; 16];
+            for (i, ((z, t), g)) in z.iter().zip(t).zip(g.iter_mut()).enumerate() {
+                let e = exp(-z.abs());
+                // sigmoid(z) from e^-|z|, which never overflows.
+                let p = if *z >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+                g.write((p - t) * scale);
+                lanes[i % 16] += z.max(0.0) - z * t + ln_1p_unit(e);
             }
             total += lanes.iter().map(|&s| f64::from(s)).sum::<f64>();
         }

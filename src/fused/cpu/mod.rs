@@ -23,7 +23,7 @@ use ndarray::{ArcArray, Array, IxDyn};
 use std::sync::Mutex;
 
 use super::plan::{Kernel, Plan, Product};
-use super::{FusedOps, LinearSigmoidGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use super::{Activation, FusedOps, LinearGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
 use kernels::{ParamSlice, RmsPropScalars, RmsPropSlices};
 use products::{BLOCK, Blocked, Dense, Library, Operand};
 
@@ -160,9 +160,16 @@ fn dense_kernel(kernel: Kernel) -> Dense {
     Dense { library, split }
 }
 
-/// `sigmoid(x · w + bias)` (`[n, h]`) for x `[n, k]`, w `[k, h]`, through `kernel`: the
+/// `activation(x · w + bias)` (`[n, h]`) for x `[n, k]`, w `[k, h]`, through `kernel`: the
 /// forward product of a layer.
-pub fn forward(kernel: Kernel, x: &[f32], [n, k]: [usize; 2], w: &[f32], bias: &[f32]) -> Vec<f32> {
+pub fn forward(
+    kernel: Kernel,
+    x: &[f32],
+    [n, k]: [usize; 2],
+    w: &[f32],
+    bias: &[f32],
+    activation: Activation,
+) -> Vec<f32> {
     let h = bias.len();
     if kernel == Kernel::SkipZeros && products::mostly_zeros(x) {
         // Split by columns: each thread blocks and reads only its part of the weights, which
@@ -180,14 +187,14 @@ pub fn forward(kernel: Kernel, x: &[f32], [n, k]: [usize; 2], w: &[f32], bias: &
                         std::slice::from_raw_parts_mut(out.at(r * h + columns.start), columns.len())
                     })
                     .collect();
-                products::sparse_rows_sigmoid(x, k, &w, &bias[columns], &mut rows);
+                products::sparse_rows(x, k, &w, &bias[columns], &mut rows, activation);
             });
         });
     }
     written(n * h, |out| {
         let (x, w) = (Operand::rows(x, k), Operand::rows(w, h));
         products::dense_with(dense_kernel(kernel), n, k, h, x, w, out, &|row, start| {
-            kernels::bias_sigmoid(row, &bias[start..start + row.len()]);
+            kernels::bias_activation(row, &bias[start..start + row.len()], activation);
         });
     })
 }
@@ -280,6 +287,51 @@ impl RmsPropUpdate<'_> {
     }
 }
 
+/// A pass that sums a loss over a block of values (in f64) and writes its gradient, times
+/// the scale it is given.
+type BlockLoss = fn(&[f32], &[f32], &mut [MaybeUninit<f32>], f32) -> f64;
+
+/// The mean of a loss over every element (`[1]`) and its gradient with respect to `output`,
+/// `factor / len` times what `block_loss` writes.
+fn loss_with_gradient(
+    output: FloatTensor<Cpu>,
+    target: FloatTensor<Cpu>,
+    factor: f64,
+    block_loss: BlockLoss,
+) -> (FloatTensor<Cpu>, FloatTensor<Cpu>) {
+    numeric_mode();
+    let (output, target) = (array(output), array(target));
+    assert_eq!(output.shape(), target.shape(), "output and target shapes");
+    let shape = output.shape().to_vec();
+    let (output, target) = (slice(&output), slice(&target));
+    let count = output.len();
+    let scale = (factor / count as f64) as f32;
+    // Fixed blocks, summed in order: the same total whatever the number of threads.
+    const BLOCK: usize = 4096;
+    let mut sums = vec![0f64; count.div_ceil(BLOCK)];
+    // Whole blocks per part, as many parts as the values are worth.
+    let per = count.div_ceil(parts(count)).div_ceil(BLOCK).max(1);
+    let grad = written(count, |grad| {
+        let sums = Mutex::new(&mut sums);
+        team::chunks_mut(grad, per * BLOCK, |part, grad| {
+            let first = part * per;
+            let block_sums: Vec<f64> = grad
+                .chunks_mut(BLOCK)
+                .enumerate()
+                .map(|(j, grad)| {
+                    let start = (first + j) * BLOCK;
+                    let range = start..start + grad.len();
+                    block_loss(&output[range.clone()], &target[range], grad, scale)
+                })
+                .collect();
+            let mut sums = sums.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            sums[first..first + block_sums.len()].copy_from_slice(&block_sums);
+        });
+    });
+    let loss = (sums.iter().sum::<f64>() / count.max(1) as f64) as f32;
+    (tensor(&[1], vec![loss]), tensor(&shape, grad))
+}
+
 impl FusedOps for Cpu {
     fn use_plan(plan: Plan) {
         *PLAN
@@ -287,10 +339,11 @@ impl FusedOps for Cpu {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = plan;
     }
 
-    fn linear_sigmoid(
+    fn linear_activation(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        activation: Activation,
     ) -> FloatTensor<Self> {
         numeric_mode();
         let (x, weight, bias) = (array(x), array(weight), array(bias));
@@ -299,16 +352,20 @@ impl FusedOps for Cpu {
         assert_eq!(bias.len(), h, "bias length");
         let (x, w, bias) = (slice(&x), slice(&weight), slice(&bias));
         let product = role(x, Product::ImagesWeights, Product::CodeWeights);
-        tensor(&[n, h], forward(kernel(product), x, [n, k], w, bias))
+        tensor(
+            &[n, h],
+            forward(kernel(product), x, [n, k], w, bias, activation),
+        )
     }
 
-    fn linear_sigmoid_backward(
+    fn linear_activation_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         y: FloatTensor<Self>,
         dy: FloatTensor<Self>,
+        activation: Activation,
         input_grad: bool,
-    ) -> LinearSigmoidGrads<Self> {
+    ) -> LinearGrads<Self> {
         numeric_mode();
         let (x, weight, y, dy) = (array(x), array(weight), array(y), array(dy));
         let ([n, k], [_, h]) = (dims(&x), dims(&weight));
@@ -330,7 +387,7 @@ impl FusedOps for Cpu {
                         std::slice::from_raw_parts_mut(dz.at(r * h + start), sums.len())
                     })
                     .collect();
-                kernels::sigmoid_backward_sums(dy, y, h, start, &mut rows, sums);
+                kernels::activation_backward_sums(dy, y, h, start, &mut rows, sums, activation);
             });
         });
         let input = input_grad.then(|| {
@@ -340,7 +397,7 @@ impl FusedOps for Cpu {
         let x = slice(&x);
         let product = role(x, Product::ImagesGradient, Product::CodeGradient);
         let dw = weight_gradient(kernel(product), x, [n, k], &dz, h);
-        LinearSigmoidGrads {
+        LinearGrads {
             input,
             weight: tensor(&[k, h], dw),
             bias: tensor(&[h], bias),
@@ -351,37 +408,14 @@ impl FusedOps for Cpu {
         output: FloatTensor<Self>,
         target: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        numeric_mode();
-        let (output, target) = (array(output), array(target));
-        assert_eq!(output.shape(), target.shape(), "output and target shapes");
-        let shape = output.shape().to_vec();
-        let (output, target) = (slice(&output), slice(&target));
-        let count = output.len();
-        let scale = (2.0 / count as f64) as f32;
-        // Fixed blocks, summed in order: the same total whatever the number of threads.
-        const BLOCK: usize = 4096;
-        let mut sums = vec![0f64; count.div_ceil(BLOCK)];
-        // Whole blocks per part, as many parts as the values are worth.
-        let per = count.div_ceil(parts(count)).div_ceil(BLOCK).max(1);
-        let grad = written(count, |grad| {
-            let sums = Mutex::new(&mut sums);
-            team::chunks_mut(grad, per * BLOCK, |part, grad| {
-                let first = part * per;
-                let block_sums: Vec<f64> = grad
-                    .chunks_mut(BLOCK)
-                    .enumerate()
-                    .map(|(j, grad)| {
-                        let start = (first + j) * BLOCK;
-                        let range = start..start + grad.len();
-                        kernels::squared_error(&output[range.clone()], &target[range], grad, scale)
-                    })
-                    .collect();
-                let mut sums = sums.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                sums[first..first + block_sums.len()].copy_from_slice(&block_sums);
-            });
-        });
-        let loss = (sums.iter().sum::<f64>() / count.max(1) as f64) as f32;
-        (tensor(&[1], vec![loss]), tensor(&shape, grad))
+        loss_with_gradient(output, target, 2.0, kernels::squared_error)
+    }
+
+    fn bce_with_logits_with_gradient(
+        logits: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        loss_with_gradient(logits, target, 1.0, kernels::logistic_loss)
     }
 
     fn scale_by_scalar(grad: FloatTensor<Self>, upstream: FloatTensor<Self>) -> FloatTensor<Self> {

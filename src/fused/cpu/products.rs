@@ -8,7 +8,8 @@
 
 use std::mem::MaybeUninit;
 
-use super::kernels::{multiversion, sigmoid};
+use super::super::terms::Activation;
+use super::kernels::{activate, multiversion, sigmoid};
 
 /// A matrix operand: element `(r, c)` at `data[r * row + c * col]`.
 #[derive(Clone, Copy)]
@@ -304,16 +305,17 @@ impl Blocked {
 type Term = (usize, [f32; GROUP]);
 
 multiversion! {
-    /// `out[r][..] = sigmoid(bias + Σ_i x[r, i] · w[i, ..])` over the pixels `i` some row of
-    /// the group of `r` has nonzero, for each row `r` of `x` (`k` values a row); `w` blocked,
-    /// `k` rows of `bias.len()` columns: the first layer's forward pass, for the columns of
-    /// `w`, `bias` and each of `out`.
-    pub(crate) fn sparse_rows_sigmoid(
+    /// `out[r][..] = activation(bias + Σ_i x[r, i] · w[i, ..])` over the pixels `i` some row
+    /// of the group of `r` has nonzero, for each row `r` of `x` (`k` values a row); `w`
+    /// blocked, `k` rows of `bias.len()` columns: the first layer's forward pass, for the
+    /// columns of `w`, `bias` and each of `out`.
+    pub(crate) fn sparse_rows(
         x: &[f32],
         k: usize,
         w: &Blocked,
         bias: &[f32],
         out: &mut [&mut [MaybeUninit<f32>]],
+        activation: Activation,
     ) {
         let n = bias.len();
         assert!(w.rows == k && w.cols == n, "weight shape");
@@ -322,7 +324,7 @@ multiversion! {
             for (x, out) in x.chunks_exact(k).zip(out.iter_mut()) {
                 for (j, o) in out[..n].iter_mut().enumerate() {
                     let sum = x.iter().enumerate().map(|(i, v)| v * w.at(i, j)).sum::<f32>();
-                    o.write(sigmoid(sum + bias[j]));
+                    o.write(activate(activation, sum + bias[j]));
                 }
             }
             return;
@@ -356,7 +358,16 @@ multiversion! {
         for block in 0..n.div_ceil(BLOCK) {
             let mut begin = 0;
             for (outs, &end) in out.chunks_mut(GROUP).zip(&ends) {
-                accumulate_block(&terms[begin..end], w, block, outs, |v, j| sigmoid(v + bias[j]));
+                let (terms, b) = (&terms[begin..end], bias);
+                match activation {
+                    Activation::Linear => accumulate_block(terms, w, block, outs, |v, j| v + b[j]),
+                    Activation::Sigmoid => {
+                        accumulate_block(terms, w, block, outs, |v, j| sigmoid(v + b[j]))
+                    }
+                    Activation::Relu => {
+                        accumulate_block(terms, w, block, outs, |v, j| (v + b[j]).max(0.0))
+                    }
+                }
                 begin = end;
             }
         }

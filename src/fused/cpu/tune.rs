@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::kernels::{self, Simd};
 use super::{forward, input_gradient, weight_gradient};
 use crate::fused::plan::{Kernel, Plan, Product};
+use crate::fused::terms::Activation::Sigmoid;
 
 /// What each kernel took for one product: the median seconds of a call.
 #[derive(Debug, Clone)]
@@ -99,8 +100,12 @@ pub fn measure(batch: usize, hidden: usize, images: &[f32]) -> Vec<Timing> {
             let call = |kernel: Kernel, round: usize| {
                 let x = batches[round % batches.len()];
                 let out = match product {
-                    Product::ImagesWeights => forward(kernel, x, [batch, PIXELS], &w1, &b1),
-                    Product::CodeWeights => forward(kernel, &code, [batch, hidden], &w2, &b2),
+                    Product::ImagesWeights => {
+                        forward(kernel, x, [batch, PIXELS], &w1, &b1, Sigmoid)
+                    }
+                    Product::CodeWeights => {
+                        forward(kernel, &code, [batch, hidden], &w2, &b2, Sigmoid)
+                    }
                     Product::CodeGradient => {
                         weight_gradient(kernel, &code, [batch, hidden], &dz2, PIXELS)
                     }

@@ -647,7 +647,11 @@ impl Layers {
 
 fn first_key(schema: &toml::Table, section: &str) -> String {
     match schema.get(section) {
-        Some(toml::Value::Table(t)) => t.keys().next().cloned().unwrap_or_default(),
+        Some(toml::Value::Table(t)) => t
+            .iter()
+            .find(|(_, value)| !value.is_table())
+            .map(|(name, _)| name.clone())
+            .unwrap_or_default(),
         _ => String::new(),
     }
 }

@@ -156,6 +156,26 @@ impl AutoencoderConfig {
 
     /// The model in a few words: `784-256-784` for the tutorial's, its layers, kind,
     /// activation and loss for others.
+    /// The config keys that fix this model's shapes, as a user would write them
+    /// (`model.hidden_size = 32`), for messages on weights of another shape.
+    pub fn shape_keys(&self) -> String {
+        let list = |sizes: &[usize]| {
+            let sizes: Vec<String> = sizes.iter().map(usize::to_string).collect();
+            sizes.join(", ")
+        };
+        match self.kind {
+            ModelKind::Conv => format!("model.conv_channels = [{}]", list(&self.conv_channels)),
+            _ if self.hidden_layers.is_empty() => {
+                format!("model.hidden_size = {}", self.hidden_size)
+            }
+            _ => format!(
+                "model.hidden_layers = [{}] with model.hidden_size = {}",
+                list(&self.hidden_layers),
+                self.hidden_size
+            ),
+        }
+    }
+
     pub fn describe(&self) -> String {
         let join = |sizes: &[usize]| {
             let sizes: Vec<String> = sizes.iter().map(usize::to_string).collect();

@@ -454,7 +454,8 @@ pub(crate) fn model_from_record<B: FusedOps>(
         .find(|((_, want), (_, shape))| want != shape)
     {
         return Err(format!(
-            "{name} has shape {shape:?}; the config's model needs {want:?} (check model.hidden_size and the other [model] keys of its config.toml)"
+            "{name} has shape {shape:?}; the config's {} needs {want:?} (check the [model] keys of its config.toml)",
+            spec.shape_keys()
         ));
     }
     if let Some((name, bad, of)) = model.non_finite() {

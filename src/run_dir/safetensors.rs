@@ -284,8 +284,8 @@ impl SafetensorsFile {
                 ),
                 _ if is_tutorial(spec) => "a weight matrix has 784 rows or 784 columns".to_owned(),
                 _ => format!(
-                    "the model {} needs [{}, {}] ({} layout) or {want:?} ({} layout)",
-                    spec.describe(),
+                    "{} needs [{}, {}] ({} layout) or {want:?} ({} layout)",
+                    spec.shape_keys(),
                     want[1],
                     want[0],
                     Layout::PyTorch,
@@ -315,10 +315,7 @@ impl SafetensorsFile {
             path: self.path.clone(),
             name: name.to_owned(),
             found: found.to_vec(),
-            expected: format!(
-                "the model {} needs {wanted:?} ({layout} layout)",
-                spec.describe()
-            ),
+            expected: format!("{} needs {wanted:?} ({layout} layout)", spec.shape_keys()),
         })
     }
 }

@@ -489,9 +489,9 @@ impl TrainingConfig {
             ),
             Check::new(
                 "training.adam.epsilon",
-                !(t.adam.epsilon.is_finite() && t.adam.epsilon >= 0.0),
+                !(t.adam.epsilon.is_finite() && t.adam.epsilon > 0.0),
                 short_number(t.adam.epsilon),
-                "must be 0 or a small positive number",
+                "must be a small positive number, e.g. 1e-7 (0 divides by zero where a gradient is 0)",
             ),
             Check::new(
                 "training.noise_level",

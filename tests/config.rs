@@ -94,6 +94,117 @@ fn the_shipped_variants_hold_their_documented_settings() {
     assert_eq!(denoising.output.dir, Path::new("runs/denoising"));
 }
 
+/// The Keras tutorial's models and schedules, as config/keras-*.toml give them.
+fn the_keras_configs_hold_the_blogs_models() {
+    use mnist_autoencoder::fused::Activation;
+    use mnist_autoencoder::model::{Loss, ModelKind};
+    // (file, kind, encoder layers, code or channels, L1, epochs, batch, noise)
+    let blog: [(
+        &str,
+        ModelKind,
+        &[usize],
+        &[usize],
+        f64,
+        usize,
+        usize,
+        NoiseKind,
+    ); 6] = [
+        (
+            "simple",
+            ModelKind::Dense,
+            &[],
+            &[32],
+            0.0,
+            50,
+            256,
+            NoiseKind::None,
+        ),
+        (
+            "sparse",
+            ModelKind::Dense,
+            &[],
+            &[32],
+            1e-4,
+            100,
+            256,
+            NoiseKind::None,
+        ),
+        (
+            "deep",
+            ModelKind::Dense,
+            &[128, 64],
+            &[32],
+            0.0,
+            100,
+            256,
+            NoiseKind::None,
+        ),
+        (
+            "conv",
+            ModelKind::Conv,
+            &[],
+            &[16, 8, 8],
+            0.0,
+            50,
+            128,
+            NoiseKind::None,
+        ),
+        (
+            "denoising",
+            ModelKind::Conv,
+            &[],
+            &[32, 32],
+            0.0,
+            100,
+            128,
+            NoiseKind::Gaussian,
+        ),
+        (
+            "vae",
+            ModelKind::Vae,
+            &[64],
+            &[2],
+            0.0,
+            100,
+            32,
+            NoiseKind::None,
+        ),
+    ];
+    for (name, kind, layers, code, l1, epochs, batch, noise) in blog {
+        let config = shipped(&format!("keras-{name}.toml"));
+        let (m, t) = (&config.model, &config.training);
+        assert_eq!(m.kind, kind, "{name}");
+        assert_eq!(m.hidden_layers, layers, "{name}");
+        if kind == ModelKind::Conv {
+            assert_eq!(m.conv_channels, code, "{name}");
+        } else {
+            assert_eq!([m.hidden_size], code, "{name}");
+        }
+        assert_eq!(m.activation, Activation::Relu, "{name}");
+        assert_eq!(m.init, Init::Keras, "{name}");
+        assert_eq!(m.code_l1, l1, "{name}");
+        assert_eq!(
+            (t.epochs, t.batch_size, t.noise),
+            (epochs, batch, noise),
+            "{name}"
+        );
+        assert_eq!(t.loss, Loss::Bce, "{name}");
+        assert_eq!(t.optimizer, OptimizerKind::Adam, "{name}");
+        assert_eq!(t.learning_rate, 0.001, "{name}");
+        assert_eq!(
+            (t.adam.beta_1, t.adam.beta_2, t.adam.epsilon),
+            (0.9, 0.999, 1e-7)
+        );
+        if noise == NoiseKind::Gaussian {
+            assert_eq!(t.noise_level, 0.5, "{name}");
+        }
+        assert_eq!(
+            config.output.dir,
+            Path::new("runs").join(format!("keras-{name}"))
+        );
+    }
+}
+
 fn every_shipped_config_parses() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut seen = 0;
@@ -207,6 +318,53 @@ fn bad_values_are_rejected_by_key_and_value() {
     }
 }
 
+/// A bad value of each key of the other kinds of model, and of the loss and Adam: one line
+/// naming the key, the value and what it takes (the last flag is the one at fault).
+fn the_keys_of_the_other_kinds_are_checked() {
+    for (flags, needle) in [
+        (&["model.kind=cnn"][..], "model.kind"),
+        (
+            &["model.hidden_layers=[128, 0]"],
+            "model.hidden_layers = [128, 0]: each layer must have 1 to 12544 units",
+        ),
+        (
+            &["model.kind=conv", "model.hidden_layers=[64]"],
+            "model.hidden_layers = [64]: applies to kind \"dense\" and \"vae\"",
+        ),
+        (&["model.activation=tanh"], "model.activation"),
+        (
+            &["model.code_l1=-1"],
+            "model.code_l1 = -1: must be 0 (none) or a positive number",
+        ),
+        (
+            &["model.kind=vae", "model.code_l1=0.001"],
+            "model.code_l1 = 0.001: applies to kind \"dense\" only",
+        ),
+        (
+            &["model.kind=conv", "model.conv_channels=[]"],
+            "model.conv_channels = []: must list 1 to 5 convolutions",
+        ),
+        (
+            &["model.conv_channels=[16, 0]"],
+            "model.conv_channels = [16, 0]: each convolution must have 1 to 1024 channels",
+        ),
+        (&["model.init=glorot"], "model.init"),
+        (&["training.loss=l2"], "training.loss"),
+        (&["training.optimizer=sgd"], "training.optimizer"),
+        (&["training.adam.beta_1=1"], "training.adam.beta_1 = 1"),
+        (
+            &["training.adam.beta_2=-0.1"],
+            "training.adam.beta_2 = -0.1",
+        ),
+        (&["training.adam.epsilon=0"], "training.adam.epsilon = 0"),
+    ] {
+        let message = load_err(None, flags);
+        let last = flags[flags.len() - 1];
+        assert!(message.starts_with(&format!("--set {last}: ")), "{message}");
+        assert!(message.contains(needle), "{flags:?}: {message}");
+    }
+}
+
 /// The noise level's bounds depend on the kind of noise: a standard deviation in (0, 1] for
 /// Gaussian noise, a share in (0, 1) for masking, and anything when there is no noise.
 fn the_noise_level_is_checked_against_its_kind() {
@@ -297,6 +455,8 @@ crate::trials![
     plain a_typo_in_a_file_is_named_with_a_suggestion,
     plain a_typo_in_a_flag_is_named_with_the_flag,
     plain bad_values_are_rejected_by_key_and_value,
+    plain the_keys_of_the_other_kinds_are_checked,
+    plain the_keras_configs_hold_the_blogs_models,
     plain the_noise_level_is_checked_against_its_kind,
     plain a_bad_value_in_a_file_names_the_file,
     plain wrong_types_name_the_key,

@@ -20,6 +20,8 @@ mod fused;
 mod interop;
 #[cfg(not(feature = "wgpu"))]
 mod kernels;
+#[cfg(not(feature = "wgpu"))]
+mod kinds;
 mod model;
 #[cfg(not(feature = "wgpu"))]
 mod nothing_lost;
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         trials.extend(advice::trials());
         trials.extend(faults::trials());
         trials.extend(kernels::trials());
+        trials.extend(kinds::trials());
         trials.extend(nothing_lost::trials());
         trials.extend(pictures::trials());
         trials.extend(resume::trials());

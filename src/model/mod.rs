@@ -502,7 +502,7 @@ impl<B: Backend> Autoencoder<B> {
     }
 
     /// Every parameter with its name and values.
-    pub(crate) fn named_parameters(&self) -> Vec<(String, Vec<f32>)> {
+    pub fn named_parameters(&self) -> Vec<(String, Vec<f32>)> {
         use burn::store::ModuleSnapshot;
         self.collect(None, None, true)
             .into_iter()

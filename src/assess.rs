@@ -63,6 +63,23 @@ pub(crate) fn per_image_mse<B: FusedOps>(
     errors
 }
 
+/// The model's own training objective on `dataset` (its loss, penalty and KL term included;
+/// a VAE decodes its means), averaged over the images.
+pub(crate) fn mean_objective<B: FusedOps>(
+    model: &Autoencoder<B>,
+    dataset: &MnistDataset,
+    device: &B::Device,
+) -> f64 {
+    let mut total = 0.0;
+    for start in (0..dataset.len()).step_by(EVAL_BATCH) {
+        let end = (start + EVAL_BATCH).min(dataset.len());
+        let batch = images::<B>(dataset, start..end, device);
+        let loss: f32 = model.loss(batch).into_scalar().elem();
+        total += f64::from(loss) * (end - start) as f64;
+    }
+    total / dataset.len().max(1) as f64
+}
+
 /// Mean squared error over every pixel of every image: the mean of [`per_image_mse`] (every
 /// image has the same number of pixels).
 pub(crate) fn mean_of(errors: &[f32]) -> f64 {

@@ -46,6 +46,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Decode the straight line between the codes of two test images
     Interpolate(InterpolateArgs),
+    /// Decode a grid over a variational model's latent plane (model.kind = "vae")
+    Generate(GenerateArgs),
 }
 
 /// A config: the defaults, a file over them, flags over both.
@@ -169,6 +171,29 @@ pub struct ImportArgs {
     /// A config for the run (data.dir and the like); model.hidden_size comes from the file
     #[command(flatten)]
     pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Digits per side of the grid
+    #[arg(long, value_name = "N", default_value_t = 15, value_parser = clap::value_parser!(u16).range(2..=30))]
+    pub steps: u16,
+    /// The grid runs from -SPAN to SPAN on each axis (the prior is N(0, 1))
+    #[arg(long, value_name = "SPAN", default_value_t = 2.0, value_parser = span)]
+    pub span: f32,
+    /// Where to write the PNG [default: DIR/generated.png]
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// A grid's half-width: a positive number up to 10.
+fn span(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if v > 0.0 && v <= 10.0 => Ok(v),
+        _ => Err("must be a number above 0 and at most 10, e.g. 2".to_owned()),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -6,8 +6,8 @@ use mnist_autoencoder::artifacts::ArtifactError;
 use mnist_autoencoder::artifacts::{shell_path, shell_word};
 use mnist_autoencoder::backend::{self, Backend, Device, DeviceSpec, TrainingBackend};
 use mnist_autoencoder::cli::{
-    Cli, Command, ConfigArgs, EvaluateArgs, ExportArgs, Format, ImportArgs, InterpolateArgs,
-    LatentArgs, ReconstructArgs, TrainArgs,
+    Cli, Command, ConfigArgs, EvaluateArgs, ExportArgs, Format, GenerateArgs, ImportArgs,
+    InterpolateArgs, LatentArgs, ReconstructArgs, TrainArgs,
 };
 use mnist_autoencoder::config::{Config, short_number};
 use mnist_autoencoder::inspect::{self, RunRef};
@@ -77,6 +77,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Latent(args) => latent(args),
         Command::Export(args) => export(args),
         Command::Import(args) => import(args),
+        Command::Generate(args) => generate(args),
         Command::Interpolate(args) => interpolate(args),
     }
 }
@@ -163,6 +164,9 @@ fn evaluate(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         evaluation.images,
         run.model.display()
     );
+    if let Some((value, name)) = &evaluation.objective {
+        println!("Test loss = {value:.6} (the training objective: {name})");
+    }
     if let Some(path) = &evaluation.worst_figure {
         let list: Vec<String> = evaluation
             .worst
@@ -207,6 +211,24 @@ fn interpolate(args: InterpolateArgs) -> anyhow::Result<ExitCode> {
         run.to_ref(),
         [from, to],
         usize::from(steps),
+        output.as_deref(),
+        &device()?,
+    )?;
+    println!("Wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let GenerateArgs {
+        run,
+        steps,
+        span,
+        output,
+    } = args;
+    let path = inspect::generate::<Backend>(
+        run.to_ref(),
+        usize::from(steps),
+        span,
         output.as_deref(),
         &device()?,
     )?;

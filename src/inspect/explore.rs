@@ -1,5 +1,5 @@
-//! Looking at what a trained autoencoder learned: walks between two codes, and reconstructions
-//! of the user's own pictures.
+//! Looking at what a trained autoencoder learned: walks between two codes, a variational
+//! model's latent plane decoded on a grid, and reconstructions of the user's own pictures.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,11 @@ pub enum ExploreError {
     },
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    #[error(
+        "`generate` decodes a variational model's latent plane; the run in '{}' is a {kind} model (model.kind = \"{kind}\"): train one with model.kind = \"vae\" (config/keras-vae.toml), or use `interpolate` to decode between test images",
+        dir.display()
+    )]
+    NotVariational { dir: PathBuf, kind: String },
     #[error("{flag} {index}: the test set has {len} images; pick 0 to {}", len - 1)]
     NoSuchImage {
         flag: &'static str,
@@ -95,6 +100,36 @@ pub fn interpolation<B: FusedOps>(
     let top = [vec![a.clone()], decoded, vec![b.clone()]].concat();
     let bottom = [vec![a], blended, vec![b]].concat();
     save_grid(path, &[top, bottom])?;
+    Ok(())
+}
+
+/// The digits a variational model decodes from a `steps` x `steps` grid of its latent plane,
+/// `-span` to `span` on each of the first two dimensions (any others 0): the first dimension
+/// grows left to right, the second bottom to top, as on the `latent` map.
+pub fn latent_grid<B: FusedOps>(
+    model: &Autoencoder<B>,
+    steps: usize,
+    span: f32,
+    path: &Path,
+    device: &B::Device,
+) -> Result<(), ExploreError> {
+    let dims = model.code_size();
+    let at = |i: usize| -span + 2.0 * span * i as f32 / (steps - 1).max(1) as f32;
+    let mut codes = Vec::with_capacity(steps * steps * dims);
+    for row in 0..steps {
+        for column in 0..steps {
+            let mut code = vec![0.0; dims];
+            code[0] = at(column);
+            if dims > 1 {
+                code[1] = at(steps - 1 - row);
+            }
+            codes.extend(code);
+        }
+    }
+    let codes = Tensor::<B, 2>::from_data(TensorData::new(codes, [steps * steps, dims]), device);
+    let decoded = rows(model.decode(codes));
+    let grid: Vec<Vec<Vec<f32>>> = decoded.chunks(steps).map(<[_]>::to_vec).collect();
+    save_grid(path, &grid)?;
     Ok(())
 }
 

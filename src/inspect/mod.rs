@@ -1,5 +1,5 @@
-//! What uses a trained run: `evaluate`, `reconstruct`, `curves`, `latent`, `interpolate` and
-//! `export`; and `import`, which makes a run from a file of weights. Each opens the run folder
+//! What uses a trained run: `evaluate`, `reconstruct`, `curves`, `latent`, `interpolate`,
+//! `generate` and `export`; and `import`, which makes a run from a file of weights. Each opens the run folder
 //! ([`Opened`]) and writes its picture or file there unless told where.
 
 pub mod evaluate;
@@ -12,19 +12,21 @@ use std::path::{Path, PathBuf};
 use burn::data::dataset::Dataset;
 
 use crate::artifacts::ArtifactError;
-use crate::assess::{curve_title, mean_of, per_image_mse, write_reconstruction_figure};
+use crate::assess::{
+    curve_title, mean_objective, mean_of, per_image_mse, write_reconstruction_figure,
+};
 use crate::config::Config;
 use crate::data::{MnistDataset, MnistPart};
 use crate::fused::FusedOps;
 use crate::inspect::latent::LatentReport;
 use crate::metrics::parse_metrics_csv;
-use crate::model::Autoencoder;
+use crate::model::{Autoencoder, Loss, ModelKind};
 use crate::render::chart::Scale;
 use crate::render::chart::save_loss_chart;
 use crate::run_dir::safetensors::{self, ExportInfo, SafetensorsFile, Weights};
 use crate::run_dir::{
-    CODES_FILE, INTERPOLATION_FILE, LATENT_FILE, LOSS_FILE, METRICS_FILE, OWN_IMAGES_FILE,
-    RECONSTRUCTION_FILE, RunDir, SAFETENSORS_FILE, WORST_FILE, check_output,
+    CODES_FILE, GENERATED_FILE, INTERPOLATION_FILE, LATENT_FILE, LOSS_FILE, METRICS_FILE,
+    OWN_IMAGES_FILE, RECONSTRUCTION_FILE, RunDir, SAFETENSORS_FILE, WORST_FILE, check_output,
 };
 
 /// Everything that can stop a command that reads a run, each with a message a user can act on.
@@ -94,6 +96,9 @@ pub struct Evaluation {
     /// 10 log10(1 / mse), pixels in [0, 1].
     pub psnr: f64,
     pub images: usize,
+    /// The model's own objective (what training minimised), where it is not the MSE, and
+    /// what it is.
+    pub objective: Option<(f64, String)>,
     /// The worst reconstructions, worst first: (test index, label, mse), and their picture.
     pub worst: Vec<(usize, u8, f32)>,
     pub worst_figure: Option<PathBuf>,
@@ -115,6 +120,10 @@ pub fn evaluate<B: FusedOps>(
         mse,
         psnr: evaluate::psnr(mse),
         images: test.len(),
+        objective: objective_name(&run.config).map(|name| {
+            let value = mean_objective(&run.model, &test, device);
+            (value, name)
+        }),
         worst: Vec::new(),
         worst_figure: None,
     };
@@ -126,6 +135,21 @@ pub fn evaluate<B: FusedOps>(
         evaluation.worst_figure = Some(path);
     }
     Ok(evaluation)
+}
+
+/// What the model of `config` minimised, in words, unless it is the mean squared error.
+fn objective_name(config: &Config) -> Option<String> {
+    let model = &config.model;
+    let loss = match config.training.loss {
+        Loss::Mse => "mean squared error",
+        Loss::Bce => "binary cross-entropy",
+    };
+    match model.kind {
+        ModelKind::Vae => Some(format!("{loss} summed over the pixels, plus KL divergence")),
+        _ if model.code_l1 > 0.0 => Some(format!("{loss}, plus L1 of the code")),
+        _ if config.training.loss == Loss::Mse => None,
+        _ => Some(loss.to_owned()),
+    }
 }
 
 /// `reconstruct`: the tutorial's figure of `run` for `samples` test digits (default: the run's
@@ -207,6 +231,28 @@ pub fn interpolate<B: FusedOps>(
     let run = Opened::<B>::open(run, device)?;
     let path = run.dir.output(output, INTERPOLATION_FILE, "--output")?;
     explore::interpolation(&run.model, &run.test_set()?, ends, steps, &path, device)?;
+    Ok(path)
+}
+
+/// `generate`: a variational `run`'s latent plane decoded on a `steps` x `steps` grid from
+/// `-span` to `span`; returns the PNG's path.
+pub fn generate<B: FusedOps>(
+    run: RunRef<'_>,
+    steps: usize,
+    span: f32,
+    output: Option<&Path>,
+    device: &B::Device,
+) -> Result<PathBuf, Error> {
+    let opened = Opened::<B>::open(run, device)?;
+    if opened.model.kind() != ModelKind::Vae {
+        return Err(explore::ExploreError::NotVariational {
+            dir: run.dir.to_owned(),
+            kind: opened.config.model.kind.to_string(),
+        }
+        .into());
+    }
+    let path = opened.dir.output(output, GENERATED_FILE, "--output")?;
+    explore::latent_grid(&opened.model, steps, span, &path, device)?;
     Ok(path)
 }
 

@@ -33,6 +33,7 @@ pub(crate) const LOSS_FILE: &str = "loss.png";
 pub(crate) const LATENT_FILE: &str = "latent.png";
 pub(crate) const CODES_FILE: &str = "codes.csv";
 pub(crate) const INTERPOLATION_FILE: &str = "interpolation.png";
+pub(crate) const GENERATED_FILE: &str = "generated.png";
 pub(crate) const WORST_FILE: &str = "worst.png";
 pub(crate) const OWN_IMAGES_FILE: &str = "own-images.png";
 /// The weights a run started from, when they did not come from the seed (`train --init-from`,

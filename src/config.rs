@@ -426,7 +426,7 @@ impl ModelSettings {
 impl TrainingConfig {
     /// The rules of the `training` keys, in the order they are reported.
     fn checks(&self) -> Vec<Check> {
-        let (t, r) = (self, &self.rmsprop);
+        let t = self;
         let level = t.noise_level;
         let bad_noise = match t.noise {
             NoiseKind::None => None,
@@ -437,7 +437,6 @@ impl TrainingConfig {
                 "with noise = \"masking\" it is the share of pixels zeroed: above 0, below 1",
             ),
         };
-        let below_one = "must be at least 0 and below 1";
         vec![
             Check::new(
                 "training.epochs",
@@ -458,6 +457,23 @@ impl TrainingConfig {
                 "must be a positive number, e.g. 0.01",
             ),
             Check::new(
+                "training.noise_level",
+                bad_noise.is_some(),
+                short_number(level),
+                bad_noise.unwrap_or_default(),
+            ),
+        ]
+        .into_iter()
+        .chain(self.optimizer_checks())
+        .collect()
+    }
+
+    /// The rules of the `training.rmsprop` and `training.adam` keys.
+    fn optimizer_checks(&self) -> Vec<Check> {
+        let (r, a) = (&self.rmsprop, &self.adam);
+        let below_one = "must be at least 0 and below 1";
+        vec![
+            Check::new(
                 "training.rmsprop.alpha",
                 !(0.0..1.0).contains(&r.alpha),
                 short_number(r.alpha),
@@ -477,27 +493,21 @@ impl TrainingConfig {
             ),
             Check::new(
                 "training.adam.beta_1",
-                !(0.0..1.0).contains(&t.adam.beta_1),
-                short_number(t.adam.beta_1),
+                !(0.0..1.0).contains(&a.beta_1),
+                short_number(a.beta_1),
                 below_one,
             ),
             Check::new(
                 "training.adam.beta_2",
-                !(0.0..1.0).contains(&t.adam.beta_2),
-                short_number(t.adam.beta_2),
+                !(0.0..1.0).contains(&a.beta_2),
+                short_number(a.beta_2),
                 below_one,
             ),
             Check::new(
                 "training.adam.epsilon",
-                !(t.adam.epsilon.is_finite() && t.adam.epsilon > 0.0),
-                short_number(t.adam.epsilon),
+                !(a.epsilon.is_finite() && a.epsilon > 0.0),
+                short_number(a.epsilon),
                 "must be a small positive number, e.g. 1e-7 (0 divides by zero where a gradient is 0)",
-            ),
-            Check::new(
-                "training.noise_level",
-                bad_noise.is_some(),
-                short_number(level),
-                bad_noise.unwrap_or_default(),
             ),
         ]
     }

@@ -94,83 +94,84 @@ fn the_shipped_variants_hold_their_documented_settings() {
     assert_eq!(denoising.output.dir, Path::new("runs/denoising"));
 }
 
+/// One of the Keras tutorial's models as its config should give it.
+struct Blog {
+    name: &'static str,
+    kind: mnist_autoencoder::model::ModelKind,
+    layers: &'static [usize],
+    /// The code's units, or the convolutions' channels.
+    code: &'static [usize],
+    l1: f64,
+    epochs: usize,
+    batch: usize,
+    noise: NoiseKind,
+}
+
 /// The Keras tutorial's models and schedules, as config/keras-*.toml give them.
 fn the_keras_configs_hold_the_blogs_models() {
     use mnist_autoencoder::fused::Activation;
     use mnist_autoencoder::model::{Loss, ModelKind};
-    // (file, kind, encoder layers, code or channels, L1, epochs, batch, noise)
-    let blog: [(
-        &str,
-        ModelKind,
-        &[usize],
-        &[usize],
-        f64,
-        usize,
-        usize,
-        NoiseKind,
-    ); 6] = [
-        (
-            "simple",
-            ModelKind::Dense,
-            &[],
-            &[32],
-            0.0,
-            50,
-            256,
-            NoiseKind::None,
-        ),
-        (
-            "sparse",
-            ModelKind::Dense,
-            &[],
-            &[32],
-            1e-4,
-            100,
-            256,
-            NoiseKind::None,
-        ),
-        (
-            "deep",
-            ModelKind::Dense,
-            &[128, 64],
-            &[32],
-            0.0,
-            100,
-            256,
-            NoiseKind::None,
-        ),
-        (
-            "conv",
-            ModelKind::Conv,
-            &[],
-            &[16, 8, 8],
-            0.0,
-            50,
-            128,
-            NoiseKind::None,
-        ),
-        (
-            "denoising",
-            ModelKind::Conv,
-            &[],
-            &[32, 32],
-            0.0,
-            100,
-            128,
-            NoiseKind::Gaussian,
-        ),
-        (
-            "vae",
-            ModelKind::Vae,
-            &[64],
-            &[2],
-            0.0,
-            100,
-            32,
-            NoiseKind::None,
-        ),
+    let simple = Blog {
+        name: "simple",
+        kind: ModelKind::Dense,
+        layers: &[],
+        code: &[32],
+        l1: 0.0,
+        epochs: 50,
+        batch: 256,
+        noise: NoiseKind::None,
+    };
+    let blog = [
+        Blog {
+            l1: 1e-4,
+            epochs: 100,
+            name: "sparse",
+            ..simple
+        },
+        Blog {
+            layers: &[128, 64],
+            epochs: 100,
+            name: "deep",
+            ..simple
+        },
+        Blog {
+            kind: ModelKind::Conv,
+            code: &[16, 8, 8],
+            batch: 128,
+            name: "conv",
+            ..simple
+        },
+        Blog {
+            kind: ModelKind::Conv,
+            code: &[32, 32],
+            batch: 128,
+            epochs: 100,
+            noise: NoiseKind::Gaussian,
+            name: "denoising",
+            ..simple
+        },
+        Blog {
+            kind: ModelKind::Vae,
+            layers: &[64],
+            code: &[2],
+            epochs: 100,
+            batch: 32,
+            name: "vae",
+            ..simple
+        },
+        simple,
     ];
-    for (name, kind, layers, code, l1, epochs, batch, noise) in blog {
+    for Blog {
+        name,
+        kind,
+        layers,
+        code,
+        l1,
+        epochs,
+        batch,
+        noise,
+    } in blog
+    {
         let config = shipped(&format!("keras-{name}.toml"));
         let (m, t) = (&config.model, &config.training);
         assert_eq!(m.kind, kind, "{name}");

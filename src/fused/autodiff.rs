@@ -117,13 +117,16 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     }
 }
 
+/// A loss and its gradient on the autodiff backend.
+type LossAndGradient<B, C> = (FloatTensor<Autodiff<B, C>>, FloatTensor<Autodiff<B, C>>);
+
 /// A loss of `input` and its gradient, computed together by the inner backend, as one node of
 /// the graph, whose backward hands on the gradient (times the one coming down).
 fn loss_node<B: FusedOps, C: CheckpointStrategy>(
     input: &FloatTensor<Autodiff<B, C>>,
     loss: FloatTensor<B>,
     grad: FloatTensor<B>,
-) -> (FloatTensor<Autodiff<B, C>>, FloatTensor<Autodiff<B, C>>) {
+) -> LossAndGradient<B, C> {
     let loss = match LossNode
         .prepare::<C>([input.node.clone()])
         .compute_bound()

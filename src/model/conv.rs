@@ -6,7 +6,7 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::module::max_pool2d;
 
-use super::{Loss, activate_composed, output_activation, reconstruction_loss};
+use super::layers::{Loss, activate_composed, output_activation, reconstruction_loss};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::fused::{Activation, FusedOps, composed};
 

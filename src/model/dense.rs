@@ -4,7 +4,7 @@
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use super::{Loss, layer, layer_composed, output_activation, reconstruction_loss};
+use super::layers::{Loss, layer, layer_composed, output_activation, reconstruction_loss};
 use crate::fused::{Activation, FusedOps, composed};
 
 /// Layers from the image to the code (`encoder`) and back (`decoder`, whose last layer gives

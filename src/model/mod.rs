@@ -6,6 +6,7 @@
 
 mod conv;
 mod dense;
+mod layers;
 mod vae;
 
 use std::fmt;
@@ -21,10 +22,11 @@ pub use self::conv::ConvAutoencoder;
 pub(crate) use self::conv::{last_conv_trims, pooled_sides};
 pub use self::dense::DenseAutoencoder;
 pub(crate) use self::dense::DenseAutoencoderRecordItem;
+pub use self::layers::{Loss, bce_with_logits, mse};
 pub use self::vae::Vae;
 use crate::data::{IMAGE_PIXELS, MnistBatch};
 pub use crate::fused::composed::sigmoid;
-use crate::fused::{Activation, FusedAutodiff, FusedOps, composed, float};
+use crate::fused::{Activation, FusedAutodiff, FusedOps};
 /// How the weights and biases of every layer are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,25 +71,6 @@ impl fmt::Display for ModelKind {
             ModelKind::Dense => "dense",
             ModelKind::Conv => "conv",
             ModelKind::Vae => "vae",
-        })
-    }
-}
-
-/// The reconstruction loss (`training.loss`), over every pixel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Loss {
-    /// Mean squared error, the tutorial's.
-    Mse,
-    /// Binary cross-entropy, computed from the last layer's logits, Keras's.
-    Bce,
-}
-
-impl fmt::Display for Loss {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Loss::Mse => "mse",
-            Loss::Bce => "bce",
         })
     }
 }
@@ -577,86 +560,6 @@ impl<B: FusedOps> Autoencoder<B> {
     pub fn loss_composed(&self, images: Tensor<B, 2>) -> Tensor<B, 1> {
         each_kind!(self, m => m.objective_composed(images))
     }
-}
-
-fn bias<B: FusedOps>(linear: &Linear<B>) -> Tensor<B, 1> {
-    linear
-        .bias
-        .as_ref()
-        .expect("the autoencoder's layers have biases")
-        .val()
-}
-
-/// `activation(x · W + b)` of one layer, as one fused operation.
-fn layer<B: FusedOps>(linear: &Linear<B>, x: Tensor<B, 2>, activation: Activation) -> Tensor<B, 2> {
-    float(B::linear_activation(
-        x.into_primitive().tensor(),
-        linear.weight.val().into_primitive().tensor(),
-        bias(linear).into_primitive().tensor(),
-        activation,
-    ))
-}
-
-/// [`layer`] through Burn's standard ops.
-fn layer_composed<B: FusedOps>(
-    linear: &Linear<B>,
-    x: Tensor<B, 2>,
-    activation: Activation,
-) -> Tensor<B, 2> {
-    composed::linear(x, linear.weight.val(), bias(linear), activation)
-}
-
-/// `activation(x)` through Burn's standard ops (and [`sigmoid`]).
-fn activate_composed<B: Backend, const D: usize>(
-    activation: Activation,
-    x: Tensor<B, D>,
-) -> Tensor<B, D> {
-    match activation {
-        Activation::Linear => x,
-        Activation::Sigmoid => sigmoid(x),
-        Activation::Relu => burn::tensor::activation::relu(x),
-    }
-}
-
-/// What the last layer gives for `loss`: the image for the squared error, its logits for the
-/// cross-entropy (computed from them, stably).
-fn output_activation(loss: Loss) -> Activation {
-    match loss {
-        Loss::Mse => Activation::Sigmoid,
-        Loss::Bce => Activation::Linear,
-    }
-}
-
-/// The loss of `targets` from the last layer's `output` ([`output_activation`]'s), averaged
-/// over every pixel, as one fused operation.
-fn reconstruction_loss<B: FusedOps>(
-    loss: Loss,
-    output: Tensor<B, 2>,
-    targets: Tensor<B, 2>,
-) -> Tensor<B, 1> {
-    match loss {
-        Loss::Mse => mse(output, targets),
-        Loss::Bce => bce_with_logits(output, targets),
-    }
-}
-
-/// Mean squared error over every element, `[1]`, as one fused operation.
-pub fn mse<B: FusedOps>(output: Tensor<B, 2>, target: Tensor<B, 2>) -> Tensor<B, 1> {
-    let (loss, _gradient) = B::mse_with_gradient(
-        output.into_primitive().tensor(),
-        target.into_primitive().tensor(),
-    );
-    float(loss)
-}
-
-/// The binary cross-entropy of `sigmoid(logits)` against `target`, averaged over every
-/// element, `[1]`, as one fused operation.
-pub fn bce_with_logits<B: FusedOps>(logits: Tensor<B, 2>, target: Tensor<B, 2>) -> Tensor<B, 1> {
-    let (loss, _gradient) = B::bce_with_logits_with_gradient(
-        logits.into_primitive().tensor(),
-        target.into_primitive().tensor(),
-    );
-    float(loss)
 }
 
 /// What a step hands to the metrics: the batch loss only, off the autodiff graph.

@@ -5,7 +5,7 @@
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use super::{Loss, layer, layer_composed, output_activation, reconstruction_loss};
+use super::layers::{Loss, layer, layer_composed, output_activation, reconstruction_loss};
 use crate::data::IMAGE_PIXELS;
 use crate::fused::{Activation, FusedOps, composed};
 

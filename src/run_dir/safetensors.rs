@@ -369,12 +369,15 @@ fn transposed(rows: usize, cols: usize, values: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+/// A tensor under its file name: its shape and values.
+type Named = (String, (Vec<usize>, Vec<f32>));
+
 /// The weights of a file, checked, in Burn's layout.
 #[derive(Debug, Clone)]
 pub struct Weights {
     pub path: PathBuf,
     /// Each parameter under the file's name for it, in the model's order: shape and values.
-    tensors: Vec<(String, (Vec<usize>, Vec<f32>))>,
+    tensors: Vec<Named>,
     /// The layout the file was in.
     pub layout: Layout,
     /// The model they are the weights of.
@@ -486,7 +489,7 @@ pub fn export<B: FusedOps>(
         }
     }
     let names = file_names(model.parameter_shapes());
-    let tensors: Vec<(String, (Vec<usize>, Vec<f32>))> = names
+    let tensors: Vec<Named> = names
         .into_iter()
         .zip(model.named_parameters())
         .map(|((name, shape), (_, values))| match shape[..] {

@@ -304,6 +304,28 @@ impl Blocked {
 /// the group (zero where that row has none).
 type Term = (usize, [f32; GROUP]);
 
+/// [`sparse_rows`] for weights that are not all finite: every product, zeros included, so that
+/// NaN and infinity propagate as IEEE says.
+fn every_product(
+    x: &[f32],
+    k: usize,
+    w: &Blocked,
+    bias: &[f32],
+    out: &mut [&mut [MaybeUninit<f32>]],
+    activation: Activation,
+) {
+    for (x, out) in x.chunks_exact(k).zip(out.iter_mut()) {
+        for (j, o) in out[..bias.len()].iter_mut().enumerate() {
+            let sum = x
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * w.at(i, j))
+                .sum::<f32>();
+            o.write(activate(activation, sum + bias[j]));
+        }
+    }
+}
+
 multiversion! {
     /// `out[r][..] = activation(bias + Σ_i x[r, i] · w[i, ..])` over the pixels `i` some row
     /// of the group of `r` has nonzero, for each row `r` of `x` (`k` values a row); `w`
@@ -320,13 +342,7 @@ multiversion! {
         let n = bias.len();
         assert!(w.rows == k && w.cols == n, "weight shape");
         if !w.finite {
-            // Every product, zeros included, so that NaN and infinity propagate as IEEE says.
-            for (x, out) in x.chunks_exact(k).zip(out.iter_mut()) {
-                for (j, o) in out[..n].iter_mut().enumerate() {
-                    let sum = x.iter().enumerate().map(|(i, v)| v * w.at(i, j)).sum::<f32>();
-                    o.write(activate(activation, sum + bias[j]));
-                }
-            }
+            every_product(x, k, w, bias, out, activation);
             return;
         }
         let zeros = vec![0f32; k];

@@ -17,9 +17,16 @@ resident memory, and each target of the speed issue met or not. With --scale, al
 ours and TensorFlow for hidden sizes 64, 256, 1024 and batch sizes 50, 100, 500. With
 `--simd avx2`, ours and the floors keep to AVX2 (the path of a processor without AVX-512).
 
+With `--kinds simple,deep,...` it times the Keras tutorial's autoencoders instead: for each, ours
+(config/keras-KIND.toml) and Keras (bench/reference/keras_autoencoders.py) alternately, `--epochs`
+epochs each (`--limit N`: on the first N training images only), and prints the seconds per epoch
+(the first epoch left out when there are more), the ratio and each one's test MSE.
+
     cargo build --release && cargo build --release --example gemm_floor
     python3 bench/compare.py --data ../shared/data/mnist --tf-python /tmp/tf/bin/python3 \\
         --torch-python /tmp/torch/bin/python3 --rounds 3 --scale
+    python3 bench/compare.py --data ../shared/data/mnist --tf-python /tmp/tf/bin/python3 \\
+        --kinds simple,sparse,deep,vae --epochs 3 --rounds 2
 
 A benchmark, not a test: it prints figures and asserts nothing.
 """
@@ -132,6 +139,62 @@ def cpu_name():
     return f"{model}, {os.cpu_count()} cores"
 
 
+KINDS = ("simple", "sparse", "deep", "conv", "denoising", "vae")
+
+
+def keras_kind(args, tmp, kind, name):
+    """Seconds per epoch and test MSE of Keras's model of `kind`."""
+    out_json = os.path.join(tmp, name + ".json")
+    cmd = [args.tf_python, os.path.join(HERE, "reference", "keras_autoencoders.py"),
+           "--data", args.data, "--kind", kind, "--epochs", str(args.epochs),
+           "--limit", str(args.limit), "--out", out_json]
+    peak_rss_mb(cmd)
+    with open(out_json) as f:
+        result = json.load(f)
+    return [e["seconds"] for e in result["epochs"]], result["test_mse"]
+
+
+def our_kind(args, tmp, kind, name):
+    """Seconds per epoch and test MSE of ours, config/keras-KIND.toml."""
+    run_dir = os.path.join(tmp, name)
+    cmd = [args.bin, "train", "--config", os.path.join(ROOT, "config", f"keras-{kind}.toml"),
+           "--set", f"data.dir={os.path.abspath(args.data)}", "--set", "data.download=false",
+           "--set", f"training.epochs={args.epochs}", "--set", f"data.train_limit={args.limit}",
+           "--set", f"output.dir={run_dir}", "--set", "output.dashboard=plain"]
+    out, _, _ = peak_rss_mb(cmd, our_environment(args, tmp))
+    return epoch_seconds(run_dir), float(re.search(r"Test MSE = ([0-9.]+)", out).group(1))
+
+
+def compare_kinds(args):
+    """Ours against Keras for each of `args.kinds`: seconds per epoch and test MSE."""
+    kinds = args.kinds.split(",")
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        sys.exit(f"error: --kinds {','.join(unknown)}: pick from {','.join(KINDS)}")
+    rows = {k: ([], [], [], []) for k in kinds}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for kind in kinds:
+                print(f"round {r + 1}/{args.rounds}: {kind}", file=sys.stderr, flush=True)
+                ours_s, ours_mse, keras_s, keras_mse = rows[kind]
+                seconds, mse = our_kind(args, tmp, kind, f"ours-{kind}-{r}")
+                ours_s += seconds[1:] or seconds
+                ours_mse.append(mse)
+                seconds, mse = keras_kind(args, tmp, kind, f"keras-{kind}-{r}")
+                keras_s += seconds[1:] or seconds
+                keras_mse.append(mse)
+    med = statistics.median
+    images = f"{args.limit:,}" if args.limit else "55,000"
+    print(f"\n{cpu_name()}; {cpu_features()}")
+    print(f"{args.rounds} rounds x {args.epochs} epochs of {images} training images (and 5,000 "
+          "validating); seconds per epoch, median (epoch 1 left out when there are more):\n")
+    print("| kind | ours s/epoch | Keras s/epoch | speed vs Keras | ours test MSE | Keras test MSE |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, (ours_s, ours_mse, keras_s, keras_mse) in rows.items():
+        print(f"| {kind} | {med(ours_s):.2f} | {med(keras_s):.2f} | {med(keras_s) / med(ours_s):.2f}x "
+              f"| {med(ours_mse):.6f} | {med(keras_mse):.6f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder with the four MNIST IDX files")
@@ -147,10 +210,15 @@ def main():
     parser.add_argument("--scale", action="store_true", help="also time hidden and batch sizes")
     parser.add_argument("--simd", choices=["avx2", "baseline"],
                         help="keep our kernels to these instructions (a processor without AVX-512)")
+    parser.add_argument("--kinds", help=f"time the Keras tutorial's kinds instead: some of {','.join(KINDS)}")
+    parser.add_argument("--limit", type=int, default=0, help="with --kinds: train on the first N images")
     args = parser.parse_args()
     args.plans = {}
     if not os.path.isfile(args.bin):
         sys.exit(f"error: no binary at {args.bin}; run `cargo build --release` or pass --bin")
+    if args.kinds:
+        compare_kinds(args)
+        return
     if args.floor_bin is None:
         args.floor_bin = os.path.join(os.path.dirname(args.bin), "examples", "gemm_floor")
     if not os.path.isfile(args.floor_bin):

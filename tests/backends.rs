@@ -119,6 +119,78 @@ fn ndarray_and_wgpu_train_alike_from_the_same_weights() {
     );
 }
 
+/// Each other kind of model (Keras's deep sparse one, a convolutional one, a VAE) gives the same
+/// loss and, after one optimiser step, the same weights on both backends from the same weights.
+fn every_kind_computes_alike_on_both_backends() {
+    use mnist_autoencoder::fused::Activation;
+    use mnist_autoencoder::model::{Loss, ModelKind};
+    let cpu = NdArrayDevice::Cpu;
+    let gpu = WgpuDevice::DefaultDevice;
+    let keras = |kind| {
+        AutoencoderConfig::new()
+            .with_kind(kind)
+            .with_activation(Activation::Relu)
+            .with_loss(Loss::Bce)
+            .with_init(Init::Keras)
+    };
+    let kinds = [
+        keras(ModelKind::Dense)
+            .with_hidden_layers(vec![32, 16])
+            .with_hidden_size(8)
+            .with_code_l1(1e-4),
+        keras(ModelKind::Conv).with_conv_channels(vec![4, 2, 2]),
+        keras(ModelKind::Vae)
+            .with_hidden_layers(vec![16])
+            .with_hidden_size(2),
+    ];
+    let pixels: Vec<f32> = synthetic_pixels(BATCH)
+        .iter()
+        .map(|&p| f32::from(p) / 255.0)
+        .collect();
+    for config in kinds {
+        let what = config.describe();
+        Cpu::seed(&cpu, 3);
+        let on_cpu: Autoencoder<Cpu> = config.init(&cpu);
+        let initial = on_cpu.named_parameters();
+        let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+        let bytes = Recorder::<Cpu>::record(&recorder, on_cpu.clone().into_record(), ()).unwrap();
+        let record = Recorder::<Gpu>::load(&recorder, bytes, &gpu).unwrap();
+        let on_gpu: Autoencoder<Gpu> = config.init(&gpu).load_record(record);
+        assert_eq!(initial, on_gpu.named_parameters(), "{what}: the record");
+
+        fn step<B: FusedAutodiff>(
+            model: Autoencoder<B>,
+            pixels: &[f32],
+            device: &B::Device,
+        ) -> (f32, Vec<f32>) {
+            let images =
+                Tensor::<B, 2>::from_data(TensorData::new(pixels.to_vec(), [BATCH, 784]), device);
+            let loss = model.loss(images);
+            let value = loss.clone().into_scalar().elem::<f32>();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let model = Tf1RmsPropConfig::new().init().step(LEARNING_RATE, model, grads);
+            let flat = model.named_parameters().into_iter().flat_map(|(_, v)| v);
+            (value, flat.collect())
+        }
+        let (cpu_loss, cpu_weights) = step(on_cpu, &pixels, &cpu);
+        let (gpu_loss, gpu_weights) = step(on_gpu, &pixels, &gpu);
+        let before: Vec<f32> = initial.into_iter().flat_map(|(_, v)| v).collect();
+        let moved = max_abs_diff(&before, &cpu_weights);
+        let apart = max_abs_diff(&cpu_weights, &gpu_weights);
+        eprintln!("{what}: loss {cpu_loss} | {gpu_loss}; moved {moved:e}, apart {apart:e}");
+        assert!(
+            (cpu_loss - gpu_loss).abs() <= 1e-5 * cpu_loss.abs(),
+            "{what}: loss {cpu_loss} on ndarray, {gpu_loss} on wgpu"
+        );
+        assert!(
+            moved > 1e-4,
+            "{what}: the step moved the weights by {moved:e}"
+        );
+        assert!(apart < 1e-3 * moved, "{what}: weights {apart:e} apart");
+    }
+}
+
 crate::trials![
     plain ndarray_and_wgpu_train_alike_from_the_same_weights,
+    plain every_kind_computes_alike_on_both_backends,
 ];

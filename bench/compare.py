@@ -18,7 +18,7 @@ ours and TensorFlow for hidden sizes 64, 256, 1024 and batch sizes 50, 100, 500.
 `--simd avx2`, ours and the floors keep to AVX2 (the path of a processor without AVX-512).
 
 With `--kinds simple,deep,...` it times the Keras tutorial's autoencoders instead: for each, ours
-(config/keras-KIND.toml) and Keras (bench/reference/keras_autoencoders.py) alternately, `--epochs`
+(the config/keras-*.toml of each) and Keras (bench/reference/keras_autoencoders.py) alternately, `--epochs`
 epochs each (`--limit N`: on the first N training images only), and prints the seconds per epoch
 (the first epoch left out when there are more), the ratio and each one's test MSE.
 
@@ -155,7 +155,7 @@ def keras_kind(args, tmp, kind, name):
 
 
 def our_kind(args, tmp, kind, name):
-    """Seconds per epoch and test MSE of ours, config/keras-KIND.toml."""
+    """Seconds per epoch and test MSE of ours, the kind's config/keras-*.toml."""
     run_dir = os.path.join(tmp, name)
     cmd = [args.bin, "train", "--config", os.path.join(ROOT, "config", f"keras-{kind}.toml"),
            "--set", f"data.dir={os.path.abspath(args.data)}", "--set", "data.download=false",

@@ -168,7 +168,9 @@ fn every_kind_computes_alike_on_both_backends() {
             let loss = model.loss(images);
             let value = loss.clone().into_scalar().elem::<f32>();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let model = Tf1RmsPropConfig::new().init().step(LEARNING_RATE, model, grads);
+            let model = Tf1RmsPropConfig::new()
+                .init()
+                .step(LEARNING_RATE, model, grads);
             let flat = model.named_parameters().into_iter().flat_map(|(_, v)| v);
             (value, flat.collect())
         }

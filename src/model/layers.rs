@@ -50,6 +50,21 @@ pub(super) fn layer<B: FusedOps>(
     ))
 }
 
+/// A stack of fused layers from codes to the image: `hidden` after each layer but the last,
+/// `last` after the last (the image's sigmoid, or none for its logits).
+pub(super) fn decode_stack<B: FusedOps>(
+    decoder: &[Linear<B>],
+    codes: Tensor<B, 2>,
+    hidden: Activation,
+    last: Activation,
+) -> Tensor<B, 2> {
+    let (output, layers) = decoder.split_last().expect("a decoder layer");
+    let x = layers
+        .iter()
+        .fold(codes, |x, linear| layer(linear, x, hidden));
+    layer(output, x, last)
+}
+
 /// [`layer`] through Burn's standard ops.
 pub(super) fn layer_composed<B: FusedOps>(
     linear: &Linear<B>,

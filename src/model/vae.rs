@@ -5,7 +5,9 @@
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use super::layers::{Loss, layer, layer_composed, output_activation, reconstruction_loss};
+use super::layers::{
+    Loss, decode_stack, layer, layer_composed, output_activation, reconstruction_loss,
+};
 use crate::data::IMAGE_PIXELS;
 use crate::fused::{Activation, FusedOps, composed};
 
@@ -36,11 +38,7 @@ impl<B: FusedOps> Vae<B> {
     }
 
     fn decode_as(&self, codes: Tensor<B, 2>, last: Activation) -> Tensor<B, 2> {
-        let (output, hidden) = self.decoder.split_last().expect("a decoder layer");
-        let x = hidden
-            .iter()
-            .fold(codes, |x, linear| layer(linear, x, self.activation));
-        layer(output, x, last)
+        decode_stack(&self.decoder, codes, self.activation, last)
     }
 
     /// codes: `[batch, latent]` -> images: `[batch, 784]` in (0, 1)

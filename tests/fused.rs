@@ -905,6 +905,205 @@ fn every_kernel_of_every_product_matches_the_composed_ops() {
     }
 }
 
+/// `[n, c, h, w]` values of [`drawn`].
+fn drawn4<X: Backend>(shape: [usize; 4], seed: u64) -> Tensor<X, 4> {
+    let [n, c, h, w] = shape;
+    drawn::<X>([n * c, h * w], seed).reshape(shape)
+}
+
+/// ndarray's convolution, max pooling and upsampling kernels against Burn's ops (ndarray's
+/// `conv2d` and the backward passes Burn's autodiff uses), for both paddings, every
+/// activation, odd and non-square sides, one image to more than a thread's share, and with
+/// and without the input's gradient.
+#[cfg(feature = "ndarray")]
+fn the_convolution_kernels_match_burns_ops() {
+    type Cpu = burn::backend::NdArray<f32>;
+    let seed = std::cell::Cell::new(100);
+    let random = |shape: [usize; 4]| {
+        seed.set(seed.get() + 1);
+        drawn4::<Cpu>(shape, seed.get())
+    };
+    // (images, channels, height, width, filters, padding)
+    let cases = [
+        (1, 1, 3, 3, 1, 1),
+        (3, 1, 7, 5, 2, 1),
+        (2, 3, 6, 6, 4, 0),
+        (2, 2, 9, 7, 3, 0),
+        (17, 3, 28, 28, 4, 1),
+    ];
+    for (n, c, h, w, o, padding) in cases {
+        let x = random([n, c, h, w]);
+        let weight = random([o, c, 3, 3]).div_scalar(((c * 9) as f32).sqrt());
+        let bias = random([1, 1, 1, o]).reshape([o]);
+        for activation in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
+            let what =
+                format!("[{n}, {c}, {h}, {w}] * [{o}, {c}, 3, 3], padding {padding}, {activation}");
+            let y: Tensor<Cpu, 4> = float(Cpu::conv2d_activation(
+                primitive(x.clone()),
+                primitive(weight.clone()),
+                primitive(bias.clone()),
+                padding,
+                activation,
+            ));
+            let want =
+                composed::conv2d(x.clone(), weight.clone(), bias.clone(), padding, activation);
+            assert_eq!(y.dims(), want.dims(), "{what}: output shape");
+            assert_close(
+                &format!("{what}: y"),
+                &values(y.clone()),
+                &values(want),
+                1e-5,
+            );
+            let dy = random(y.dims());
+            for input_grad in [true, false] {
+                let got = Cpu::conv2d_activation_backward(
+                    primitive(x.clone()),
+                    primitive(weight.clone()),
+                    primitive(y.clone()),
+                    primitive(dy.clone()),
+                    (padding, activation),
+                    input_grad,
+                );
+                let (input, dw, db) = composed::conv2d_backward(
+                    x.clone(),
+                    weight.clone(),
+                    y.clone(),
+                    dy.clone(),
+                    (padding, activation),
+                    input_grad,
+                );
+                assert_eq!(
+                    got.input.is_some(),
+                    input_grad,
+                    "{what}: input gradient asked for"
+                );
+                if let (Some(got), Some(want)) = (got.input, input) {
+                    assert_close(
+                        &format!("{what}: dx"),
+                        &values(float::<Cpu, 4>(got)),
+                        &values(want),
+                        1e-5,
+                    );
+                }
+                assert_close(
+                    &format!("{what}: dW"),
+                    &values(float::<Cpu, 4>(got.weight)),
+                    &values(dw),
+                    1e-5,
+                );
+                assert_close(
+                    &format!("{what}: db"),
+                    &values(float::<Cpu, 1>(got.bias)),
+                    &values(db),
+                    1e-5,
+                );
+            }
+        }
+    }
+    for (n, c, h, w) in [(1, 1, 2, 3), (2, 3, 7, 5), (3, 2, 4, 6), (1, 2, 28, 28)] {
+        let what = format!("[{n}, {c}, {h}, {w}]");
+        let x = random([n, c, h, w]);
+        let pooled: Tensor<Cpu, 4> = float(Cpu::max_pool(primitive(x.clone())));
+        let want = composed::max_pool(x.clone());
+        assert_eq!(pooled.dims(), want.dims(), "{what}: pooled shape");
+        assert_eq!(values(pooled.clone()), values(want), "{what}: max pooling");
+        let dy = random(pooled.dims());
+        let dx: Tensor<Cpu, 4> = float(Cpu::max_pool_backward(
+            primitive(x.clone()),
+            primitive(dy.clone()),
+        ));
+        let want = composed::max_pool_backward(x.clone(), dy);
+        assert_eq!(values(dx), values(want), "{what}: max pooling's gradient");
+        let up: Tensor<Cpu, 4> = float(Cpu::upsample(primitive(x.clone())));
+        assert_eq!(
+            values(up.clone()),
+            values(composed::upsample(x)),
+            "{what}: upsampling"
+        );
+        let dy = random(up.dims());
+        let dx: Tensor<Cpu, 4> = float(Cpu::upsample_backward(primitive(dy.clone())));
+        let want = composed::upsample_backward(dy);
+        assert_close(
+            &format!("{what}: upsampling's gradient"),
+            &values(dx),
+            &values(want),
+            1e-6,
+        );
+    }
+}
+
+/// The convolutional kind's loss and the gradient of every parameter, through the fused ops
+/// and through Burn's (its `Conv2d`, max pooling and autodiff), from the same weights: Keras's
+/// shape (a pooling of odd sides, 7 to 4, and a decoder convolution without padding) under
+/// the cross-entropy, and the denoising one's under the squared error.
+fn the_conv_kind_matches_burns_ops() {
+    use mnist_autoencoder::model::{Loss, ModelKind};
+    for (channels, loss) in [(vec![3, 2, 2], Loss::Bce), (vec![2, 2], Loss::Mse)] {
+        let mut model: Autoencoder<AB> = AutoencoderConfig::new()
+            .with_kind(ModelKind::Conv)
+            .with_conv_channels(channels.clone())
+            .with_activation(Activation::Relu)
+            .with_loss(loss)
+            .with_init(Init::Keras)
+            .init(&Default::default());
+        let Autoencoder::Conv(conv) = &mut model else {
+            panic!("a convolutional model");
+        };
+        // Weights of Glorot's spread and small biases, the same in every run.
+        let layers = conv
+            .encoder
+            .iter_mut()
+            .chain(&mut conv.decoder)
+            .chain([&mut conv.output]);
+        for (i, layer) in layers.enumerate() {
+            let [o, c, k, _] = layer.weight.val().dims();
+            let spread = (6.0 / ((c + o) * k * k) as f32).sqrt() / 3f32.sqrt();
+            let seed = 10 * i as u64;
+            layer.weight = Param::from_tensor(drawn4([o, c, k, k], seed).mul_scalar(spread));
+            let bias = drawn4([1, 1, 1, o], seed + 1).reshape([o]).mul_scalar(0.05);
+            layer.bias = Some(Param::from_tensor(bias));
+        }
+        let Autoencoder::Conv(conv) = &model else {
+            panic!("a convolutional model");
+        };
+        let layers: Vec<_> = conv
+            .encoder
+            .iter()
+            .chain(&conv.decoder)
+            .chain([&conv.output])
+            .collect();
+        let gradients = |fused: bool| {
+            let x = input::<AB>(Input::Digits, 5);
+            let loss = if fused {
+                model.loss(x)
+            } else {
+                model.loss_composed(x)
+            };
+            let grads = loss.clone().backward();
+            let mut all = vec![("loss".to_string(), values(loss))];
+            for (i, layer) in layers.iter().enumerate() {
+                let bias = layer.bias.as_ref().unwrap().val();
+                all.push((
+                    format!("layer {i} dW"),
+                    values(layer.weight.val().grad(&grads).unwrap()),
+                ));
+                all.push((format!("layer {i} db"), values(bias.grad(&grads).unwrap())));
+            }
+            all
+        };
+        // Sums in another order part by a few units of 1e-6; Burn's autodiff of the composed
+        // cross-entropy loses up to 3e-5 of the output's gradient (see above), which seven
+        // layers' products carry to 2.3e-4 of the first layers' (measured).
+        let tolerance = match loss {
+            Loss::Bce => 5e-4,
+            Loss::Mse => 2e-5,
+        };
+        for ((what, got), (_, want)) in gradients(true).into_iter().zip(gradients(false)) {
+            assert_close(&what, &got, &want, tolerance);
+        }
+    }
+}
+
 crate::trials![
     #[cfg(not(feature = "wgpu"))]
     plain every_kernel_of_every_product_matches_the_composed_ops,
@@ -920,4 +1119,7 @@ crate::trials![
     plain the_fused_gradients_follow_a_scaled_loss,
     #[cfg(feature = "ndarray")]
     plain dense_products_match_a_plain_product_and_refuse_short_operands,
+    #[cfg(feature = "ndarray")]
+    plain the_convolution_kernels_match_burns_ops,
+    plain the_conv_kind_matches_burns_ops,
 ];

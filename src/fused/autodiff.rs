@@ -2,6 +2,7 @@
 //! whose backward calls the inner backend's fused backward.
 
 use burn::backend::Autodiff;
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -9,7 +10,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::FloatTensor;
 
-use super::{Activation, FusedOps};
+use super::{Activation, FusedOps, LinearGrads};
 
 /// `linear`'s node: it keeps its input, its weight and its output for the backward.
 #[derive(Debug)]
@@ -29,14 +30,96 @@ impl<B: FusedOps> Backward<B, 3> for LinearNode {
         let (x, w, y) = ops.state;
         // The first layer's input, the images, is not tracked: no product for its gradient.
         let computed = B::linear_activation_backward(x, w, y, dy, self.0, input.is_some());
-        if let (Some(node), Some(grad)) = (input, computed.input) {
-            grads.register::<B>(node.id, grad);
+        register(
+            grads,
+            [input, weight, bias].map(|node| node.map(|n| n.id)),
+            computed,
+        );
+    }
+}
+
+/// Hands a layer's gradients to its tracked parents: input, weight and bias.
+fn register<B: FusedOps>(
+    grads: &mut Gradients,
+    [input, weight, bias]: [Option<NodeId>; 3],
+    computed: LinearGrads<B>,
+) {
+    if let (Some(id), Some(grad)) = (input, computed.input) {
+        grads.register::<B>(id, grad);
+    }
+    if let Some(id) = weight {
+        grads.register::<B>(id, computed.weight);
+    }
+    if let Some(id) = bias {
+        grads.register::<B>(id, computed.bias);
+    }
+}
+
+/// `conv2d_activation`'s node, with its padding: it keeps its input, its weight and its
+/// output for the backward.
+#[derive(Debug)]
+struct ConvNode(usize, Activation);
+
+impl<B: FusedOps> Backward<B, 3> for ConvNode {
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [input, weight, bias] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, w, y) = ops.state;
+        let computed =
+            B::conv2d_activation_backward(x, w, y, dy, (self.0, self.1), input.is_some());
+        register(
+            grads,
+            [input, weight, bias].map(|node| node.map(|n| n.id)),
+            computed,
+        );
+    }
+}
+
+/// `upsample`'s node: its backward needs only the gradient.
+#[derive(Debug)]
+struct UpsampleNode;
+
+impl<B: FusedOps> Backward<B, 1> for UpsampleNode {
+    type State = ();
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [input] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        if let Some(node) = input {
+            grads.register::<B>(node.id, B::upsample_backward(dy));
         }
-        if let Some(node) = weight {
-            grads.register::<B>(node.id, computed.weight);
-        }
-        if let Some(node) = bias {
-            grads.register::<B>(node.id, computed.bias);
+    }
+}
+
+/// `max_pool`'s node: it keeps its input, to find each square's largest value again.
+#[derive(Debug)]
+struct MaxPoolNode;
+
+impl<B: FusedOps> Backward<B, 1> for MaxPoolNode {
+    type State = FloatTensor<B>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [input] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        if let Some(node) = input {
+            grads.register::<B>(node.id, B::max_pool_backward(ops.state, dy));
         }
     }
 }
@@ -94,6 +177,60 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
                 bias.primitive,
                 activation,
             )),
+        }
+    }
+
+    fn conv2d_activation(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: usize,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        let nodes = [x.node.clone(), weight.node.clone(), bias.node.clone()];
+        match ConvNode(padding, activation)
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::conv2d_activation(
+                    x.primitive.clone(),
+                    weight.primitive.clone(),
+                    bias.primitive,
+                    padding,
+                    activation,
+                );
+                prep.finish((x.primitive, weight.primitive, y.clone()), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_activation(
+                x.primitive,
+                weight.primitive,
+                bias.primitive,
+                padding,
+                activation,
+            )),
+        }
+    }
+
+    fn upsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        UpsampleNode
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateless(B::upsample(x.primitive))
+    }
+
+    fn max_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match MaxPoolNode
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::max_pool(x.primitive.clone());
+                prep.finish(x.primitive, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::max_pool(x.primitive)),
         }
     }
 

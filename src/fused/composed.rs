@@ -2,7 +2,7 @@
 //! [`FusedOps`](super::FusedOps), and the reference the fused kernels are tested against.
 
 use burn::prelude::*;
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{ConvOptions, FloatTensor};
 use burn::tensor::{Shape, TensorMetadata};
 
 use super::terms::{Activation, RmsPropHyper, RmsPropRule, RmsPropTensors, float};
@@ -15,11 +15,35 @@ pub fn linear<B: Backend>(
     bias: Tensor<B, 1>,
     activation: Activation,
 ) -> Tensor<B, 2> {
-    let z = x.matmul(weight) + bias.unsqueeze();
+    activate(activation, x.matmul(weight) + bias.unsqueeze())
+}
+
+/// `activation(z)` through Burn's standard ops (and, for the sigmoid, [`sigmoid`]).
+pub fn activate<B: Backend, const D: usize>(
+    activation: Activation,
+    z: Tensor<B, D>,
+) -> Tensor<B, D> {
     match activation {
         Activation::Linear => z,
         Activation::Sigmoid => sigmoid(z),
         Activation::Relu => burn::tensor::activation::relu(z),
+    }
+}
+
+/// `dz = dy · activation'(z)`, read from the output `y = activation(z)`.
+fn activation_backward<B: Backend, const D: usize>(
+    activation: Activation,
+    y: Tensor<B, D>,
+    dy: Tensor<B, D>,
+) -> Tensor<B, D> {
+    match activation {
+        Activation::Linear => dy,
+        Activation::Sigmoid => {
+            let slope = y.clone() * y.neg().add_scalar(1.0);
+            dy * slope
+        }
+        // A ReLU's output is positive exactly where its input was.
+        Activation::Relu => dy.mask_fill(y.lower_equal_elem(0.0), 0.0),
     }
 }
 
@@ -32,18 +56,107 @@ pub fn linear_backward<B: Backend>(
     activation: Activation,
     input_grad: bool,
 ) -> (Option<Tensor<B, 2>>, Tensor<B, 2>, Tensor<B, 1>) {
-    let dz = match activation {
-        Activation::Linear => dy,
-        Activation::Sigmoid => {
-            let slope = y.clone() * y.neg().add_scalar(1.0);
-            dy * slope
-        }
-        // A ReLU's output is positive exactly where its input was.
-        Activation::Relu => dy.mask_fill(y.lower_equal_elem(0.0), 0.0),
-    };
+    let dz = activation_backward(activation, y, dy);
     let bias = dz.clone().sum_dim(0).squeeze_dim(0);
     let input = input_grad.then(|| dz.clone().matmul(weight.transpose()));
     (input, x.transpose().matmul(dz), bias)
+}
+
+/// A convolution of stride 1 with `padding` zeros on each side, as Burn's `Conv2d` runs it.
+fn conv_options(padding: usize) -> ConvOptions<2> {
+    ConvOptions::new([1, 1], [padding, padding], [1, 1], 1)
+}
+
+/// `activation(conv(x, weight) + bias)`: x `[n, c, h, w]`, weight `[o, c, kh, kw]`, bias `[o]`,
+/// a convolution of stride 1 with `padding` zeros on each side, as Burn's `Conv2d` and the
+/// activation compute it.
+pub fn conv2d<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Tensor<B, 1>,
+    padding: usize,
+    activation: Activation,
+) -> Tensor<B, 4> {
+    let z = burn::tensor::module::conv2d(x, weight, Some(bias), conv_options(padding));
+    activate(activation, z)
+}
+
+/// The gradients of [`conv2d`] from its output `y` and `dy`: (input, weight, bias), through
+/// the backend's own convolution backward passes (Burn's autodiff's).
+pub fn conv2d_backward<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    y: Tensor<B, 4>,
+    dy: Tensor<B, 4>,
+    (padding, activation): (usize, Activation),
+    input_grad: bool,
+) -> (Option<Tensor<B, 4>>, Tensor<B, 4>, Tensor<B, 1>) {
+    let dz = activation_backward(activation, y, dy);
+    let channels = weight.dims()[0];
+    let bias = dz
+        .clone()
+        .sum_dim(0)
+        .sum_dim(2)
+        .sum_dim(3)
+        .reshape([channels]);
+    let options = conv_options(padding);
+    let (x, weight, dz) = (
+        x.into_primitive().tensor(),
+        weight.into_primitive().tensor(),
+        dz.into_primitive().tensor(),
+    );
+    let input = input_grad.then(|| {
+        float(B::conv2d_x_backward(
+            x.clone(),
+            weight.clone(),
+            dz.clone(),
+            options.clone(),
+        ))
+    });
+    let weight = float(B::conv2d_weight_backward(x, weight, dz, options));
+    (input, weight, bias)
+}
+
+/// `[n, c, h, w]` -> `[n, c, 2h, 2w]`, each value repeated over a 2x2 square.
+pub fn upsample<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h, 1, w, 1])
+        .expand([n, c, h, 2, w, 2])
+        .reshape([n, c, 2 * h, 2 * w])
+}
+
+/// The gradient of [`upsample`]'s input: `dy` `[n, c, 2h, 2w]` summed over each 2x2 square.
+pub fn upsample_backward<B: Backend>(dy: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h2, w2] = dy.dims();
+    let (h, w) = (h2 / 2, w2 / 2);
+    dy.reshape([n, c, h, 2, w, 2])
+        .sum_dim(5)
+        .sum_dim(3)
+        .reshape([n, c, h, w])
+}
+
+/// 2x2 max pooling, the squares past the edge cut to what is inside (ceil mode).
+pub fn max_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    burn::tensor::module::max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], true)
+}
+
+/// The gradient of [`max_pool`]'s input `x` from `dy`, through the backend's own backward
+/// (Burn's autodiff's).
+pub fn max_pool_backward<B: Backend>(x: Tensor<B, 4>, dy: Tensor<B, 4>) -> Tensor<B, 4> {
+    let x = x.into_primitive().tensor();
+    let pooled = B::max_pool2d_with_indices(x.clone(), [2, 2], [2, 2], [0, 0], [1, 1], true);
+    let dy = dy.into_primitive().tensor();
+    let backward = B::max_pool2d_with_indices_backward(
+        x,
+        [2, 2],
+        [2, 2],
+        [0, 0],
+        [1, 1],
+        true,
+        dy,
+        pooled.indices,
+    );
+    float(backward.x_grad)
 }
 
 /// The logistic sigmoid `1 / (1 + exp(-x))`, whose gradient is `y (1 - y)` as TensorFlow's.

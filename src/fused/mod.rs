@@ -9,6 +9,11 @@
 //!   output; its backward ([`FusedOps::linear_activation_backward`]) forms `dz = dy · act'(z)` (from the
 //!   output `y`) and the bias gradient in one pass, then `dW = xᵀ dz`, and `dx = dz Wᵀ` only
 //!   when the input is tracked;
+//! - [`FusedOps::conv2d_activation`]: the same for a convolution of stride 1, each image's
+//!   patches laid out as the columns of a matrix (im2col) and multiplied by the weights in the
+//!   same matrix-product kernels, with its backward ([`FusedOps::conv2d_activation_backward`]);
+//! - [`FusedOps::upsample`] and [`FusedOps::max_pool`]: nearest-neighbour upsampling and 2x2
+//!   max pooling, in one pass each way;
 //! - [`FusedOps::mse_with_gradient`]: the mean squared error and its gradient in one pass;
 //! - [`FusedOps::bce_with_logits_with_gradient`]: the binary cross-entropy of `sigmoid(z)`,
 //!   computed stably from the logits `z`, and its gradient `(sigmoid(z) - t) / len`, in one pass;
@@ -83,6 +88,84 @@ pub trait FusedOps: Backend {
             weight: grads.1.into_primitive().tensor(),
             bias: grads.2.into_primitive().tensor(),
         }
+    }
+
+    /// `activation(conv(x, weight) + bias)`: x `[n, c, h, w]`, weight `[o, c, kh, kw]`, bias
+    /// `[o]` -> `[n, o, h + 2 padding - kh + 1, w + 2 padding - kw + 1]`, a convolution of
+    /// stride 1 with `padding` zeros on each side of the image.
+    fn conv2d_activation(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: usize,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        composed::conv2d(
+            float::<Self, 4>(x),
+            float(weight),
+            float::<Self, 1>(bias),
+            padding,
+            activation,
+        )
+        .into_primitive()
+        .tensor()
+    }
+
+    /// The gradients of `y = conv2d_activation(x, weight, bias, padding, activation)` given
+    /// `dy`, the gradient of `y`; the input's only when `input_grad`.
+    fn conv2d_activation_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        (padding, activation): (usize, Activation),
+        input_grad: bool,
+    ) -> LinearGrads<Self> {
+        let grads = composed::conv2d_backward::<Self>(
+            float(x),
+            float(weight),
+            float(y),
+            float(dy),
+            (padding, activation),
+            input_grad,
+        );
+        LinearGrads {
+            input: grads.0.map(|t| t.into_primitive().tensor()),
+            weight: grads.1.into_primitive().tensor(),
+            bias: grads.2.into_primitive().tensor(),
+        }
+    }
+
+    /// `[n, c, h, w]` -> `[n, c, 2h, 2w]`, each value repeated over a 2x2 square (Keras's
+    /// `UpSampling2D`, nearest neighbour).
+    fn upsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        composed::upsample(float::<Self, 4>(x))
+            .into_primitive()
+            .tensor()
+    }
+
+    /// The gradient of [`FusedOps::upsample`]'s input from its output's, `dy` `[n, c, 2h,
+    /// 2w]`: the sum of each 2x2 square.
+    fn upsample_backward(dy: FloatTensor<Self>) -> FloatTensor<Self> {
+        composed::upsample_backward(float::<Self, 4>(dy))
+            .into_primitive()
+            .tensor()
+    }
+
+    /// `[n, c, h, w]` -> `[n, c, ⌈h/2⌉, ⌈w/2⌉]`, the largest value of each 2x2 square (Keras's
+    /// `MaxPooling2D` with `padding="same"`: a square past the edge takes what is inside).
+    fn max_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        composed::max_pool(float::<Self, 4>(x))
+            .into_primitive()
+            .tensor()
+    }
+
+    /// The gradient of [`FusedOps::max_pool`]'s input `x` from its output's, `dy`: each
+    /// square's gradient to its largest value (the first of equal ones, row by row).
+    fn max_pool_backward(x: FloatTensor<Self>, dy: FloatTensor<Self>) -> FloatTensor<Self> {
+        composed::max_pool_backward::<Self>(float(x), float(dy))
+            .into_primitive()
+            .tensor()
     }
 
     /// The mean of `(output - target)²` over every element, `[1]`, and its gradient with

@@ -64,7 +64,7 @@ pub struct RmsPropTensors<B: Backend> {
     pub momentum: Option<FloatTensor<B>>,
 }
 
-/// The gradients of [`FusedOps::linear_activation`].
+/// The gradients of [`FusedOps::linear_activation`] or [`FusedOps::conv2d_activation`].
 #[derive(Debug, Clone)]
 pub struct LinearGrads<B: Backend> {
     /// `dz · Wᵀ`, asked for only when the input is tracked.

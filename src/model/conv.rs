@@ -2,13 +2,13 @@
 //! max pooling down to the code and by a nearest-neighbour upsampling back up, from Burn's
 //! `Conv2d` and its pooling op.
 
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::module::max_pool2d;
 
 use super::layers::{Loss, activate_composed, output_activation, reconstruction_loss};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::fused::{Activation, FusedOps, composed};
+use crate::fused::{Activation, FusedOps, composed, float};
 
 #[derive(Module, Debug)]
 pub struct ConvAutoencoder<B: Backend> {
@@ -53,29 +53,32 @@ impl<B: FusedOps> ConvAutoencoder<B> {
 
     /// images: `[batch, 784]` -> codes: `[batch, channels · side²]`
     pub fn encode(&self, images: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.encode_by(images, Path::Fused)
+    }
+
+    fn encode_by(&self, images: Tensor<B, 2>, path: Path) -> Tensor<B, 2> {
         let batch = images.dims()[0];
         let x = images.reshape([batch, 1, IMAGE_SIDE, IMAGE_SIDE]);
         let x = self.encoder.iter().fold(x, |x, conv| {
-            let y = activate_composed(self.activation, conv.forward(x));
-            max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], true)
+            path.max_pool(path.layer(conv, x, self.activation))
         });
         x.reshape([batch, self.code_size()])
     }
 
-    fn decode_as(&self, codes: Tensor<B, 2>, last: Activation) -> Tensor<B, 2> {
+    fn decode_by(&self, codes: Tensor<B, 2>, last: Activation, path: Path) -> Tensor<B, 2> {
         let batch = codes.dims()[0];
         let side = self.code_side;
         let x = codes.reshape([batch, self.channels(), side, side]);
         let x = self.decoder.iter().fold(x, |x, conv| {
-            upsample(activate_composed(self.activation, conv.forward(x)))
+            path.upsample(path.layer(conv, x, self.activation))
         });
-        let z = self.output.forward(x).reshape([batch, IMAGE_PIXELS]);
-        activate_composed(last, z)
+        path.layer(&self.output, x, last)
+            .reshape([batch, IMAGE_PIXELS])
     }
 
     /// codes: `[batch, channels · side²]` -> images: `[batch, 784]` in (0, 1)
     pub fn decode(&self, codes: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.decode_as(codes, Activation::Sigmoid)
+        self.decode_by(codes, Activation::Sigmoid, Path::Fused)
     }
 
     pub fn code_size(&self) -> usize {
@@ -84,13 +87,19 @@ impl<B: FusedOps> ConvAutoencoder<B> {
 
     /// The reconstruction loss of `targets` from `inputs`.
     pub fn objective(&self, inputs: Tensor<B, 2>, targets: Tensor<B, 2>) -> Tensor<B, 1> {
-        let output = self.decode_as(self.encode(inputs), output_activation(self.loss));
+        let output = self.decode_by(
+            self.encode(inputs),
+            output_activation(self.loss),
+            Path::Fused,
+        );
         reconstruction_loss(self.loss, output, targets)
     }
 
-    /// [`ConvAutoencoder::objective`] on clean images, the loss too through Burn's ops.
+    /// [`ConvAutoencoder::objective`] on clean images through Burn's standard ops (its
+    /// `Conv2d`), without the fused ones: the reference the fused path is tested against.
     pub fn objective_composed(&self, images: Tensor<B, 2>) -> Tensor<B, 1> {
-        let z = self.decode_as(self.encode(images.clone()), Activation::Linear);
+        let code = self.encode_by(images.clone(), Path::Composed);
+        let z = self.decode_by(code, Activation::Linear, Path::Composed);
         match self.loss {
             Loss::Mse => composed::mse(composed::sigmoid(z), images),
             Loss::Bce => composed::bce_with_logits(z, images),
@@ -98,11 +107,68 @@ impl<B: FusedOps> ConvAutoencoder<B> {
     }
 }
 
-/// `[n, c, h, w]` -> `[n, c, 2h, 2w]`, each value repeated over a 2x2 square (Keras's
-/// `UpSampling2D`).
-fn upsample<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [n, c, h, w] = x.dims();
-    x.reshape([n, c, h, 1, w, 1])
-        .expand([n, c, h, 2, w, 2])
-        .reshape([n, c, 2 * h, 2 * w])
+/// How a convolution runs: as one fused operation, or as Burn's `Conv2d` and activation.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    Fused,
+    Composed,
+}
+
+impl Path {
+    /// `activation(conv(x))`.
+    fn layer<B: FusedOps>(
+        self,
+        conv: &Conv2d<B>,
+        x: Tensor<B, 4>,
+        activation: Activation,
+    ) -> Tensor<B, 4> {
+        match self {
+            Path::Fused => conv_layer(conv, x, activation),
+            Path::Composed => activate_composed(activation, conv.forward(x)),
+        }
+    }
+
+    /// `[n, c, h, w]` -> `[n, c, ⌈h/2⌉, ⌈w/2⌉]`: 2x2 max pooling (Keras's `MaxPooling2D`,
+    /// `padding="same"`).
+    fn max_pool<B: FusedOps>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Path::Fused => float(B::max_pool(x.into_primitive().tensor())),
+            Path::Composed => composed::max_pool(x),
+        }
+    }
+
+    /// `[n, c, h, w]` -> `[n, c, 2h, 2w]`, each value repeated over a 2x2 square (Keras's
+    /// `UpSampling2D`).
+    fn upsample<B: FusedOps>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Path::Fused => float(B::upsample(x.into_primitive().tensor())),
+            Path::Composed => composed::upsample(x),
+        }
+    }
+}
+
+/// `activation(conv(x))` as one fused operation, from the `Conv2d`'s weight, bias and padding.
+fn conv_layer<B: FusedOps>(
+    conv: &Conv2d<B>,
+    x: Tensor<B, 4>,
+    activation: Activation,
+) -> Tensor<B, 4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => 0,
+        // A square kernel of odd size, stride 1: the output keeps the input's size.
+        PaddingConfig2d::Same => conv.kernel_size[0] / 2,
+        PaddingConfig2d::Explicit(top, ..) => top,
+    };
+    let bias = conv
+        .bias
+        .as_ref()
+        .expect("the autoencoder's convolutions have biases")
+        .val();
+    float(B::conv2d_activation(
+        x.into_primitive().tensor(),
+        conv.weight.val().into_primitive().tensor(),
+        bias.into_primitive().tensor(),
+        padding,
+        activation,
+    ))
 }

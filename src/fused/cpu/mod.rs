@@ -6,6 +6,7 @@
 //! state). Work is split over the current rayon pool (see [`crate::backend`]), always at the
 //! same places for the same shapes, so the results do not depend on timing.
 
+pub mod conv;
 pub mod kernels;
 pub mod products;
 pub mod team;
@@ -229,6 +230,43 @@ pub fn input_gradient(kernel: Kernel, g: &[f32], n: usize, w: &[f32], k: usize) 
     })
 }
 
+/// `[n, c, h, w]` of a batch of images.
+fn planes(array: &ArcArray<f32, IxDyn>) -> [usize; 4] {
+    match array.shape() {
+        &[n, c, h, w] => [n, c, h, w],
+        shape => panic!("a batch of images [n, c, h, w] was expected, not shape {shape:?}"),
+    }
+}
+
+/// The sizes of a convolution of `x` `[images, channels, height, width]` by `weight`
+/// `[filters, channels, kernel, kernel]` with `padding`.
+fn geometry(
+    x: &ArcArray<f32, IxDyn>,
+    weight: &ArcArray<f32, IxDyn>,
+    padding: usize,
+) -> conv::Geometry {
+    let (&[images, channels, height, width], &[filters, weight_channels, kh, kw]) =
+        (x.shape(), weight.shape())
+    else {
+        panic!(
+            "a convolution takes 4-D input and weight, not {:?} and {:?}",
+            x.shape(),
+            weight.shape()
+        );
+    };
+    assert_eq!(channels, weight_channels, "input and weight channels");
+    assert_eq!(kh, kw, "a square kernel");
+    conv::Geometry {
+        images,
+        channels,
+        height,
+        width,
+        filters,
+        kernel: kh,
+        padding,
+    }
+}
+
 /// The product a forward pass or weight gradient of `x` is: of the images, or of the code.
 fn role(x: &[f32], images: Product, code: Product) -> Product {
     if products::mostly_zeros(x) {
@@ -402,6 +440,94 @@ impl FusedOps for Cpu {
             weight: tensor(&[k, h], dw),
             bias: tensor(&[h], bias),
         }
+    }
+
+    fn conv2d_activation(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: usize,
+        activation: Activation,
+    ) -> FloatTensor<Self> {
+        numeric_mode();
+        let (x, weight, bias) = (array(x), array(weight), array(bias));
+        let g = geometry(&x, &weight, padding);
+        assert_eq!(bias.len(), g.filters, "bias length");
+        let [h, w] = g.output();
+        let y = conv::forward(&g, slice(&x), slice(&weight), slice(&bias), activation);
+        tensor(&[g.images, g.filters, h, w], y)
+    }
+
+    fn conv2d_activation_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        (padding, activation): (usize, Activation),
+        input_grad: bool,
+    ) -> LinearGrads<Self> {
+        numeric_mode();
+        let (x, weight, y, dy) = (array(x), array(weight), array(y), array(dy));
+        let g = geometry(&x, &weight, padding);
+        let [h, w] = g.output();
+        let out_shape = [g.images, g.filters, h, w];
+        assert_eq!(y.shape(), out_shape, "output shape");
+        assert_eq!(dy.shape(), out_shape, "output gradient shape");
+        let values = (slice(&x), slice(&weight), slice(&y), slice(&dy));
+        let (input, dw, bias) = conv::backward(&g, values, activation, input_grad);
+        LinearGrads {
+            input: input.map(|dx| tensor(x.shape(), dx)),
+            weight: tensor(weight.shape(), dw),
+            bias: tensor(&[g.filters], bias),
+        }
+    }
+
+    fn upsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let x = array(x);
+        let &[n, c, h, w] = x.shape() else {
+            panic!("upsampling takes a 4-D tensor, not {:?}", x.shape());
+        };
+        tensor(
+            &[n, c, 2 * h, 2 * w],
+            conv::upsample(slice(&x), [n * c, h, w]),
+        )
+    }
+
+    fn upsample_backward(dy: FloatTensor<Self>) -> FloatTensor<Self> {
+        let dy = array(dy);
+        let [n, c, h2, w2] = planes(&dy);
+        let (h, w) = (h2 / 2, w2 / 2);
+        assert_eq!(
+            [h * 2, w * 2],
+            [h2, w2],
+            "an upsampled gradient has even sides"
+        );
+        tensor(
+            &[n, c, h, w],
+            conv::upsample_backward(slice(&dy), [n * c, h, w]),
+        )
+    }
+
+    fn max_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let x = array(x);
+        let [n, c, h, w] = planes(&x);
+        let [out_h, out_w] = [h.div_ceil(2), w.div_ceil(2)];
+        tensor(
+            &[n, c, out_h, out_w],
+            conv::max_pool(slice(&x), [n * c, h, w]),
+        )
+    }
+
+    fn max_pool_backward(x: FloatTensor<Self>, dy: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (x, dy) = (array(x), array(dy));
+        let [n, c, h, w] = planes(&x);
+        assert_eq!(
+            dy.shape(),
+            [n, c, h.div_ceil(2), w.div_ceil(2)],
+            "pooled gradient shape"
+        );
+        let dx = conv::max_pool_backward(slice(&x), slice(&dy), [n * c, h, w]);
+        tensor(&[n, c, h, w], dx)
     }
 
     fn mse_with_gradient(

@@ -1,0 +1,456 @@
+//! Convolutions of stride 1 on slices: each image's patches laid out as the columns of a
+//! matrix (im2col), multiplied by the weights in the dense products' kernels, the backward as
+//! two more products and the patch gradients folded back onto the image (col2im).
+//!
+//! Work is split by images, in fixed groups of [`GROUP`] images whatever the number of
+//! threads: the weight and bias gradients are summed group by group, then over the groups in
+//! order, so a result does not depend on the threads or on timing.
+
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::sync::Mutex;
+
+use super::super::terms::Activation;
+use super::kernels::{self, Simd, multiversion};
+use super::products::{self, Dense, Library, Operand};
+use super::team;
+
+/// Images per group of the backward pass.
+const GROUP: usize = 8;
+
+/// Each product is one single-threaded call (the threads share the images): in `gemm`'s
+/// AVX-512 kernels where the kernels may use AVX-512 (measured 12 % faster per epoch of
+/// `config/keras-denoising.toml` than its FMA kernels, and `matrixmultiply` slower than both,
+/// on a Xeon with AVX-512), else in the FMA kernels every x86-64 with AVX2 has.
+fn conv_product() -> Dense {
+    let library = match kernels::simd() {
+        Simd::Avx512 => Library::GemmAvx512,
+        _ => Library::Gemm,
+    };
+    Dense {
+        library,
+        split: false,
+    }
+}
+
+/// The sizes of a convolution of stride 1: `images` of `channels x height x width`, `filters`
+/// of `channels x kernel x kernel`, `padding` zeros on each side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub images: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub filters: usize,
+    pub kernel: usize,
+    pub padding: usize,
+}
+
+impl Geometry {
+    /// The output's height and width.
+    pub fn output(&self) -> [usize; 2] {
+        let side = |input: usize| (input + 2 * self.padding + 1).saturating_sub(self.kernel);
+        [side(self.height), side(self.width)]
+    }
+
+    /// Values in one output channel of one image.
+    fn positions(&self) -> usize {
+        let [h, w] = self.output();
+        h * w
+    }
+
+    /// Values in one patch: a filter's size.
+    fn patch(&self) -> usize {
+        self.channels * self.kernel * self.kernel
+    }
+
+    fn image(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// For each row of the patch matrix, `(channel, dy, dx)`; for each output row `oy` and
+    /// offset `d`, the input row (`None` in the padding) and the output columns that read
+    /// inside the image, as `(first, end)`.
+    fn rows(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        let k = self.kernel;
+        (0..self.channels)
+            .flat_map(move |c| (0..k).flat_map(move |dy| (0..k).map(move |dx| (c, dy, dx))))
+    }
+
+    fn input_row(&self, oy: usize, dy: usize) -> Option<usize> {
+        (oy + dy)
+            .checked_sub(self.padding)
+            .filter(|&y| y < self.height)
+    }
+
+    fn inside(&self, dx: usize) -> (usize, usize) {
+        let [_, out_w] = self.output();
+        let first = self.padding.saturating_sub(dx).min(out_w);
+        let end = (self.width + self.padding)
+            .saturating_sub(dx)
+            .clamp(first, out_w);
+        (first, end)
+    }
+}
+
+/// The patch matrix of one image: `col[(c, dy, dx), (oy, ox)] = image[c, oy + dy - padding, ox
+/// + dx - padding]`, zero in the padding.
+fn im2col(g: &Geometry, image: &[f32], col: &mut [f32]) {
+    let [out_h, out_w] = g.output();
+    let positions = g.positions();
+    let plane = g.height * g.width;
+    for (r, (c, dy, dx)) in g.rows().enumerate() {
+        let (first, end) = g.inside(dx);
+        let row = &mut col[r * positions..(r + 1) * positions];
+        if [out_h, out_w] == [g.height, g.width] {
+            // The output is the image's size: the row is the channel's plane shifted by
+            // (dy, dx) from the centre, in one copy; then the values that wrapped round from
+            // the next or last line are the padding's zeros.
+            let plane = &image[c * plane..(c + 1) * plane];
+            let shift = (dy * g.width + dx) as isize - (g.padding * g.width + g.padding) as isize;
+            let start = (-shift).clamp(0, positions as isize) as usize;
+            let stop =
+                (plane.len() as isize - shift).clamp(start as isize, positions as isize) as usize;
+            row[..start].fill(0.0);
+            let from = (start as isize + shift) as usize;
+            row[start..stop].copy_from_slice(&plane[from..from + stop - start]);
+            row[stop..].fill(0.0);
+            for line in row.chunks_exact_mut(out_w) {
+                line[..first].fill(0.0);
+                line[end..].fill(0.0);
+            }
+            continue;
+        }
+        for oy in 0..out_h {
+            let out = &mut row[oy * out_w..(oy + 1) * out_w];
+            let Some(y) = g.input_row(oy, dy) else {
+                out.fill(0.0);
+                continue;
+            };
+            let line = &image[(c * g.height + y) * g.width..][..g.width];
+            out[..first].fill(0.0);
+            out[first..end].copy_from_slice(&line[first + dx - g.padding..end + dx - g.padding]);
+            out[end..].fill(0.0);
+        }
+    }
+}
+
+/// Adds the patch gradients `col` (as [`im2col`] lays them out) onto the image's, `image`.
+fn col2im(g: &Geometry, col: &[f32], image: &mut [f32]) {
+    let [out_h, out_w] = g.output();
+    let positions = g.positions();
+    for (r, (c, dy, dx)) in g.rows().enumerate() {
+        let (first, end) = g.inside(dx);
+        let row = &col[r * positions..(r + 1) * positions];
+        for oy in 0..out_h {
+            let Some(y) = g.input_row(oy, dy) else {
+                continue;
+            };
+            let line = &mut image[(c * g.height + y) * g.width..][..g.width];
+            let from = &row[oy * out_w + first..oy * out_w + end];
+            let to = &mut line[first + dx - g.padding..end + dx - g.padding];
+            for (to, from) in to.iter_mut().zip(from) {
+                *to += from;
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Each thread's working memory for the patch matrices: kept between calls, so that a
+    /// step does not map and fault in fresh pages for them every time.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `work(scratch)` on `len` values of this thread's working memory (whatever they hold).
+fn with_scratch<R>(len: usize, work: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|scratch| {
+        // Taken out for the call: a nested call gets memory of its own.
+        let mut values = scratch.take();
+        if values.len() < len {
+            values.resize(len, 0.0);
+        }
+        let result = work(&mut values[..len]);
+        scratch.replace(values);
+        result
+    })
+}
+
+/// `out = a · b` through the convolutions' product.
+fn product(m: usize, k: usize, n: usize, a: Operand, b: Operand, out: &mut [f32]) {
+    // SAFETY: an f32 is a valid MaybeUninit<f32>; the product writes every value.
+    let out = unsafe { &mut *(out as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    products::dense_with(conv_product(), m, k, n, a, b, out, &|_, _| {});
+}
+
+multiversion! {
+    /// `values = activation(values + bias)`.
+    fn offset_activation(values: &mut [f32], bias: f32, activation: Activation) {
+        match activation {
+            Activation::Linear => values.iter_mut().for_each(|v| *v += bias),
+            Activation::Sigmoid => values
+                .iter_mut()
+                .for_each(|v| *v = super::kernels::sigmoid(*v + bias)),
+            Activation::Relu => values.iter_mut().for_each(|v| *v = (*v + bias).max(0.0)),
+        }
+    }
+}
+
+multiversion! {
+    /// `dz = dy · activation'` from the output `y` (as the dense layers' backward), and the
+    /// sum of `dz`.
+    fn slope_sum(dy: &[f32], y: &[f32], dz: &mut [f32], activation: Activation) -> f32 {
+        #[inline(always)]
+        fn each(dy: &[f32], y: &[f32], dz: &mut [f32], slope: impl Fn(f32, f32) -> f32) -> f32 {
+            let mut sum = 0.0;
+            for ((g, y), dz) in dy.iter().zip(y).zip(dz.iter_mut()) {
+                *dz = slope(*g, *y);
+                sum += *dz;
+            }
+            sum
+        }
+        match activation {
+            Activation::Linear => each(dy, y, dz, |g, _| g),
+            Activation::Sigmoid => each(dy, y, dz, |g, y| g * (y * (1.0 - y))),
+            Activation::Relu => each(dy, y, dz, |g, y| if y > 0.0 { g } else { 0.0 }),
+        }
+    }
+}
+
+/// `activation(conv(x, weight) + bias)`, `[images, filters, out_h, out_w]`: x `[images,
+/// channels, height, width]`, weight `[filters, channels, kernel, kernel]`.
+pub fn forward(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    activation: Activation,
+) -> Vec<f32> {
+    let (positions, patch) = (g.positions(), g.patch());
+    let per_image = g.filters * positions;
+    let per_part = g.images.div_ceil(team::threads()).max(1);
+    let mut out = vec![0f32; g.images * per_image];
+    team::chunks_mut(&mut out, per_part * per_image, |part, out| {
+        with_scratch(patch * positions, |col| {
+            for (i, out) in out.chunks_mut(per_image).enumerate() {
+                let image = part * per_part + i;
+                im2col(g, &x[image * g.image()..(image + 1) * g.image()], col);
+                let (w, col_op) = (Operand::rows(weight, patch), Operand::rows(col, positions));
+                product(g.filters, patch, positions, w, col_op, out);
+                for (values, b) in out.chunks_mut(positions).zip(bias) {
+                    offset_activation(values, *b, activation);
+                }
+            }
+        });
+    });
+    out
+}
+
+/// The input gradient's values, which the groups of images write disjoint parts of.
+#[derive(Clone, Copy)]
+struct Disjoint(*mut f32);
+
+// SAFETY: the groups sharing it write disjoint elements.
+unsafe impl Send for Disjoint {}
+// SAFETY: as above.
+unsafe impl Sync for Disjoint {}
+
+/// What one image's backward pass reads, and where it writes its input gradient.
+struct Backward<'a> {
+    g: &'a Geometry,
+    x: &'a [f32],
+    weight: &'a [f32],
+    y: &'a [f32],
+    dy: &'a [f32],
+    activation: Activation,
+    /// The input gradient, `None` when not asked for.
+    dx: Option<Disjoint>,
+}
+
+impl Backward<'_> {
+    /// Adds image `image`'s weight and bias gradients to `dw` and `db` and writes its input
+    /// gradient, in `scratch` (room for a patch matrix, a weight gradient and the output's).
+    fn image(&self, image: usize, (dw, db): (&mut [f32], &mut [f32]), scratch: &mut [f32]) {
+        let g = self.g;
+        let (positions, patch) = (g.positions(), g.patch());
+        let per_image = g.filters * positions;
+        let (col, rest) = scratch.split_at_mut(patch * positions);
+        let (dw_image, dz) = rest.split_at_mut(g.filters * patch);
+        let at = image * per_image..(image + 1) * per_image;
+        for (f, ((dy, y), dz)) in self.dy[at.clone()]
+            .chunks(positions)
+            .zip(self.y[at].chunks(positions))
+            .zip(dz.chunks_mut(positions))
+            .enumerate()
+        {
+            db[f] += slope_sum(dy, y, dz, self.activation);
+        }
+        let input = image * g.image()..(image + 1) * g.image();
+        im2col(g, &self.x[input.clone()], col);
+        let dz = Operand::rows(dz, positions);
+        let col_t = Operand::transposed(col, positions);
+        product(g.filters, positions, patch, dz, col_t, dw_image);
+        dw.iter_mut().zip(&*dw_image).for_each(|(sum, v)| *sum += v);
+        if let Some(dx) = self.dx {
+            let weight_t = Operand::transposed(self.weight, patch);
+            product(patch, g.filters, positions, weight_t, dz, col);
+            // SAFETY: each image's part of dx is written by the group of that image alone, and
+            // `dx` lives (and is not otherwise touched) until every group is done.
+            let dx = unsafe {
+                std::slice::from_raw_parts_mut(dx.0.wrapping_add(input.start), input.len())
+            };
+            col2im(g, col, dx);
+        }
+    }
+}
+
+/// The gradients of [`forward`]: (input, only when `input_grad`; weight; bias).
+pub fn backward(
+    g: &Geometry,
+    (x, weight, y, dy): (&[f32], &[f32], &[f32], &[f32]),
+    activation: Activation,
+    input_grad: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (positions, patch) = (g.positions(), g.patch());
+    let groups = g.images.div_ceil(GROUP);
+    // Each group's weight gradient and bias gradient, summed in order afterwards.
+    let sums: Vec<Mutex<Vec<f32>>> = (0..groups).map(|_| Mutex::new(Vec::new())).collect();
+    let mut dx = if input_grad {
+        vec![0f32; g.images * g.image()]
+    } else {
+        Vec::new()
+    };
+    let pass = Backward {
+        g,
+        x,
+        weight,
+        y,
+        dy,
+        activation,
+        dx: input_grad.then_some(Disjoint(dx.as_mut_ptr())),
+    };
+    let scratch = patch * positions + g.filters * patch + g.filters * positions;
+    team::split(groups, |group| {
+        let mut sum = vec![0f32; g.filters * patch + g.filters];
+        let (dw, db) = sum.split_at_mut(g.filters * patch);
+        with_scratch(scratch, |scratch| {
+            for image in group * GROUP..((group + 1) * GROUP).min(g.images) {
+                pass.image(image, (&mut *dw, &mut *db), scratch);
+            }
+        });
+        *sums[group]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = sum;
+    });
+    let mut total = vec![0f32; g.filters * patch + g.filters];
+    for sum in sums {
+        let sum = sum
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        total.iter_mut().zip(&sum).for_each(|(t, s)| *t += s);
+    }
+    let bias = total.split_off(g.filters * patch);
+    (input_grad.then_some(dx), total, bias)
+}
+
+/// `[planes, h, w]` -> `[planes, 2h, 2w]`, each value repeated over a 2x2 square.
+pub fn upsample(x: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
+    let mut out = vec![0f32; planes * h * w * 4];
+    let per_part = planes.div_ceil(team::threads()).max(1);
+    team::chunks_mut(&mut out, per_part * h * w * 4, |part, out| {
+        let x = &x[part * per_part * h * w..];
+        for (line, pair) in x.chunks(w).zip(out.chunks_mut(4 * w)) {
+            let (top, bottom) = pair.split_at_mut(2 * w);
+            for (value, two) in line.iter().zip(top.chunks_exact_mut(2)) {
+                two.fill(*value);
+            }
+            bottom.copy_from_slice(top);
+        }
+    });
+    out
+}
+
+/// The gradient of [`upsample`]'s input: `dy` `[planes, 2h, 2w]` summed over each 2x2 square.
+pub fn upsample_backward(dy: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
+    let mut dx = vec![0f32; planes * h * w];
+    let per_part = planes.div_ceil(team::threads()).max(1);
+    team::chunks_mut(&mut dx, per_part * h * w, |part, dx| {
+        let dy = &dy[part * per_part * h * w * 4..];
+        for (line, pair) in dx.chunks_mut(w).zip(dy.chunks(4 * w)) {
+            let (top, bottom) = pair.split_at(2 * w);
+            for ((value, top), bottom) in line
+                .iter_mut()
+                .zip(top.chunks_exact(2))
+                .zip(bottom.chunks_exact(2))
+            {
+                *value = (top[0] + top[1]) + (bottom[0] + bottom[1]);
+            }
+        }
+    });
+    dx
+}
+
+/// The pooled sides of `[h, w]`: each halved, rounding up.
+fn pooled([h, w]: [usize; 2]) -> [usize; 2] {
+    [h.div_ceil(2), w.div_ceil(2)]
+}
+
+/// For each output value of a plane, in order, the offset in the input plane of the largest
+/// value of its square (the first of equal ones, row by row; a NaN is never larger) and the
+/// value. A square past the edge repeats the last row or column inside, which never wins.
+#[inline(always)]
+fn each_max(plane: &[f32], [h, w]: [usize; 2], mut found: impl FnMut(usize, usize, f32)) {
+    let [out_h, out_w] = pooled([h, w]);
+    for oy in 0..out_h {
+        let (y0, y1) = (2 * oy, (2 * oy + 1).min(h - 1));
+        let (top, bottom) = (&plane[y0 * w..][..w], &plane[y1 * w..][..w]);
+        for ox in 0..out_w {
+            let (x0, x1) = (2 * ox, (2 * ox + 1).min(w - 1));
+            let (mut at, mut best) = (y0 * w + x0, top[x0]);
+            for (offset, value) in [
+                (y0 * w + x1, top[x1]),
+                (y1 * w + x0, bottom[x0]),
+                (y1 * w + x1, bottom[x1]),
+            ] {
+                if value > best {
+                    (at, best) = (offset, value);
+                }
+            }
+            found(oy * out_w + ox, at, best);
+        }
+    }
+}
+
+/// 2x2 max pooling of `[planes, h, w]`, the squares past the edge cut to what is inside.
+pub fn max_pool(x: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
+    let [out_h, out_w] = pooled([h, w]);
+    let (inside, outside) = (h * w, out_h * out_w);
+    let mut out = vec![0f32; planes * outside];
+    let per_part = planes.div_ceil(team::threads()).max(1);
+    team::chunks_mut(&mut out, per_part * outside, |part, out| {
+        let x = &x[part * per_part * inside..];
+        for (plane, out) in x.chunks(inside).zip(out.chunks_mut(outside)) {
+            each_max(plane, [h, w], |i, _, best| out[i] = best);
+        }
+    });
+    out
+}
+
+/// The gradient of [`max_pool`]'s input `x` (`[planes, h, w]`) from `dy`: each square's to its
+/// largest value.
+pub fn max_pool_backward(x: &[f32], dy: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
+    let [out_h, out_w] = pooled([h, w]);
+    let (inside, outside) = (h * w, out_h * out_w);
+    let mut dx = vec![0f32; planes * inside];
+    let per_part = planes.div_ceil(team::threads()).max(1);
+    team::chunks_mut(&mut dx, per_part * inside, |part, dx| {
+        let first = part * per_part;
+        for (i, dx) in dx.chunks_mut(inside).enumerate() {
+            let plane = &x[(first + i) * inside..(first + i + 1) * inside];
+            let dy = &dy[(first + i) * outside..(first + i + 1) * outside];
+            // The squares do not overlap: each input value is some square's at most.
+            each_max(plane, [h, w], |i, at, _| dx[at] = dy[i]);
+        }
+    });
+    dx
+}

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::sync::Mutex;
 
 use super::super::terms::Activation;
@@ -77,6 +78,21 @@ impl Geometry {
             .flat_map(move |c| (0..k).flat_map(move |dy| (0..k).map(move |dx| (c, dy, dx))))
     }
 
+    /// When the output is the image's size: the ranges of a channel's plane and of a patch
+    /// row (offset `(dy, dx)`) that hold the same values, shifted.
+    fn shifted(&self, dy: usize, dx: usize) -> Option<(Range<usize>, Range<usize>)> {
+        if self.output() != [self.height, self.width] {
+            return None;
+        }
+        let positions = self.positions() as isize;
+        let shift = (dy * self.width + dx) as isize - (self.padding * (self.width + 1)) as isize;
+        let start = (-shift).clamp(0, positions);
+        let stop = (positions - shift).clamp(start, positions);
+        let (start, stop) = (start as usize, stop as usize);
+        let from = (start as isize + shift) as usize;
+        Some((from..from + stop - start, start..stop))
+    }
+
     fn input_row(&self, oy: usize, dy: usize) -> Option<usize> {
         (oy + dy)
             .checked_sub(self.padding)
@@ -102,19 +118,14 @@ fn im2col(g: &Geometry, image: &[f32], col: &mut [f32]) {
     for (r, (c, dy, dx)) in g.rows().enumerate() {
         let (first, end) = g.inside(dx);
         let row = &mut col[r * positions..(r + 1) * positions];
-        if [out_h, out_w] == [g.height, g.width] {
+        if let Some((from, to)) = g.shifted(dy, dx) {
             // The output is the image's size: the row is the channel's plane shifted by
             // (dy, dx) from the centre, in one copy; then the values that wrapped round from
             // the next or last line are the padding's zeros.
             let plane = &image[c * plane..(c + 1) * plane];
-            let shift = (dy * g.width + dx) as isize - (g.padding * g.width + g.padding) as isize;
-            let start = (-shift).clamp(0, positions as isize) as usize;
-            let stop =
-                (plane.len() as isize - shift).clamp(start as isize, positions as isize) as usize;
-            row[..start].fill(0.0);
-            let from = (start as isize + shift) as usize;
-            row[start..stop].copy_from_slice(&plane[from..from + stop - start]);
-            row[stop..].fill(0.0);
+            row[..to.start].fill(0.0);
+            row[to.clone()].copy_from_slice(&plane[from]);
+            row[to.end..].fill(0.0);
             for line in row.chunks_exact_mut(out_w) {
                 line[..first].fill(0.0);
                 line[end..].fill(0.0);
@@ -136,12 +147,27 @@ fn im2col(g: &Geometry, image: &[f32], col: &mut [f32]) {
 }
 
 /// Adds the patch gradients `col` (as [`im2col`] lays them out) onto the image's, `image`.
-fn col2im(g: &Geometry, col: &[f32], image: &mut [f32]) {
+/// `col` is left as scratch.
+fn col2im(g: &Geometry, col: &mut [f32], image: &mut [f32]) {
     let [out_h, out_w] = g.output();
     let positions = g.positions();
+    let plane = g.height * g.width;
     for (r, (c, dy, dx)) in g.rows().enumerate() {
         let (first, end) = g.inside(dx);
-        let row = &col[r * positions..(r + 1) * positions];
+        let row = &mut col[r * positions..(r + 1) * positions];
+        if let Some((to, from)) = g.shifted(dy, dx) {
+            // As in `im2col`: one pass over the shifted plane, once the values that would
+            // wrap round onto the next or last line are left out (zeroed).
+            for line in row.chunks_exact_mut(out_w) {
+                line[..first].fill(0.0);
+                line[end..].fill(0.0);
+            }
+            let plane = &mut image[c * plane..(c + 1) * plane];
+            for (to, from) in plane[to].iter_mut().zip(&row[from]) {
+                *to += from;
+            }
+            continue;
+        }
         for oy in 0..out_h {
             let Some(y) = g.input_row(oy, dy) else {
                 continue;

@@ -57,6 +57,27 @@ pub fn before_threads() {
     }
 }
 
+/// Has glibc's allocator keep large freed arrays in the heap, to hand them out again the next
+/// step, rather than returning them to the system and faulting in (and zeroing) fresh pages
+/// every step: by default an array over 128 KiB at first (32 MiB at most, as the threshold
+/// adapts) is a mapping of its own. For the convolutional models, whose activations are
+/// megabytes a batch. Measured on an AVX-512 Xeon: an epoch of `config/keras-denoising.toml`
+/// on 8,000 images 4.4-5.1 s with these settings, 5.7-6.5 s without; the tutorial's epoch was
+/// 10 % slower with them, so it runs without.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const MAPPED_ABOVE: i32 = 64 << 20;
+        const TRIMMED_ABOVE: i32 = 512 << 20;
+        // SAFETY: glibc's `mallopt` takes the allocator's lock; these settings change where
+        // it takes memory from, not what it hands out.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MAPPED_ABOVE);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIMMED_ABOVE);
+        }
+    }
+}
+
 /// Runs `work` where this backend computes fastest.
 ///
 /// For ndarray, that is inside a rayon pool with a thread per core, named `compute`: the

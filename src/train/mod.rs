@@ -146,7 +146,10 @@ pub fn train<B: FusedAutodiff>(
     let finishing = start.epoch >= config.training.epochs;
     if !tui || finishing {
         println!("{}", banner(config, &data, read_seconds));
-        println!("Kernels ({}): {}", kernels.source, kernels.plan);
+        // The plan is for the dense layers' products; a convolutional model has none.
+        if config.model.kind != ModelKind::Conv {
+            println!("Kernels ({}): {}", kernels.source, kernels.plan);
+        }
         if resume {
             print_resumed(dir, start, finishing);
         }
@@ -229,8 +232,9 @@ pub fn stop_at_once_before_training(resume: Option<&Path>) {
     ));
 }
 
-/// The kernels of the step's products (`backend.kernels`), made the backend's, and the config
-/// as the run records it: with the plan `auto` chose, so that a resume computes alike.
+/// The kernels of the step's products (`backend.kernels`), made the backend's (and, for a
+/// convolutional model, the allocator kept from returning its arrays), and the config as the
+/// run records it: with the plan `auto` chose, so that a resume computes alike.
 fn plan_kernels<B: FusedAutodiff>(config: &Config, data: &MnistSplits) -> (Config, Kernels) {
     let batch = config.training.batch_size.min(data.train.len());
     let images = || {
@@ -247,6 +251,9 @@ fn plan_kernels<B: FusedAutodiff>(config: &Config, data: &MnistSplits) -> (Confi
         images,
     );
     B::use_plan(kernels.plan);
+    if config.model.kind == ModelKind::Conv {
+        backend::keep_freed_memory();
+    }
     let mut config = config.clone();
     if config.backend.kernels == KernelChoice::Auto {
         config.backend.kernels = KernelChoice::Forced(kernels.plan);

@@ -122,17 +122,10 @@ fn ndarray_and_wgpu_train_alike_from_the_same_weights() {
 /// Each other kind of model (Keras's deep sparse one, a convolutional one, a VAE) gives the same
 /// loss and, after one optimiser step, the same weights on both backends from the same weights.
 fn every_kind_computes_alike_on_both_backends() {
-    use mnist_autoencoder::fused::Activation;
-    use mnist_autoencoder::model::{Loss, ModelKind};
+    use mnist_autoencoder::model::ModelKind;
     let cpu = NdArrayDevice::Cpu;
     let gpu = WgpuDevice::DefaultDevice;
-    let keras = |kind| {
-        AutoencoderConfig::new()
-            .with_kind(kind)
-            .with_activation(Activation::Relu)
-            .with_loss(Loss::Bce)
-            .with_init(Init::Keras)
-    };
+    let keras = crate::common::keras_model;
     let kinds = [
         keras(ModelKind::Dense)
             .with_hidden_layers(vec![32, 16])

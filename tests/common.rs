@@ -567,3 +567,17 @@ pub fn png_header(width: u32, height: u32) -> Vec<u8> {
     chunk(b"IEND", &[]);
     png
 }
+
+/// A model of `kind` with Keras's tutorial's settings: ReLU, binary cross-entropy, Glorot's
+/// weights and zero biases.
+pub fn keras_model(
+    kind: mnist_autoencoder::model::ModelKind,
+) -> mnist_autoencoder::model::AutoencoderConfig {
+    use mnist_autoencoder::fused::Activation;
+    use mnist_autoencoder::model::{AutoencoderConfig, Init, Loss};
+    AutoencoderConfig::new()
+        .with_kind(kind)
+        .with_activation(Activation::Relu)
+        .with_loss(Loss::Bce)
+        .with_init(Init::Keras)
+}

@@ -1039,12 +1039,9 @@ fn the_convolution_kernels_match_burns_ops() {
 fn the_conv_kind_matches_burns_ops() {
     use mnist_autoencoder::model::{Loss, ModelKind};
     for (channels, loss) in [(vec![3, 2, 2], Loss::Bce), (vec![2, 2], Loss::Mse)] {
-        let mut model: Autoencoder<AB> = AutoencoderConfig::new()
-            .with_kind(ModelKind::Conv)
+        let mut model: Autoencoder<AB> = crate::common::keras_model(ModelKind::Conv)
             .with_conv_channels(channels.clone())
-            .with_activation(Activation::Relu)
             .with_loss(loss)
-            .with_init(Init::Keras)
             .init(&Default::default());
         let Autoencoder::Conv(conv) = &mut model else {
             panic!("a convolutional model");

@@ -2,14 +2,12 @@
 //! denoising and variational autoencoders): their shapes, a bit-exact resume of each, and a
 //! safetensors round trip of each.
 
-use std::fs;
 use std::path::Path;
 
 use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use mnist_autoencoder::fused::Activation;
-use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig, Init, Loss, ModelKind};
+use mnist_autoencoder::model::{Autoencoder, ModelKind};
 use mnist_autoencoder::render::grid::{grid_size, render_grid};
 use mnist_autoencoder::run_dir::RunDir;
 
@@ -110,13 +108,7 @@ fn model_bits(dir: &Path) -> Vec<(String, Vec<u32>)> {
 }
 
 fn each_kind_has_the_shapes_its_config_gives() {
-    let keras = |kind| {
-        AutoencoderConfig::new()
-            .with_kind(kind)
-            .with_activation(Activation::Relu)
-            .with_loss(Loss::Bce)
-            .with_init(Init::Keras)
-    };
+    let keras = crate::common::keras_model;
     let cases = [
         // 784-32-784: 25,120 + 25,872 parameters.
         (keras(ModelKind::Dense).with_hidden_size(32), 32, 50_992),
@@ -269,7 +261,6 @@ fn each_kind_round_trips_through_safetensors() {
     assert_eq!(wrong.status.code(), Some(1), "{}", stdout(&wrong));
     assert_eq!(stderr(&wrong).lines().count(), 1, "{}", stderr(&wrong));
     assert!(!tmp.path().join("wrong").exists());
-    let _ = fs::remove_file(&vae);
 }
 
 /// `generate` decodes the latent plane of a VAE on a grid: -span to span, the first dimension

@@ -1,6 +1,7 @@
 //! The convolutional autoencoder of Keras's tutorial: 3x3 convolutions, each followed by a 2x2
-//! max pooling down to the code and by a nearest-neighbour upsampling back up, from Burn's
-//! `Conv2d` and its pooling op.
+//! max pooling down to the code and by a nearest-neighbour upsampling back up. The layers are
+//! Burn's `Conv2d` modules; training runs them, the pooling and the upsampling as fused
+//! operations ([`FusedOps::conv2d_activation`]), tested against Burn's own (`Path::Composed`).
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;

@@ -17,7 +17,7 @@ use super::{Activation, FusedOps, LinearGrads};
 struct LinearNode(Activation);
 
 impl<B: FusedOps> Backward<B, 3> for LinearNode {
-    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+    type State = LayerState<B>;
 
     fn backward(
         self,
@@ -61,7 +61,7 @@ fn register<B: FusedOps>(
 struct ConvNode(usize, Activation);
 
 impl<B: FusedOps> Backward<B, 3> for ConvNode {
-    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+    type State = LayerState<B>;
 
     fn backward(
         self,
@@ -156,28 +156,9 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         bias: FloatTensor<Self>,
         activation: Activation,
     ) -> FloatTensor<Self> {
-        let nodes = [x.node.clone(), weight.node.clone(), bias.node.clone()];
-        match LinearNode(activation)
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = B::linear_activation(
-                    x.primitive.clone(),
-                    weight.primitive.clone(),
-                    bias.primitive,
-                    activation,
-                );
-                prep.finish((x.primitive, weight.primitive, y.clone()), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::linear_activation(
-                x.primitive,
-                weight.primitive,
-                bias.primitive,
-                activation,
-            )),
-        }
+        layer_node::<B, C, _>(LinearNode(activation), [x, weight, bias], |x, w, b| {
+            B::linear_activation(x, w, b, activation)
+        })
     }
 
     fn conv2d_activation(
@@ -187,30 +168,10 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         padding: usize,
         activation: Activation,
     ) -> FloatTensor<Self> {
-        let nodes = [x.node.clone(), weight.node.clone(), bias.node.clone()];
-        match ConvNode(padding, activation)
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = B::conv2d_activation(
-                    x.primitive.clone(),
-                    weight.primitive.clone(),
-                    bias.primitive,
-                    padding,
-                    activation,
-                );
-                prep.finish((x.primitive, weight.primitive, y.clone()), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv2d_activation(
-                x.primitive,
-                weight.primitive,
-                bias.primitive,
-                padding,
-                activation,
-            )),
-        }
+        let node = ConvNode(padding, activation);
+        layer_node::<B, C, _>(node, [x, weight, bias], |x, w, b| {
+            B::conv2d_activation(x, w, b, padding, activation)
+        })
     }
 
     fn upsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -251,6 +212,37 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         let (loss, grad) =
             B::bce_with_logits_with_gradient(logits.primitive.clone(), target.primitive);
         loss_node::<B, C>(&logits, loss, grad)
+    }
+}
+
+/// The state a layer's node keeps: its input, its weight and its output.
+type LayerState<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+/// A layer's `forward(x, weight, bias)`, computed by the inner backend, as one node of the
+/// graph whose backward is `node`'s.
+fn layer_node<B, C, N>(
+    node: N,
+    [x, weight, bias]: [FloatTensor<Autodiff<B, C>>; 3],
+    forward: impl Fn(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: FusedOps,
+    C: CheckpointStrategy,
+    N: Backward<B, 3, State = LayerState<B>>,
+{
+    let nodes = [x.node.clone(), weight.node.clone(), bias.node.clone()];
+    match node.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let y = forward(
+                x.primitive.clone(),
+                weight.primitive.clone(),
+                bias.primitive,
+            );
+            prep.finish((x.primitive, weight.primitive, y.clone()), y)
+        }
+        OpsKind::UnTracked(prep) => {
+            prep.finish(forward(x.primitive, weight.primitive, bias.primitive))
+        }
     }
 }
 

@@ -388,6 +388,22 @@ fn an_offline_download_says_where_to_put_the_files() {
         0,
         "partial download left"
     );
+    assert!(!run.exists(), "the failed run left its empty folder");
+
+    // Folders made on the way to the run folder go too; one that was there stays.
+    let nested = tmp.path().join("runs").join("first");
+    let output = train(
+        tmp.path(),
+        &data,
+        &nested,
+        &["data.url=http://127.0.0.1:1/"],
+    );
+    assert_one_line_error(&output, &["cannot download", "put the four MNIST files"]);
+    assert!(
+        !tmp.path().join("runs").exists(),
+        "left the folders it made"
+    );
+    assert!(tmp.path().exists());
 }
 
 fn commands_on_a_missing_or_damaged_model_fail_cleanly() {

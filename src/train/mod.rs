@@ -9,6 +9,7 @@ pub(crate) mod epoch_log;
 mod learner;
 pub mod stop;
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -183,6 +184,38 @@ struct HeldFolder {
     _lock: RunLock,
     watch: Arc<DirWatch>,
     start: ResumePoint,
+    /// Dropped after the lock: the folders this command made go again if nothing was written
+    /// in them (a training that failed before its first file).
+    _made: MadeFolders,
+}
+
+/// The folders a command made for its run folder (the run folder first, then its parents up to
+/// the first that existed): when dropped, each that is still empty is removed, so that a
+/// command that fails before it writes anything leaves no empty folders behind.
+struct MadeFolders(Vec<PathBuf>);
+
+impl MadeFolders {
+    /// The folders of `path` that do not exist yet, deepest first.
+    fn missing(path: &Path) -> Self {
+        Self(
+            path.ancestors()
+                .take_while(|folder| !folder.as_os_str().is_empty() && !folder.exists())
+                .map(Path::to_owned)
+                .collect(),
+        )
+    }
+}
+
+impl Drop for MadeFolders {
+    fn drop(&mut self) {
+        // `remove_dir` removes empty folders only: a folder with the run's files stays, and so
+        // do its parents.
+        for folder in &self.0 {
+            if fs::remove_dir(folder).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 /// Makes or opens the run folder of `config` (an earlier run's when `resume`), locks it and
@@ -198,6 +231,7 @@ fn open_folder<B: FusedAutodiff>(
         check_output(dir.path(), "output.dir =")?;
     }
     let made = !dir.path().exists();
+    let made_folders = MadeFolders::missing(dir.path());
     on_signal(exit_before_training(&dir, resume, None, made, false));
     dir.prepare()?;
     let lock = dir.lock()?;
@@ -216,6 +250,7 @@ fn open_folder<B: FusedAutodiff>(
         _lock: lock,
         watch,
         start,
+        _made: made_folders,
     })
 }
 

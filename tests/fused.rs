@@ -930,6 +930,10 @@ fn the_convolution_kernels_match_burns_ops() {
         (2, 3, 6, 6, 4, 0),
         (2, 2, 9, 7, 3, 0),
         (17, 3, 28, 28, 4, 1),
+        // One filter: the direct sums (blocks of 64 positions and what is left over).
+        (3, 32, 28, 28, 1, 1),
+        (5, 4, 9, 11, 1, 0),
+        (2, 3, 13, 10, 1, 1),
     ];
     for (n, c, h, w, o, padding) in cases {
         let x = random([n, c, h, w]);

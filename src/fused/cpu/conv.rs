@@ -12,6 +12,7 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use super::super::terms::Activation;
+use super::direct::{self, Shape};
 use super::kernels::{self, Simd, multiversion};
 use super::products::{self, Dense, Library, Operand};
 use super::team;
@@ -69,6 +70,34 @@ impl Geometry {
         self.channels * self.height * self.width
     }
 
+    /// With one filter, the convolution is computed directly ([`direct`]): as products it
+    /// would be a vector times the patch matrix and an outer product as large (with one input
+    /// channel instead, the products keep their shape and are faster than the direct sums:
+    /// 1.84 against 2.09 ms forward, 2.50 against 2.95 backward, on the denoising model's first
+    /// layer, 128 images, on a Xeon with AVX-512).
+    fn direct(&self) -> Option<Shape> {
+        (self.filters == 1).then_some(Shape {
+            channels: self.channels,
+            filters: self.filters,
+            height: self.height,
+            width: self.width,
+            kernel: self.kernel,
+            padding: self.padding,
+        })
+    }
+
+    /// Working memory of one image's forward pass.
+    fn forward_scratch(&self) -> usize {
+        self.direct()
+            .map_or(self.patch() * self.positions(), |s| s.forward_scratch())
+    }
+
+    /// Working memory of one image's backward pass, besides its weight and output gradients.
+    fn backward_scratch(&self) -> usize {
+        self.direct()
+            .map_or(self.patch() * self.positions(), |s| s.backward_scratch())
+    }
+
     /// For each row of the patch matrix, `(channel, dy, dx)`; for each output row `oy` and
     /// offset `d`, the input row (`None` in the padding) and the output columns that read
     /// inside the image, as `(first, end)`.
@@ -109,6 +138,16 @@ impl Geometry {
     }
 }
 
+/// Zeros the columns of `rows` (lines of `width` values) outside `first..end`: column by
+/// column, as they are few (the padding's), where a fill per line would be a call per line.
+fn zero_columns(rows: &mut [f32], width: usize, (first, end): (usize, usize)) {
+    for column in (0..first).chain(end..width) {
+        for line in rows.chunks_exact_mut(width) {
+            line[column] = 0.0;
+        }
+    }
+}
+
 /// The patch matrix of one image: `col[(c, dy, dx), (oy, ox)] = image[c, oy + dy - padding, ox
 /// + dx - padding]`, zero in the padding.
 fn im2col(g: &Geometry, image: &[f32], col: &mut [f32]) {
@@ -126,10 +165,7 @@ fn im2col(g: &Geometry, image: &[f32], col: &mut [f32]) {
             row[..to.start].fill(0.0);
             row[to.clone()].copy_from_slice(&plane[from]);
             row[to.end..].fill(0.0);
-            for line in row.chunks_exact_mut(out_w) {
-                line[..first].fill(0.0);
-                line[end..].fill(0.0);
-            }
+            zero_columns(row, out_w, (first, end));
             continue;
         }
         for oy in 0..out_h {
@@ -158,10 +194,7 @@ fn col2im(g: &Geometry, col: &mut [f32], image: &mut [f32]) {
         if let Some((to, from)) = g.shifted(dy, dx) {
             // As in `im2col`: one pass over the shifted plane, once the values that would
             // wrap round onto the next or last line are left out (zeroed).
-            for line in row.chunks_exact_mut(out_w) {
-                line[..first].fill(0.0);
-                line[end..].fill(0.0);
-            }
+            zero_columns(row, out_w, (first, end));
             let plane = &mut image[c * plane..(c + 1) * plane];
             for (to, from) in plane[to].iter_mut().zip(&row[from]) {
                 *to += from;
@@ -206,6 +239,18 @@ fn with_scratch<R>(len: usize, work: impl FnOnce(&mut [f32]) -> R) -> R {
 fn product(m: usize, k: usize, n: usize, a: Operand, b: Operand, out: &mut [f32]) {
     // SAFETY: an f32 is a valid MaybeUninit<f32>; the product writes every value.
     let out = unsafe { &mut *(out as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    product_into(m, k, n, a, b, out);
+}
+
+/// `out = a · b`, every value of `out` written.
+fn product_into(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Operand,
+    b: Operand,
+    out: &mut [MaybeUninit<f32>],
+) {
     products::dense_with(conv_product(), m, k, n, a, b, out, &|_, _| {});
 }
 
@@ -255,26 +300,35 @@ pub fn forward(
     let (positions, patch) = (g.positions(), g.patch());
     let per_image = g.filters * positions;
     let per_part = g.images.div_ceil(team::threads()).max(1);
-    let mut out = vec![0f32; g.images * per_image];
-    team::chunks_mut(&mut out, per_part * per_image, |part, out| {
-        with_scratch(patch * positions, |col| {
-            for (i, out) in out.chunks_mut(per_image).enumerate() {
-                let image = part * per_part + i;
-                im2col(g, &x[image * g.image()..(image + 1) * g.image()], col);
-                let (w, col_op) = (Operand::rows(weight, patch), Operand::rows(col, positions));
-                product(g.filters, patch, positions, w, col_op, out);
-                for (values, b) in out.chunks_mut(positions).zip(bias) {
-                    offset_activation(values, *b, activation);
+    let direct = g.direct().map(|s| (s, s.forward_taps(weight)));
+    team::written(g.images * per_image, |out| {
+        team::chunks_mut(out, per_part * per_image, |part, out| {
+            with_scratch(g.forward_scratch(), |scratch| {
+                for (i, out) in out.chunks_mut(per_image).enumerate() {
+                    let image = part * per_part + i;
+                    let image = &x[image * g.image()..(image + 1) * g.image()];
+                    if let Some((shape, taps)) = &direct {
+                        direct::forward(shape, image, taps, out, scratch);
+                    } else {
+                        im2col(g, image, scratch);
+                        let w = Operand::rows(weight, patch);
+                        let col = Operand::rows(scratch, positions);
+                        product_into(g.filters, patch, positions, w, col, out);
+                    }
+                    // SAFETY: both ways write every value of the image's output.
+                    let out = unsafe { team::init(out) };
+                    for (values, b) in out.chunks_mut(positions).zip(bias) {
+                        offset_activation(values, *b, activation);
+                    }
                 }
-            }
+            });
         });
-    });
-    out
+    })
 }
 
 /// The input gradient's values, which the groups of images write disjoint parts of.
 #[derive(Clone, Copy)]
-struct Disjoint(*mut f32);
+struct Disjoint(*mut MaybeUninit<f32>);
 
 // SAFETY: the groups sharing it write disjoint elements.
 unsafe impl Send for Disjoint {}
@@ -295,13 +349,14 @@ struct Backward<'a> {
 
 impl Backward<'_> {
     /// Adds image `image`'s weight and bias gradients to `dw` and `db` and writes its input
-    /// gradient, in `scratch` (room for a patch matrix, a weight gradient and the output's).
+    /// gradient, in `scratch` (room for a weight gradient, the output's, and
+    /// [`Geometry::backward_scratch`]).
     fn image(&self, image: usize, (dw, db): (&mut [f32], &mut [f32]), scratch: &mut [f32]) {
         let g = self.g;
         let (positions, patch) = (g.positions(), g.patch());
         let per_image = g.filters * positions;
-        let (col, rest) = scratch.split_at_mut(patch * positions);
-        let (dw_image, dz) = rest.split_at_mut(g.filters * patch);
+        let (dw_image, rest) = scratch.split_at_mut(g.filters * patch);
+        let (dz, work) = rest.split_at_mut(per_image);
         let at = image * per_image..(image + 1) * per_image;
         for (f, ((dy, y), dz)) in self.dy[at.clone()]
             .chunks(positions)
@@ -312,21 +367,29 @@ impl Backward<'_> {
             db[f] += slope_sum(dy, y, dz, self.activation);
         }
         let input = image * g.image()..(image + 1) * g.image();
-        im2col(g, &self.x[input.clone()], col);
-        let dz = Operand::rows(dz, positions);
-        let col_t = Operand::transposed(col, positions);
-        product(g.filters, positions, patch, dz, col_t, dw_image);
-        dw.iter_mut().zip(&*dw_image).for_each(|(sum, v)| *sum += v);
-        if let Some(dx) = self.dx {
-            let weight_t = Operand::transposed(self.weight, patch);
-            product(patch, g.filters, positions, weight_t, dz, col);
-            // SAFETY: each image's part of dx is written by the group of that image alone, and
-            // `dx` lives (and is not otherwise touched) until every group is done.
-            let dx = unsafe {
-                std::slice::from_raw_parts_mut(dx.0.wrapping_add(input.start), input.len())
-            };
-            col2im(g, col, dx);
+        // SAFETY: each image's part of dx is written by the group of that image alone, and
+        // `dx` lives (and is not otherwise touched) until every group is done.
+        let dx = self.dx.map(|dx| unsafe {
+            std::slice::from_raw_parts_mut(dx.0.wrapping_add(input.start), input.len())
+        });
+        let x = &self.x[input];
+        if let Some(shape) = g.direct() {
+            direct::backward(&shape, (x, self.weight, dz), dw_image, dx, work);
+        } else {
+            im2col(g, x, work);
+            let dz = Operand::rows(dz, positions);
+            let col_t = Operand::transposed(work, positions);
+            product(g.filters, positions, patch, dz, col_t, dw_image);
+            if let Some(dx) = dx {
+                let weight_t = Operand::transposed(self.weight, patch);
+                product(patch, g.filters, positions, weight_t, dz, work);
+                // Zeroed image by image, while in cache.
+                dx.fill(MaybeUninit::new(0.0));
+                // SAFETY: just written.
+                col2im(g, work, unsafe { team::init(dx) });
+            }
         }
+        dw.iter_mut().zip(&*dw_image).for_each(|(sum, v)| *sum += v);
     }
 }
 
@@ -341,11 +404,8 @@ pub fn backward(
     let groups = g.images.div_ceil(GROUP);
     // Each group's weight gradient and bias gradient, summed in order afterwards.
     let sums: Vec<Mutex<Vec<f32>>> = (0..groups).map(|_| Mutex::new(Vec::new())).collect();
-    let mut dx = if input_grad {
-        vec![0f32; g.images * g.image()]
-    } else {
-        Vec::new()
-    };
+    // Every image's part is written by its group (below).
+    let mut dx = Vec::with_capacity(if input_grad { g.images * g.image() } else { 0 });
     let pass = Backward {
         g,
         x,
@@ -353,9 +413,9 @@ pub fn backward(
         y,
         dy,
         activation,
-        dx: input_grad.then_some(Disjoint(dx.as_mut_ptr())),
+        dx: input_grad.then_some(Disjoint(dx.spare_capacity_mut().as_mut_ptr())),
     };
-    let scratch = patch * positions + g.filters * patch + g.filters * positions;
+    let scratch = g.filters * patch + g.filters * positions + g.backward_scratch();
     team::split(groups, |group| {
         let mut sum = vec![0f32; g.filters * patch + g.filters];
         let (dw, db) = sum.split_at_mut(g.filters * patch);
@@ -376,24 +436,29 @@ pub fn backward(
         total.iter_mut().zip(&sum).for_each(|(t, s)| *t += s);
     }
     let bias = total.split_off(g.filters * patch);
+    if input_grad {
+        // SAFETY: every group wrote every value of its images' part, and the groups cover the
+        // images.
+        unsafe { dx.set_len(g.images * g.image()) };
+    }
     (input_grad.then_some(dx), total, bias)
 }
 
 /// `[planes, h, w]` -> `[planes, 2h, 2w]`, each value repeated over a 2x2 square.
 pub fn upsample(x: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
-    let mut out = vec![0f32; planes * h * w * 4];
     let per_part = planes.div_ceil(team::threads()).max(1);
-    team::chunks_mut(&mut out, per_part * h * w * 4, |part, out| {
-        let x = &x[part * per_part * h * w..];
-        for (line, pair) in x.chunks(w).zip(out.chunks_mut(4 * w)) {
-            let (top, bottom) = pair.split_at_mut(2 * w);
-            for (value, two) in line.iter().zip(top.chunks_exact_mut(2)) {
-                two.fill(*value);
+    team::written(planes * h * w * 4, |out| {
+        team::chunks_mut(out, per_part * h * w * 4, |part, out| {
+            let x = &x[part * per_part * h * w..];
+            for (line, pair) in x.chunks(w).zip(out.chunks_mut(4 * w)) {
+                let (top, bottom) = pair.split_at_mut(2 * w);
+                for (value, two) in line.iter().zip(top.chunks_exact_mut(2)) {
+                    two.fill(MaybeUninit::new(*value));
+                }
+                bottom.copy_from_slice(top);
             }
-            bottom.copy_from_slice(top);
-        }
-    });
-    out
+        });
+    })
 }
 
 /// The gradient of [`upsample`]'s input: `dy` `[planes, 2h, 2w]` summed over each 2x2 square.
@@ -451,15 +516,18 @@ fn each_max(plane: &[f32], [h, w]: [usize; 2], mut found: impl FnMut(usize, usiz
 pub fn max_pool(x: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
     let [out_h, out_w] = pooled([h, w]);
     let (inside, outside) = (h * w, out_h * out_w);
-    let mut out = vec![0f32; planes * outside];
     let per_part = planes.div_ceil(team::threads()).max(1);
-    team::chunks_mut(&mut out, per_part * outside, |part, out| {
-        let x = &x[part * per_part * inside..];
-        for (plane, out) in x.chunks(inside).zip(out.chunks_mut(outside)) {
-            each_max(plane, [h, w], |i, _, best| out[i] = best);
-        }
-    });
-    out
+    team::written(planes * outside, |out| {
+        team::chunks_mut(out, per_part * outside, |part, out| {
+            let x = &x[part * per_part * inside..];
+            for (plane, out) in x.chunks(inside).zip(out.chunks_mut(outside)) {
+                // Every output value is some square's.
+                each_max(plane, [h, w], |i, _, best| {
+                    out[i].write(best);
+                });
+            }
+        });
+    })
 }
 
 /// The gradient of [`max_pool`]'s input `x` (`[planes, h, w]`) from `dy`: each square's to its
@@ -467,16 +535,20 @@ pub fn max_pool(x: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
 pub fn max_pool_backward(x: &[f32], dy: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
     let [out_h, out_w] = pooled([h, w]);
     let (inside, outside) = (h * w, out_h * out_w);
-    let mut dx = vec![0f32; planes * inside];
     let per_part = planes.div_ceil(team::threads()).max(1);
-    team::chunks_mut(&mut dx, per_part * inside, |part, dx| {
-        let first = part * per_part;
-        for (i, dx) in dx.chunks_mut(inside).enumerate() {
-            let plane = &x[(first + i) * inside..(first + i + 1) * inside];
-            let dy = &dy[(first + i) * outside..(first + i + 1) * outside];
-            // The squares do not overlap: each input value is some square's at most.
-            each_max(plane, [h, w], |i, at, _| dx[at] = dy[i]);
-        }
-    });
-    dx
+    team::written(planes * inside, |dx| {
+        team::chunks_mut(dx, per_part * inside, |part, dx| {
+            let first = part * per_part;
+            for (i, dx) in dx.chunks_mut(inside).enumerate() {
+                let plane = &x[(first + i) * inside..(first + i + 1) * inside];
+                let dy = &dy[(first + i) * outside..(first + i + 1) * outside];
+                // Zeroed plane by plane, while in cache; the squares do not overlap: each
+                // input value is some square's at most.
+                dx.fill(MaybeUninit::new(0.0));
+                each_max(plane, [h, w], |i, at, _| {
+                    dx[at].write(dy[i]);
+                });
+            }
+        });
+    })
 }

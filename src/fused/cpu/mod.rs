@@ -7,6 +7,7 @@
 //! same places for the same shapes, so the results do not depend on timing.
 
 pub mod conv;
+mod direct;
 pub mod kernels;
 pub mod products;
 pub mod team;
@@ -27,6 +28,7 @@ use super::plan::{Kernel, Plan, Product};
 use super::{Activation, FusedOps, LinearGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
 use kernels::{ParamSlice, RmsPropScalars, RmsPropSlices};
 use products::{BLOCK, Blocked, Dense, Library, Operand};
+use team::written;
 
 type Cpu = NdArray<f32>;
 
@@ -64,15 +66,6 @@ fn dims(array: &ArcArray<f32, IxDyn>) -> [usize; 2] {
 fn tensor(shape: &[usize], values: Vec<f32>) -> NdArrayTensor {
     let array = Array::from_shape_vec(IxDyn(shape), values).expect("values fill the shape");
     NdArrayTensor::from(array.into_shared())
-}
-
-/// `len` values from `write`, which writes every one of them: allocated without zeroing.
-fn written(len: usize, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
-    let mut values = Vec::with_capacity(len);
-    write(&mut values.spare_capacity_mut()[..len]);
-    // SAFETY: every kernel handed such a slice writes all of it.
-    unsafe { values.set_len(len) };
-    values
 }
 
 /// How many parts to split `len` values into.

@@ -10,6 +10,7 @@
 //! A second caller while the team is busy (tests running side by side) runs its parts itself.
 
 use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread::Thread;
@@ -196,6 +197,25 @@ pub(crate) fn chunks_mut<T: Send>(
             unsafe { std::slice::from_raw_parts_mut(base.at(start), len.min(total - start)) };
         work(i, chunk);
     });
+}
+
+/// `len` values from `write`, which writes every one of them: allocated without zeroing.
+pub(crate) fn written(len: usize, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    write(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: every kernel handed such a slice writes all of it.
+    unsafe { values.set_len(len) };
+    values
+}
+
+/// `values` once every one of them is written.
+///
+/// # Safety
+///
+/// Every value of `values` must have been written.
+pub(crate) unsafe fn init(values: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: written, as the caller promises; MaybeUninit<f32> has f32's layout.
+    unsafe { &mut *(values as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// The start of a slice that parts of a job write disjoint ranges of.

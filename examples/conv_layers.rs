@@ -1,5 +1,6 @@
 //! Times each convolution of `config/keras-denoising.toml` (batch 128) through the fused
-//! ndarray kernels, forward and backward: where a conv epoch goes.
+//! ndarray kernels, forward and backward: where a conv epoch goes. The decoder's last two read
+//! their input's 2x upsampling, as the model runs them.
 //!
 //!     cargo run --release --example conv_layers
 
@@ -9,16 +10,17 @@ use mnist_autoencoder::fused::Activation;
 use mnist_autoencoder::fused::cpu::conv::{self, Geometry};
 
 fn main() {
+    // (side, channels, filters, upsampled)
     let layers = [
-        (28, 1, 32),
-        (14, 32, 32),
-        (7, 32, 32),
-        (14, 32, 32),
-        (28, 32, 1),
+        (28, 1, 32, false),
+        (14, 32, 32, false),
+        (7, 32, 32, false),
+        (14, 32, 32, true),
+        (28, 32, 1, true),
     ];
     let rounds = 20;
     let mut total = 0.0;
-    for (side, channels, filters) in layers {
+    for (side, channels, filters, upsampled) in layers {
         let g = Geometry {
             images: 128,
             channels,
@@ -27,8 +29,10 @@ fn main() {
             filters,
             kernel: 3,
             padding: 1,
+            upsampled,
         };
-        let x: Vec<f32> = (0..128 * channels * side * side)
+        let stored = if upsampled { side / 2 } else { side };
+        let x: Vec<f32> = (0..128 * channels * stored * stored)
             .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
             .collect();
         let weight: Vec<f32> = (0..filters * channels * 9)

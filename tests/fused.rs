@@ -9,7 +9,9 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
 use mnist_autoencoder::fused::composed;
-use mnist_autoencoder::fused::{Activation, FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use mnist_autoencoder::fused::{
+    Activation, ConvInput, FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors,
+};
 use mnist_autoencoder::model::Init;
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::RmsPropSettings;
@@ -923,34 +925,41 @@ fn the_convolution_kernels_match_burns_ops() {
         seed.set(seed.get() + 1);
         drawn4::<Cpu>(shape, seed.get())
     };
-    // (images, channels, height, width, filters, padding)
+    // (images, channels, height, width, filters, padding, upsampled): height and width as
+    // stored, the convolution reads twice them when upsampled.
     let cases = [
-        (1, 1, 3, 3, 1, 1),
-        (3, 1, 7, 5, 2, 1),
-        (2, 3, 6, 6, 4, 0),
-        (2, 2, 9, 7, 3, 0),
-        (17, 3, 28, 28, 4, 1),
+        (1, 1, 3, 3, 1, 1, false),
+        (3, 1, 7, 5, 2, 1, false),
+        (2, 3, 6, 6, 4, 0, false),
+        (2, 2, 9, 7, 3, 0, false),
+        (17, 3, 28, 28, 4, 1, false),
         // One filter: the direct sums (blocks of 64 positions and what is left over).
-        (3, 32, 28, 28, 1, 1),
-        (5, 4, 9, 11, 1, 0),
-        (2, 3, 13, 10, 1, 1),
+        (3, 32, 28, 28, 1, 1, false),
+        (5, 4, 9, 11, 1, 0, false),
+        (2, 3, 13, 10, 1, 1, false),
+        // Of the input's upsampling: through the patch matrix and directly.
+        (3, 4, 7, 7, 5, 1, true),
+        (2, 3, 5, 4, 2, 0, true),
+        (2, 32, 14, 14, 1, 1, true),
+        (3, 2, 3, 5, 1, 0, true),
     ];
-    for (n, c, h, w, o, padding) in cases {
+    for (n, c, h, w, o, padding, upsampled) in cases {
+        let input = ConvInput { padding, upsampled };
         let x = random([n, c, h, w]);
         let weight = random([o, c, 3, 3]).div_scalar(((c * 9) as f32).sqrt());
         let bias = random([1, 1, 1, o]).reshape([o]);
         for activation in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
-            let what =
-                format!("[{n}, {c}, {h}, {w}] * [{o}, {c}, 3, 3], padding {padding}, {activation}");
+            let what = format!(
+                "[{n}, {c}, {h}, {w}] * [{o}, {c}, 3, 3], padding {padding}, upsampled {upsampled}, {activation}"
+            );
             let y: Tensor<Cpu, 4> = float(Cpu::conv2d_activation(
                 primitive(x.clone()),
                 primitive(weight.clone()),
                 primitive(bias.clone()),
-                padding,
+                input,
                 activation,
             ));
-            let want =
-                composed::conv2d(x.clone(), weight.clone(), bias.clone(), padding, activation);
+            let want = composed::conv2d(x.clone(), weight.clone(), bias.clone(), input, activation);
             assert_eq!(y.dims(), want.dims(), "{what}: output shape");
             assert_close(
                 &format!("{what}: y"),
@@ -965,7 +974,7 @@ fn the_convolution_kernels_match_burns_ops() {
                     primitive(weight.clone()),
                     primitive(y.clone()),
                     primitive(dy.clone()),
-                    (padding, activation),
+                    (input, activation),
                     input_grad,
                 );
                 let (input, dw, db) = composed::conv2d_backward(
@@ -973,7 +982,7 @@ fn the_convolution_kernels_match_burns_ops() {
                     weight.clone(),
                     y.clone(),
                     dy.clone(),
-                    (padding, activation),
+                    (input, activation),
                     input_grad,
                 );
                 assert_eq!(

@@ -10,7 +10,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::FloatTensor;
 
-use super::{Activation, FusedOps, LinearGrads};
+use super::{Activation, ConvInput, FusedOps, LinearGrads};
 
 /// `linear`'s node: it keeps its input, its weight and its output for the backward.
 #[derive(Debug)]
@@ -55,10 +55,10 @@ fn register<B: FusedOps>(
     }
 }
 
-/// `conv2d_activation`'s node, with its padding: it keeps its input, its weight and its
+/// `conv2d_activation`'s node, with what it reads: it keeps its input, its weight and its
 /// output for the backward.
 #[derive(Debug)]
-struct ConvNode(usize, Activation);
+struct ConvNode(ConvInput, Activation);
 
 impl<B: FusedOps> Backward<B, 3> for ConvNode {
     type State = LayerState<B>;
@@ -165,12 +165,12 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        padding: usize,
+        input: ConvInput,
         activation: Activation,
     ) -> FloatTensor<Self> {
-        let node = ConvNode(padding, activation);
+        let node = ConvNode(input, activation);
         layer_node::<B, C, _>(node, [x, weight, bias], |x, w, b| {
-            B::conv2d_activation(x, w, b, padding, activation)
+            B::conv2d_activation(x, w, b, input, activation)
         })
     }
 

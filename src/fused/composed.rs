@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 use burn::tensor::{Shape, TensorMetadata};
 
-use super::terms::{Activation, RmsPropHyper, RmsPropRule, RmsPropTensors, float};
+use super::terms::{Activation, ConvInput, RmsPropHyper, RmsPropRule, RmsPropTensors, float};
 
 /// `activation(x · weight + bias)`, as Burn's `Linear` and the activation (for the sigmoid,
 /// [`sigmoid`]) compute it.
@@ -68,16 +68,18 @@ fn conv_options(padding: usize) -> ConvOptions<2> {
 }
 
 /// `activation(conv(x, weight) + bias)`: x `[n, c, h, w]`, weight `[o, c, kh, kw]`, bias `[o]`,
-/// a convolution of stride 1 with `padding` zeros on each side, as Burn's `Conv2d` and the
-/// activation compute it.
+/// a convolution of stride 1 with `input.padding` zeros on each side (of x's [`upsample`] when
+/// `input.upsampled`), as Burn's `Conv2d` and the activation compute it.
 pub fn conv2d<B: Backend>(
     x: Tensor<B, 4>,
     weight: Tensor<B, 4>,
     bias: Tensor<B, 1>,
-    padding: usize,
+    input: ConvInput,
     activation: Activation,
 ) -> Tensor<B, 4> {
-    let z = burn::tensor::module::conv2d(x, weight, Some(bias), conv_options(padding));
+    let x = if input.upsampled { upsample(x) } else { x };
+    let options = conv_options(input.padding);
+    let z = burn::tensor::module::conv2d(x, weight, Some(bias), options);
     activate(activation, z)
 }
 
@@ -88,9 +90,10 @@ pub fn conv2d_backward<B: Backend>(
     weight: Tensor<B, 4>,
     y: Tensor<B, 4>,
     dy: Tensor<B, 4>,
-    (padding, activation): (usize, Activation),
+    (input, activation): (ConvInput, Activation),
     input_grad: bool,
 ) -> (Option<Tensor<B, 4>>, Tensor<B, 4>, Tensor<B, 1>) {
+    let x = if input.upsampled { upsample(x) } else { x };
     let dz = activation_backward(activation, y, dy);
     let channels = weight.dims()[0];
     let bias = dz
@@ -99,19 +102,21 @@ pub fn conv2d_backward<B: Backend>(
         .sum_dim(2)
         .sum_dim(3)
         .reshape([channels]);
-    let options = conv_options(padding);
+    let options = conv_options(input.padding);
     let (x, weight, dz) = (
         x.into_primitive().tensor(),
         weight.into_primitive().tensor(),
         dz.into_primitive().tensor(),
     );
+    let upsampled = input.upsampled;
     let input = input_grad.then(|| {
-        float(B::conv2d_x_backward(
+        let dx = float(B::conv2d_x_backward(
             x.clone(),
             weight.clone(),
             dz.clone(),
             options.clone(),
-        ))
+        ));
+        if upsampled { upsample_backward(dx) } else { dx }
     });
     let weight = float(B::conv2d_weight_backward(x, weight, dz, options));
     (input, weight, bias)

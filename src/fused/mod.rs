@@ -33,7 +33,7 @@ pub mod plan;
 mod terms;
 
 pub(crate) use terms::float;
-pub use terms::{Activation, LinearGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
+pub use terms::{Activation, ConvInput, LinearGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -92,33 +92,35 @@ pub trait FusedOps: Backend {
 
     /// `activation(conv(x, weight) + bias)`: x `[n, c, h, w]`, weight `[o, c, kh, kw]`, bias
     /// `[o]` -> `[n, o, h + 2 padding - kh + 1, w + 2 padding - kw + 1]`, a convolution of
-    /// stride 1 with `padding` zeros on each side of the image.
+    /// stride 1 with `padding` zeros on each side of the image; with `input.upsampled`, of
+    /// x's 2x upsampling (`h` and `w` there are twice x's).
     fn conv2d_activation(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        padding: usize,
+        input: ConvInput,
         activation: Activation,
     ) -> FloatTensor<Self> {
         composed::conv2d(
             float::<Self, 4>(x),
             float(weight),
             float::<Self, 1>(bias),
-            padding,
+            input,
             activation,
         )
         .into_primitive()
         .tensor()
     }
 
-    /// The gradients of `y = conv2d_activation(x, weight, bias, padding, activation)` given
-    /// `dy`, the gradient of `y`; the input's only when `input_grad`.
+    /// The gradients of `y = conv2d_activation(x, weight, bias, input, activation)` given
+    /// `dy`, the gradient of `y`; the input's (x's, whether or not upsampled) only when
+    /// `input_grad`.
     fn conv2d_activation_backward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         y: FloatTensor<Self>,
         dy: FloatTensor<Self>,
-        (padding, activation): (usize, Activation),
+        (input, activation): (ConvInput, Activation),
         input_grad: bool,
     ) -> LinearGrads<Self> {
         let grads = composed::conv2d_backward::<Self>(
@@ -126,7 +128,7 @@ pub trait FusedOps: Backend {
             float(weight),
             float(y),
             float(dy),
-            (padding, activation),
+            (input, activation),
             input_grad,
         );
         LinearGrads {

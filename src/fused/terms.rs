@@ -30,6 +30,26 @@ impl fmt::Display for Activation {
     }
 }
 
+/// What a fused convolution (stride 1) reads: its input with `padding` zeros on each side, or,
+/// when `upsampled`, the input's 2x nearest-neighbour upsampling (`[n, c, 2h, 2w]`, each
+/// value repeated over a 2x2 square, Keras's `UpSampling2D`) with them: the upsampling and
+/// the convolution after it in one operation, so that the upsampled images are never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvInput {
+    pub padding: usize,
+    pub upsampled: bool,
+}
+
+impl ConvInput {
+    /// The input itself, with `padding` zeros on each side.
+    pub fn padded(padding: usize) -> Self {
+        Self {
+            padding,
+            upsampled: false,
+        }
+    }
+}
+
 /// Which RMSProp update [`FusedOps::rmsprop`] applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RmsPropRule {

@@ -1,7 +1,8 @@
 //! The convolutional autoencoder of Keras's tutorial: 3x3 convolutions, each followed by a 2x2
 //! max pooling down to the code and by a nearest-neighbour upsampling back up. The layers are
-//! Burn's `Conv2d` modules; training runs them, the pooling and the upsampling as fused
-//! operations ([`FusedOps::conv2d_activation`]), tested against Burn's own (`Path::Composed`).
+//! Burn's `Conv2d` modules; training runs them and the pooling as fused operations
+//! ([`FusedOps::conv2d_activation`], each upsampling inside the convolution after it), tested
+//! against Burn's own (`Path::Composed`).
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -9,7 +10,7 @@ use burn::prelude::*;
 
 use super::layers::{Loss, activate_composed, output_activation, reconstruction_loss};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
-use crate::fused::{Activation, FusedOps, composed, float};
+use crate::fused::{Activation, ConvInput, FusedOps, composed, float};
 
 #[derive(Module, Debug)]
 pub struct ConvAutoencoder<B: Backend> {
@@ -61,7 +62,7 @@ impl<B: FusedOps> ConvAutoencoder<B> {
         let batch = images.dims()[0];
         let x = images.reshape([batch, 1, IMAGE_SIDE, IMAGE_SIDE]);
         let x = self.encoder.iter().fold(x, |x, conv| {
-            path.max_pool(path.layer(conv, x, self.activation))
+            path.max_pool(path.layer(conv, x, self.activation, false))
         });
         x.reshape([batch, self.code_size()])
     }
@@ -70,10 +71,15 @@ impl<B: FusedOps> ConvAutoencoder<B> {
         let batch = codes.dims()[0];
         let side = self.code_side;
         let x = codes.reshape([batch, self.channels(), side, side]);
-        let x = self.decoder.iter().fold(x, |x, conv| {
-            path.upsample(path.layer(conv, x, self.activation))
-        });
-        path.layer(&self.output, x, last)
+        // Each decoder convolution is followed by an upsampling, which the next convolution
+        // reads its input through.
+        let (x, upsampled) = self
+            .decoder
+            .iter()
+            .fold((x, false), |(x, upsampled), conv| {
+                (path.layer(conv, x, self.activation, upsampled), true)
+            });
+        path.layer(&self.output, x, last, upsampled)
             .reshape([batch, IMAGE_PIXELS])
     }
 
@@ -116,16 +122,20 @@ enum Path {
 }
 
 impl Path {
-    /// `activation(conv(x))`.
+    /// `activation(conv(x))`, or, when `upsampled`, `activation(conv(upsample(x)))`.
     fn layer<B: FusedOps>(
         self,
         conv: &Conv2d<B>,
         x: Tensor<B, 4>,
         activation: Activation,
+        upsampled: bool,
     ) -> Tensor<B, 4> {
         match self {
-            Path::Fused => conv_layer(conv, x, activation),
-            Path::Composed => activate_composed(activation, conv.forward(x)),
+            Path::Fused => conv_layer(conv, x, activation, upsampled),
+            Path::Composed => {
+                let x = if upsampled { composed::upsample(x) } else { x };
+                activate_composed(activation, conv.forward(x))
+            }
         }
     }
 
@@ -137,22 +147,15 @@ impl Path {
             Path::Composed => composed::max_pool(x),
         }
     }
-
-    /// `[n, c, h, w]` -> `[n, c, 2h, 2w]`, each value repeated over a 2x2 square (Keras's
-    /// `UpSampling2D`).
-    fn upsample<B: FusedOps>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        match self {
-            Path::Fused => float(B::upsample(x.into_primitive().tensor())),
-            Path::Composed => composed::upsample(x),
-        }
-    }
 }
 
-/// `activation(conv(x))` as one fused operation, from the `Conv2d`'s weight, bias and padding.
+/// `activation(conv(x))` (of x's upsampling when `upsampled`) as one fused operation, from the
+/// `Conv2d`'s weight, bias and padding.
 fn conv_layer<B: FusedOps>(
     conv: &Conv2d<B>,
     x: Tensor<B, 4>,
     activation: Activation,
+    upsampled: bool,
 ) -> Tensor<B, 4> {
     let padding = match conv.padding {
         PaddingConfig2d::Valid => 0,
@@ -169,7 +172,7 @@ fn conv_layer<B: FusedOps>(
         x.into_primitive().tensor(),
         conv.weight.val().into_primitive().tensor(),
         bias.into_primitive().tensor(),
-        padding,
+        ConvInput { padding, upsampled },
         activation,
     ))
 }

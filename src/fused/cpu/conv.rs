@@ -36,7 +36,9 @@ fn conv_product() -> Dense {
 }
 
 /// The sizes of a convolution of stride 1: `images` of `channels x height x width`, `filters`
-/// of `channels x kernel x kernel`, `padding` zeros on each side.
+/// of `channels x kernel x kernel`, `padding` zeros on each side. When `upsampled`, the input
+/// is stored at half the height and width, and the convolution reads its 2x upsampling (made
+/// image by image in working memory: the upsampled batch is never stored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
     pub images: usize,
@@ -46,6 +48,7 @@ pub struct Geometry {
     pub filters: usize,
     pub kernel: usize,
     pub padding: usize,
+    pub upsampled: bool,
 }
 
 impl Geometry {
@@ -66,8 +69,33 @@ impl Geometry {
         self.channels * self.kernel * self.kernel
     }
 
+    /// Values in one image the convolution reads.
     fn image(&self) -> usize {
         self.channels * self.height * self.width
+    }
+
+    /// Values in one image as stored: a quarter of [`Geometry::image`]'s when upsampled.
+    fn stored(&self) -> usize {
+        if self.upsampled {
+            self.image() / 4
+        } else {
+            self.image()
+        }
+    }
+
+    /// Image `image` as the convolution reads it: `x`'s, or its upsampling made in `room`.
+    fn input<'a>(&self, x: &'a [f32], image: usize, room: &'a mut [f32]) -> &'a [f32] {
+        let stored = &x[image * self.stored()..(image + 1) * self.stored()];
+        if !self.upsampled {
+            return stored;
+        }
+        upsample_planes(stored, self.width / 2, room, |v| v);
+        room
+    }
+
+    /// Working memory for [`Geometry::input`].
+    fn input_room(&self) -> usize {
+        if self.upsampled { self.image() } else { 0 }
     }
 
     /// With one filter, the convolution is computed directly ([`direct`]): as products it
@@ -86,13 +114,14 @@ impl Geometry {
         })
     }
 
-    /// Working memory of one image's forward pass.
+    /// Working memory of one image's forward pass, besides [`Geometry::input_room`].
     fn forward_scratch(&self) -> usize {
         self.direct()
             .map_or(self.patch() * self.positions(), |s| s.forward_scratch())
     }
 
-    /// Working memory of one image's backward pass, besides its weight and output gradients.
+    /// Working memory of one image's backward pass, besides its weight and output gradients
+    /// and, when upsampled, the upsampled image and its gradient.
     fn backward_scratch(&self) -> usize {
         self.direct()
             .map_or(self.patch() * self.positions(), |s| s.backward_scratch())
@@ -237,9 +266,7 @@ fn with_scratch<R>(len: usize, work: impl FnOnce(&mut [f32]) -> R) -> R {
 
 /// `out = a · b` through the convolutions' product.
 fn product(m: usize, k: usize, n: usize, a: Operand, b: Operand, out: &mut [f32]) {
-    // SAFETY: an f32 is a valid MaybeUninit<f32>; the product writes every value.
-    let out = unsafe { &mut *(out as *mut [f32] as *mut [MaybeUninit<f32>]) };
-    product_into(m, k, n, a, b, out);
+    product_into(m, k, n, a, b, uninit(out));
 }
 
 /// `out = a · b`, every value of `out` written.
@@ -303,10 +330,10 @@ pub fn forward(
     let direct = g.direct().map(|s| (s, s.forward_taps(weight)));
     team::written(g.images * per_image, |out| {
         team::chunks_mut(out, per_part * per_image, |part, out| {
-            with_scratch(g.forward_scratch(), |scratch| {
+            with_scratch(g.input_room() + g.forward_scratch(), |scratch| {
+                let (room, scratch) = scratch.split_at_mut(g.input_room());
                 for (i, out) in out.chunks_mut(per_image).enumerate() {
-                    let image = part * per_part + i;
-                    let image = &x[image * g.image()..(image + 1) * g.image()];
+                    let image = g.input(x, part * per_part + i, room);
                     if let Some((shape, taps)) = &direct {
                         direct::forward(shape, image, taps, out, scratch);
                     } else {
@@ -356,7 +383,9 @@ impl Backward<'_> {
         let (positions, patch) = (g.positions(), g.patch());
         let per_image = g.filters * positions;
         let (dw_image, rest) = scratch.split_at_mut(g.filters * patch);
-        let (dz, work) = rest.split_at_mut(per_image);
+        let (dz, rest) = rest.split_at_mut(per_image);
+        let (room, rest) = rest.split_at_mut(g.input_room());
+        let (dx_room, work) = rest.split_at_mut(g.input_room());
         let at = image * per_image..(image + 1) * per_image;
         for (f, ((dy, y), dz)) in self.dy[at.clone()]
             .chunks(positions)
@@ -366,21 +395,28 @@ impl Backward<'_> {
         {
             db[f] += slope_sum(dy, y, dz, self.activation);
         }
-        let input = image * g.image()..(image + 1) * g.image();
         // SAFETY: each image's part of dx is written by the group of that image alone, and
         // `dx` lives (and is not otherwise touched) until every group is done.
         let dx = self.dx.map(|dx| unsafe {
-            std::slice::from_raw_parts_mut(dx.0.wrapping_add(input.start), input.len())
+            std::slice::from_raw_parts_mut(dx.0.wrapping_add(image * g.stored()), g.stored())
         });
-        let x = &self.x[input];
+        // The gradient of the image the convolution reads: x's, or, when upsampled, its
+        // upsampling's, summed back over each 2x2 square below.
+        let (dx, dx_read) = if g.upsampled {
+            let dx_read = dx.is_some().then(|| uninit(dx_room));
+            (dx, dx_read)
+        } else {
+            (None, dx)
+        };
+        let x = g.input(self.x, image, room);
         if let Some(shape) = g.direct() {
-            direct::backward(&shape, (x, self.weight, dz), dw_image, dx, work);
+            direct::backward(&shape, (x, self.weight, dz), dw_image, dx_read, work);
         } else {
             im2col(g, x, work);
             let dz = Operand::rows(dz, positions);
             let col_t = Operand::transposed(work, positions);
             product(g.filters, positions, patch, dz, col_t, dw_image);
-            if let Some(dx) = dx {
+            if let Some(dx) = dx_read {
                 let weight_t = Operand::transposed(self.weight, patch);
                 product(patch, g.filters, positions, weight_t, dz, work);
                 // Zeroed image by image, while in cache.
@@ -388,6 +424,9 @@ impl Backward<'_> {
                 // SAFETY: just written.
                 col2im(g, work, unsafe { team::init(dx) });
             }
+        }
+        if let Some(dx) = dx {
+            sum_squares(dx_room, g.width / 2, dx, MaybeUninit::new);
         }
         dw.iter_mut().zip(&*dw_image).for_each(|(sum, v)| *sum += v);
     }
@@ -405,7 +444,7 @@ pub fn backward(
     // Each group's weight gradient and bias gradient, summed in order afterwards.
     let sums: Vec<Mutex<Vec<f32>>> = (0..groups).map(|_| Mutex::new(Vec::new())).collect();
     // Every image's part is written by its group (below).
-    let mut dx = Vec::with_capacity(if input_grad { g.images * g.image() } else { 0 });
+    let mut dx = Vec::with_capacity(if input_grad { g.images * g.stored() } else { 0 });
     let pass = Backward {
         g,
         x,
@@ -415,7 +454,8 @@ pub fn backward(
         activation,
         dx: input_grad.then_some(Disjoint(dx.spare_capacity_mut().as_mut_ptr())),
     };
-    let scratch = g.filters * patch + g.filters * positions + g.backward_scratch();
+    let scratch =
+        g.filters * patch + g.filters * positions + 2 * g.input_room() + g.backward_scratch();
     team::split(groups, |group| {
         let mut sum = vec![0f32; g.filters * patch + g.filters];
         let (dw, db) = sum.split_at_mut(g.filters * patch);
@@ -439,7 +479,7 @@ pub fn backward(
     if input_grad {
         // SAFETY: every group wrote every value of its images' part, and the groups cover the
         // images.
-        unsafe { dx.set_len(g.images * g.image()) };
+        unsafe { dx.set_len(g.images * g.stored()) };
     }
     (input_grad.then_some(dx), total, bias)
 }
@@ -450,35 +490,53 @@ pub fn upsample(x: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
     team::written(planes * h * w * 4, |out| {
         team::chunks_mut(out, per_part * h * w * 4, |part, out| {
             let x = &x[part * per_part * h * w..];
-            for (line, pair) in x.chunks(w).zip(out.chunks_mut(4 * w)) {
-                let (top, bottom) = pair.split_at_mut(2 * w);
-                for (value, two) in line.iter().zip(top.chunks_exact_mut(2)) {
-                    two.fill(MaybeUninit::new(*value));
-                }
-                bottom.copy_from_slice(top);
-            }
+            upsample_planes(x, w, out, MaybeUninit::new);
         });
     })
 }
 
 /// The gradient of [`upsample`]'s input: `dy` `[planes, 2h, 2w]` summed over each 2x2 square.
 pub fn upsample_backward(dy: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
-    let mut dx = vec![0f32; planes * h * w];
     let per_part = planes.div_ceil(team::threads()).max(1);
-    team::chunks_mut(&mut dx, per_part * h * w, |part, dx| {
-        let dy = &dy[part * per_part * h * w * 4..];
-        for (line, pair) in dx.chunks_mut(w).zip(dy.chunks(4 * w)) {
-            let (top, bottom) = pair.split_at(2 * w);
-            for ((value, top), bottom) in line
-                .iter_mut()
-                .zip(top.chunks_exact(2))
-                .zip(bottom.chunks_exact(2))
-            {
-                *value = (top[0] + top[1]) + (bottom[0] + bottom[1]);
-            }
+    team::written(planes * h * w, |dx| {
+        team::chunks_mut(dx, per_part * h * w, |part, dx| {
+            let dy = &dy[part * per_part * h * w * 4..];
+            sum_squares(dy, w, dx, MaybeUninit::new);
+        });
+    })
+}
+
+/// Planes of lines of `w` values upsampled 2x into `out` (as many planes as it holds), each
+/// value (through `value`) repeated over a 2x2 square.
+fn upsample_planes<T: Copy>(x: &[f32], w: usize, out: &mut [T], value: impl Fn(f32) -> T) {
+    for (line, pair) in x.chunks(w).zip(out.chunks_mut(4 * w)) {
+        let (top, bottom) = pair.split_at_mut(2 * w);
+        for (v, two) in line.iter().zip(top.chunks_exact_mut(2)) {
+            two.fill(value(*v));
         }
-    });
-    dx
+        bottom.copy_from_slice(top);
+    }
+}
+
+/// The 2x2 squares of `dy` (planes of lines of `2w` values) summed into `dx`'s values (lines
+/// of `w`, as many as it holds), through `value`.
+fn sum_squares<T>(dy: &[f32], w: usize, dx: &mut [T], value: impl Fn(f32) -> T) {
+    for (line, pair) in dx.chunks_mut(w).zip(dy.chunks(4 * w)) {
+        let (top, bottom) = pair.split_at(2 * w);
+        for ((sum, top), bottom) in line
+            .iter_mut()
+            .zip(top.chunks_exact(2))
+            .zip(bottom.chunks_exact(2))
+        {
+            *sum = value((top[0] + top[1]) + (bottom[0] + bottom[1]));
+        }
+    }
+}
+
+/// Values that will be written over, as such.
+fn uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: MaybeUninit<f32> has f32's layout, and any f32 is a valid one.
+    unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
 /// The pooled sides of `[h, w]`: each halved, rounding up.

@@ -25,7 +25,9 @@ use ndarray::{ArcArray, Array, IxDyn};
 use std::sync::Mutex;
 
 use super::plan::{Kernel, Plan, Product};
-use super::{Activation, FusedOps, LinearGrads, RmsPropHyper, RmsPropRule, RmsPropTensors};
+use super::{
+    Activation, ConvInput, FusedOps, LinearGrads, RmsPropHyper, RmsPropRule, RmsPropTensors,
+};
 use kernels::{ParamSlice, RmsPropScalars, RmsPropSlices};
 use products::{BLOCK, Blocked, Dense, Library, Operand};
 use team::written;
@@ -231,12 +233,12 @@ fn planes(array: &ArcArray<f32, IxDyn>) -> [usize; 4] {
     }
 }
 
-/// The sizes of a convolution of `x` `[images, channels, height, width]` by `weight`
-/// `[filters, channels, kernel, kernel]` with `padding`.
+/// The sizes of a convolution of `x` `[images, channels, height, width]` (or of its 2x
+/// upsampling, as `input` says) by `weight` `[filters, channels, kernel, kernel]`.
 fn geometry(
     x: &ArcArray<f32, IxDyn>,
     weight: &ArcArray<f32, IxDyn>,
-    padding: usize,
+    input: ConvInput,
 ) -> conv::Geometry {
     let (&[images, channels, height, width], &[filters, weight_channels, kh, kw]) =
         (x.shape(), weight.shape())
@@ -249,14 +251,16 @@ fn geometry(
     };
     assert_eq!(channels, weight_channels, "input and weight channels");
     assert_eq!(kh, kw, "a square kernel");
+    let scale = if input.upsampled { 2 } else { 1 };
     conv::Geometry {
         images,
         channels,
-        height,
-        width,
+        height: scale * height,
+        width: scale * width,
         filters,
         kernel: kh,
-        padding,
+        padding: input.padding,
+        upsampled: input.upsampled,
     }
 }
 
@@ -439,12 +443,12 @@ impl FusedOps for Cpu {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        padding: usize,
+        input: ConvInput,
         activation: Activation,
     ) -> FloatTensor<Self> {
         numeric_mode();
         let (x, weight, bias) = (array(x), array(weight), array(bias));
-        let g = geometry(&x, &weight, padding);
+        let g = geometry(&x, &weight, input);
         assert_eq!(bias.len(), g.filters, "bias length");
         let [h, w] = g.output();
         let y = conv::forward(&g, slice(&x), slice(&weight), slice(&bias), activation);
@@ -456,12 +460,12 @@ impl FusedOps for Cpu {
         weight: FloatTensor<Self>,
         y: FloatTensor<Self>,
         dy: FloatTensor<Self>,
-        (padding, activation): (usize, Activation),
+        (input, activation): (ConvInput, Activation),
         input_grad: bool,
     ) -> LinearGrads<Self> {
         numeric_mode();
         let (x, weight, y, dy) = (array(x), array(weight), array(y), array(dy));
-        let g = geometry(&x, &weight, padding);
+        let g = geometry(&x, &weight, input);
         let [h, w] = g.output();
         let out_shape = [g.images, g.filters, h, w];
         assert_eq!(y.shape(), out_shape, "output shape");

@@ -1045,6 +1045,82 @@ fn the_convolution_kernels_match_burns_ops() {
     }
 }
 
+/// ndarray's convolution with its max pooling (the convolution's output never stored) against
+/// Burn's convolution then max pooling, both ways: odd output sides (ceil pooling), one filter
+/// (the direct sums), an upsampled input, each activation, with and without the input's
+/// gradient.
+#[cfg(feature = "ndarray")]
+fn the_pooled_convolution_matches_conv_then_pool() {
+    type Cpu = burn::backend::NdArray<f32>;
+    let seed = std::cell::Cell::new(300);
+    let random = |shape: [usize; 4]| {
+        seed.set(seed.get() + 1);
+        drawn4::<Cpu>(shape, seed.get())
+    };
+    // (images, channels, height, width, filters, padding, upsampled), as stored.
+    let cases = [
+        (3, 1, 28, 28, 4, 1, false),
+        (2, 3, 7, 7, 5, 1, false),
+        (17, 2, 9, 6, 3, 0, false),
+        (2, 4, 7, 5, 1, 1, false),
+        (2, 3, 4, 3, 2, 1, true),
+    ];
+    for (n, c, h, w, o, padding, upsampled) in cases {
+        let input = ConvInput { padding, upsampled };
+        let x = random([n, c, h, w]);
+        let weight = random([o, c, 3, 3]).div_scalar(((c * 9) as f32).sqrt());
+        let bias = random([1, 1, 1, o]).reshape([o]);
+        for activation in [Activation::Linear, Activation::Relu, Activation::Sigmoid] {
+            let what = format!("[{n}, {c}, {h}, {w}] * [{o}, {c}, 3, 3], {input:?}, {activation}");
+            let (pooled, kept) = Cpu::conv2d_activation_pooled(
+                primitive(x.clone()),
+                primitive(weight.clone()),
+                primitive(bias.clone()),
+                input,
+                activation,
+            );
+            let pooled: Tensor<Cpu, 4> = float(pooled);
+            let y = composed::conv2d(x.clone(), weight.clone(), bias.clone(), input, activation);
+            let want = composed::max_pool(y.clone());
+            assert_eq!(pooled.dims(), want.dims(), "{what}: pooled shape");
+            assert_close(
+                &format!("{what}: pooled"),
+                &values(pooled.clone()),
+                &values(want),
+                1e-5,
+            );
+            let dy = random(pooled.dims());
+            for input_grad in [true, false] {
+                let got = Cpu::conv2d_activation_pooled_backward(
+                    (primitive(x.clone()), primitive(weight.clone())),
+                    (primitive(pooled.clone()), kept.clone()),
+                    primitive(dy.clone()),
+                    (input, activation),
+                    input_grad,
+                );
+                let dy_full = composed::max_pool_backward(y.clone(), dy.clone());
+                let (dx, dw, db) = composed::conv2d_backward(
+                    x.clone(),
+                    weight.clone(),
+                    y.clone(),
+                    dy_full,
+                    (input, activation),
+                    input_grad,
+                );
+                assert_eq!(got.input.is_some(), input_grad, "{what}: input gradient");
+                if let (Some(got), Some(want)) = (got.input, dx) {
+                    let got = values(float::<Cpu, 4>(got));
+                    assert_close(&format!("{what}: dx"), &got, &values(want), 1e-5);
+                }
+                let got_dw = values(float::<Cpu, 4>(got.weight));
+                assert_close(&format!("{what}: dW"), &got_dw, &values(dw), 1e-5);
+                let got_db = values(float::<Cpu, 1>(got.bias));
+                assert_close(&format!("{what}: db"), &got_db, &values(db), 1e-5);
+            }
+        }
+    }
+}
+
 /// The convolutional kind's loss and the gradient of every parameter, through the fused ops
 /// and through Burn's (its `Conv2d`, max pooling and autodiff), from the same weights: Keras's
 /// shape (a pooling of odd sides, 7 to 4, and a decoder convolution without padding) under
@@ -1131,5 +1207,7 @@ crate::trials![
     plain dense_products_match_a_plain_product_and_refuse_short_operands,
     #[cfg(feature = "ndarray")]
     plain the_convolution_kernels_match_burns_ops,
+    #[cfg(feature = "ndarray")]
+    plain the_pooled_convolution_matches_conv_then_pool,
     plain the_conv_kind_matches_burns_ops,
 ];

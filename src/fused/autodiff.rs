@@ -82,6 +82,39 @@ impl<B: FusedOps> Backward<B, 3> for ConvNode {
     }
 }
 
+/// `conv2d_activation_pooled`'s node: it keeps its input, its weight and both its outputs (the
+/// pooled values and what the backend keeps for the backward).
+#[derive(Debug)]
+struct ConvPoolNode(ConvInput, Activation);
+
+impl<B: FusedOps> Backward<B, 3> for ConvPoolNode {
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [input, weight, bias] = ops.parents;
+        let dy = grads.consume::<B>(&ops.node);
+        let (x, w, pooled, kept) = ops.state;
+        let how = (self.0, self.1);
+        let computed =
+            B::conv2d_activation_pooled_backward((x, w), (pooled, kept), dy, how, input.is_some());
+        register(
+            grads,
+            [input, weight, bias].map(|node| node.map(|n| n.id)),
+            computed,
+        );
+    }
+}
+
 /// `upsample`'s node: its backward needs only the gradient.
 #[derive(Debug)]
 struct UpsampleNode;
@@ -172,6 +205,32 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
         layer_node::<B, C, _>(node, [x, weight, bias], |x, w, b| {
             B::conv2d_activation(x, w, b, input, activation)
         })
+    }
+
+    /// The second output, what the inner backend keeps for the backward, is not tracked.
+    fn conv2d_activation_pooled(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        input: ConvInput,
+        activation: Activation,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let nodes = [x.node.clone(), weight.node.clone(), bias.node.clone()];
+        let forward = |x, w, b| B::conv2d_activation_pooled(x, w, b, input, activation);
+        let node = ConvPoolNode(input, activation);
+        let (pooled, kept) = match node.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (x, w) = (x.primitive, weight.primitive);
+                let (pooled, kept) = forward(x.clone(), w.clone(), bias.primitive);
+                let state = (x, w, pooled.clone(), kept.clone());
+                (prep.finish(state, pooled), kept)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (pooled, kept) = forward(x.primitive, weight.primitive, bias.primitive);
+                (prep.finish(pooled), kept)
+            }
+        };
+        (pooled, <Self as AutodiffBackend>::from_inner(kept))
     }
 
     fn upsample(x: FloatTensor<Self>) -> FloatTensor<Self> {

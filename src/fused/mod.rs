@@ -138,6 +138,36 @@ pub trait FusedOps: Backend {
         }
     }
 
+    /// [`FusedOps::conv2d_activation`] then [`FusedOps::max_pool`]: the pooled output, and
+    /// what the backward needs besides it, which is the backend's own: by default the
+    /// convolution's output; ndarray's keeps where each square's largest value was instead,
+    /// so that the convolution's output is never stored.
+    fn conv2d_activation_pooled(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        input: ConvInput,
+        activation: Activation,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let y = Self::conv2d_activation(x, weight, bias, input, activation);
+        (Self::max_pool(y.clone()), y)
+    }
+
+    /// The gradients of [`FusedOps::conv2d_activation_pooled`] (as
+    /// [`FusedOps::conv2d_activation_backward`]'s), from its two outputs, `pooled` and `kept`,
+    /// and `dy`, the pooled output's gradient.
+    fn conv2d_activation_pooled_backward(
+        (x, weight): (FloatTensor<Self>, FloatTensor<Self>),
+        (pooled, kept): (FloatTensor<Self>, FloatTensor<Self>),
+        dy: FloatTensor<Self>,
+        (input, activation): (ConvInput, Activation),
+        input_grad: bool,
+    ) -> LinearGrads<Self> {
+        drop(pooled);
+        let dy = Self::max_pool_backward(kept.clone(), dy);
+        Self::conv2d_activation_backward(x, weight, kept, dy, (input, activation), input_grad)
+    }
+
     /// `[n, c, h, w]` -> `[n, c, 2h, 2w]`, each value repeated over a 2x2 square (Keras's
     /// `UpSampling2D`, nearest neighbour).
     fn upsample(x: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -7,6 +7,7 @@
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
+use burn::tensor::ops::FloatTensor;
 
 use super::layers::{Loss, activate_composed, output_activation, reconstruction_loss};
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE};
@@ -61,9 +62,10 @@ impl<B: FusedOps> ConvAutoencoder<B> {
     fn encode_by(&self, images: Tensor<B, 2>, path: Path) -> Tensor<B, 2> {
         let batch = images.dims()[0];
         let x = images.reshape([batch, 1, IMAGE_SIDE, IMAGE_SIDE]);
-        let x = self.encoder.iter().fold(x, |x, conv| {
-            path.max_pool(path.layer(conv, x, self.activation, false))
-        });
+        let x = self
+            .encoder
+            .iter()
+            .fold(x, |x, conv| path.pooled_layer(conv, x, self.activation));
         x.reshape([batch, self.code_size()])
     }
 
@@ -139,12 +141,22 @@ impl Path {
         }
     }
 
-    /// `[n, c, h, w]` -> `[n, c, ⌈h/2⌉, ⌈w/2⌉]`: 2x2 max pooling (Keras's `MaxPooling2D`,
-    /// `padding="same"`).
-    fn max_pool<B: FusedOps>(self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    /// `activation(conv(x))` then a 2x2 max pooling, `[n, c, h, w]` -> `[n, c, ⌈h/2⌉,
+    /// ⌈w/2⌉]` (Keras's `MaxPooling2D`, `padding="same"`).
+    fn pooled_layer<B: FusedOps>(
+        self,
+        conv: &Conv2d<B>,
+        x: Tensor<B, 4>,
+        activation: Activation,
+    ) -> Tensor<B, 4> {
         match self {
-            Path::Fused => float(B::max_pool(x.into_primitive().tensor())),
-            Path::Composed => composed::max_pool(x),
+            Path::Fused => {
+                let (weight, bias, padding) = conv_parts(conv);
+                let x = x.into_primitive().tensor();
+                let input = ConvInput::padded(padding);
+                float(B::conv2d_activation_pooled(x, weight, bias, input, activation).0)
+            }
+            Path::Composed => composed::max_pool(self.layer(conv, x, activation, false)),
         }
     }
 }
@@ -157,6 +169,14 @@ fn conv_layer<B: FusedOps>(
     activation: Activation,
     upsampled: bool,
 ) -> Tensor<B, 4> {
+    let (weight, bias, padding) = conv_parts(conv);
+    let input = ConvInput { padding, upsampled };
+    let x = x.into_primitive().tensor();
+    float(B::conv2d_activation(x, weight, bias, input, activation))
+}
+
+/// A `Conv2d`'s weight and bias, as the fused operations take them, and its padding.
+fn conv_parts<B: FusedOps>(conv: &Conv2d<B>) -> (FloatTensor<B>, FloatTensor<B>, usize) {
     let padding = match conv.padding {
         PaddingConfig2d::Valid => 0,
         // A square kernel of odd size, stride 1: the output keeps the input's size.
@@ -168,11 +188,6 @@ fn conv_layer<B: FusedOps>(
         .as_ref()
         .expect("the autoencoder's convolutions have biases")
         .val();
-    float(B::conv2d_activation(
-        x.into_primitive().tensor(),
-        conv.weight.val().into_primitive().tensor(),
-        bias.into_primitive().tensor(),
-        ConvInput { padding, upsampled },
-        activation,
-    ))
+    let weight = conv.weight.val().into_primitive().tensor();
+    (weight, bias.into_primitive().tensor(), padding)
 }

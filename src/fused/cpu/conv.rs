@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use super::super::terms::Activation;
-use super::direct::{self, Shape};
+use super::direct::{self, Shape, Taps};
 use super::kernels::{self, Simd, multiversion};
 use super::products::{self, Dense, Library, Operand};
 use super::team;
@@ -315,6 +315,61 @@ multiversion! {
     }
 }
 
+/// What one image's forward pass reads.
+struct Forward<'a> {
+    g: &'a Geometry,
+    weight: &'a [f32],
+    bias: &'a [f32],
+    activation: Activation,
+    /// A layer of one filter's direct sums, and their taps.
+    direct: Option<(Shape, Taps)>,
+}
+
+impl<'a> Forward<'a> {
+    fn new(g: &'a Geometry, weight: &'a [f32], bias: &'a [f32], activation: Activation) -> Self {
+        Self {
+            g,
+            weight,
+            bias,
+            activation,
+            direct: g.direct().map(|s| (s, s.forward_taps(weight))),
+        }
+    }
+
+    /// Working memory of [`Forward::image`].
+    fn scratch(&self) -> usize {
+        self.g.input_room() + self.g.forward_scratch()
+    }
+
+    /// Image `image` of `x` through the layer into `out`, every value written, in `scratch`
+    /// ([`Forward::scratch`] long).
+    fn image<'o>(
+        &self,
+        (x, image): (&[f32], usize),
+        out: &'o mut [MaybeUninit<f32>],
+        scratch: &mut [f32],
+    ) -> &'o mut [f32] {
+        let g = self.g;
+        let (positions, patch) = (g.positions(), g.patch());
+        let (room, scratch) = scratch.split_at_mut(g.input_room());
+        let image = g.input(x, image, room);
+        if let Some((shape, taps)) = &self.direct {
+            direct::forward(shape, image, taps, out, scratch);
+        } else {
+            im2col(g, image, scratch);
+            let w = Operand::rows(self.weight, patch);
+            let col = Operand::rows(scratch, positions);
+            product_into(g.filters, patch, positions, w, col, out);
+        }
+        // SAFETY: both ways write every value of the image's output.
+        let out = unsafe { team::init(out) };
+        for (values, b) in out.chunks_mut(positions).zip(self.bias) {
+            offset_activation(values, *b, self.activation);
+        }
+        out
+    }
+}
+
 /// `activation(conv(x, weight) + bias)`, `[images, filters, out_h, out_w]`: x `[images,
 /// channels, height, width]`, weight `[filters, channels, kernel, kernel]`.
 pub fn forward(
@@ -324,38 +379,76 @@ pub fn forward(
     bias: &[f32],
     activation: Activation,
 ) -> Vec<f32> {
-    let (positions, patch) = (g.positions(), g.patch());
-    let per_image = g.filters * positions;
+    let per_image = g.filters * g.positions();
     let per_part = g.images.div_ceil(team::threads()).max(1);
-    let direct = g.direct().map(|s| (s, s.forward_taps(weight)));
+    let layer = Forward::new(g, weight, bias, activation);
     team::written(g.images * per_image, |out| {
         team::chunks_mut(out, per_part * per_image, |part, out| {
-            with_scratch(g.input_room() + g.forward_scratch(), |scratch| {
-                let (room, scratch) = scratch.split_at_mut(g.input_room());
+            with_scratch(layer.scratch(), |scratch| {
                 for (i, out) in out.chunks_mut(per_image).enumerate() {
-                    let image = g.input(x, part * per_part + i, room);
-                    if let Some((shape, taps)) = &direct {
-                        direct::forward(shape, image, taps, out, scratch);
-                    } else {
-                        im2col(g, image, scratch);
-                        let w = Operand::rows(weight, patch);
-                        let col = Operand::rows(scratch, positions);
-                        product_into(g.filters, patch, positions, w, col, out);
-                    }
-                    // SAFETY: both ways write every value of the image's output.
-                    let out = unsafe { team::init(out) };
-                    for (values, b) in out.chunks_mut(positions).zip(bias) {
-                        offset_activation(values, *b, activation);
-                    }
+                    layer.image((x, part * per_part + i), out, scratch);
                 }
             });
         });
     })
 }
 
-/// The input gradient's values, which the groups of images write disjoint parts of.
+/// [`forward`] then [`max_pool`], image by image, so that the convolution's output is never
+/// stored: the pooled values, and for each the offset in its output plane of its square's
+/// largest value (an f32, exact below 2^24), where [`backward_pooled`] sends its gradient.
+pub fn forward_pooled(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    activation: Activation,
+) -> (Vec<f32>, Vec<f32>) {
+    let (positions, [h, w]) = (g.positions(), g.output());
+    let [pooled_h, pooled_w] = pooled([h, w]);
+    let plane = pooled_h * pooled_w;
+    let per_image = g.filters * plane;
+    let per_part = g.images.div_ceil(team::threads()).max(1);
+    let layer = Forward::new(g, weight, bias, activation);
+    let mut offsets = Vec::with_capacity(g.images * per_image);
+    let base = Disjoint(offsets.spare_capacity_mut().as_mut_ptr());
+    let values = team::written(g.images * per_image, |out| {
+        team::chunks_mut(out, per_part * per_image, |part, out| {
+            with_scratch(g.filters * positions + layer.scratch(), |scratch| {
+                let (full, scratch) = scratch.split_at_mut(g.filters * positions);
+                for (i, out) in out.chunks_mut(per_image).enumerate() {
+                    let image = part * per_part + i;
+                    let y = layer.image((x, image), uninit(full), scratch);
+                    // SAFETY: each image's offsets are written by its part alone, and
+                    // `offsets` lives (and is not otherwise touched) until every part is done.
+                    let offsets = unsafe {
+                        std::slice::from_raw_parts_mut(base.at(image * per_image), per_image)
+                    };
+                    let planes = out.chunks_mut(plane).zip(offsets.chunks_mut(plane));
+                    for (y, (out, offsets)) in y.chunks(positions).zip(planes) {
+                        // Every output value is some square's.
+                        each_max(y, [h, w], |i, at, best| {
+                            out[i].write(best);
+                            offsets[i].write(at as f32);
+                        });
+                    }
+                }
+            });
+        });
+    });
+    // SAFETY: every image's offsets were written above.
+    unsafe { offsets.set_len(g.images * per_image) };
+    (values, offsets)
+}
+
+/// Values (an input gradient, pooling offsets) which parts of a job write disjoint ranges of.
 #[derive(Clone, Copy)]
 struct Disjoint(*mut MaybeUninit<f32>);
+
+impl Disjoint {
+    fn at(self, offset: usize) -> *mut MaybeUninit<f32> {
+        self.0.wrapping_add(offset)
+    }
+}
 
 // SAFETY: the groups sharing it write disjoint elements.
 unsafe impl Send for Disjoint {}
@@ -367,14 +460,81 @@ struct Backward<'a> {
     g: &'a Geometry,
     x: &'a [f32],
     weight: &'a [f32],
-    y: &'a [f32],
-    dy: &'a [f32],
+    gradient: Gradient<'a>,
     activation: Activation,
     /// The input gradient, `None` when not asked for.
     dx: Option<Disjoint>,
 }
 
+/// The gradient a backward pass starts from.
+#[derive(Clone, Copy)]
+pub enum Gradient<'a> {
+    /// `dy`, of the output `y` of [`forward`].
+    Output { y: &'a [f32], dy: &'a [f32] },
+    /// `dy`, of the pooled output `pooled` of [`forward_pooled`], with its `offsets`.
+    Pooled {
+        pooled: &'a [f32],
+        offsets: &'a [f32],
+        dy: &'a [f32],
+    },
+}
+
+/// `g · activation'` from the activation's output `y`.
+#[inline(always)]
+fn slope(activation: Activation, g: f32, y: f32) -> f32 {
+    match activation {
+        Activation::Linear => g,
+        Activation::Sigmoid => g * (y * (1.0 - y)),
+        Activation::Relu => {
+            if y > 0.0 {
+                g
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
 impl Backward<'_> {
+    /// Image `image`'s gradient before the activation, `dz`, whose sums are added to `db`.
+    fn slopes(&self, image: usize, dz: &mut [f32], db: &mut [f32]) {
+        let g = self.g;
+        let positions = g.positions();
+        match self.gradient {
+            Gradient::Output { y, dy } => {
+                let at = image * g.filters * positions..(image + 1) * g.filters * positions;
+                let planes = dy[at.clone()]
+                    .chunks(positions)
+                    .zip(y[at].chunks(positions));
+                for (f, ((dy, y), dz)) in planes.zip(dz.chunks_mut(positions)).enumerate() {
+                    db[f] += slope_sum(dy, y, dz, self.activation);
+                }
+            }
+            Gradient::Pooled {
+                pooled: values,
+                offsets,
+                dy,
+            } => {
+                let [h, w] = pooled(g.output());
+                let at = image * g.filters * h * w..(image + 1) * g.filters * h * w;
+                let planes = (values[at.clone()].chunks(h * w))
+                    .zip(offsets[at.clone()].chunks(h * w))
+                    .zip(dy[at].chunks(h * w));
+                for (f, (((values, offsets), dy), dz)) in
+                    planes.zip(dz.chunks_mut(positions)).enumerate()
+                {
+                    // Each square's gradient to its largest value, none to the others.
+                    dz.fill(0.0);
+                    for ((y, offset), dy) in values.iter().zip(offsets).zip(dy) {
+                        let dz_value = slope(self.activation, *dy, *y);
+                        dz[*offset as usize] = dz_value;
+                        db[f] += dz_value;
+                    }
+                }
+            }
+        }
+    }
+
     /// Adds image `image`'s weight and bias gradients to `dw` and `db` and writes its input
     /// gradient, in `scratch` (room for a weight gradient, the output's, and
     /// [`Geometry::backward_scratch`]).
@@ -386,15 +546,7 @@ impl Backward<'_> {
         let (dz, rest) = rest.split_at_mut(per_image);
         let (room, rest) = rest.split_at_mut(g.input_room());
         let (dx_room, work) = rest.split_at_mut(g.input_room());
-        let at = image * per_image..(image + 1) * per_image;
-        for (f, ((dy, y), dz)) in self.dy[at.clone()]
-            .chunks(positions)
-            .zip(self.y[at].chunks(positions))
-            .zip(dz.chunks_mut(positions))
-            .enumerate()
-        {
-            db[f] += slope_sum(dy, y, dz, self.activation);
-        }
+        self.slopes(image, dz, db);
         // SAFETY: each image's part of dx is written by the group of that image alone, and
         // `dx` lives (and is not otherwise touched) until every group is done.
         let dx = self.dx.map(|dx| unsafe {
@@ -439,6 +591,33 @@ pub fn backward(
     activation: Activation,
     input_grad: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let gradient = Gradient::Output { y, dy };
+    backward_from(g, (x, weight, gradient), activation, input_grad)
+}
+
+/// The gradients of [`forward_pooled`] (as [`backward`]'s), from its pooled output, its offsets
+/// and `dy`, the pooled output's gradient.
+pub fn backward_pooled(
+    g: &Geometry,
+    (x, weight): (&[f32], &[f32]),
+    (pooled, offsets, dy): (&[f32], &[f32], &[f32]),
+    activation: Activation,
+    input_grad: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let gradient = Gradient::Pooled {
+        pooled,
+        offsets,
+        dy,
+    };
+    backward_from(g, (x, weight, gradient), activation, input_grad)
+}
+
+fn backward_from(
+    g: &Geometry,
+    (x, weight, gradient): (&[f32], &[f32], Gradient),
+    activation: Activation,
+    input_grad: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (positions, patch) = (g.positions(), g.patch());
     let groups = g.images.div_ceil(GROUP);
     // Each group's weight gradient and bias gradient, summed in order afterwards.
@@ -449,8 +628,7 @@ pub fn backward(
         g,
         x,
         weight,
-        y,
-        dy,
+        gradient,
         activation,
         dx: input_grad.then_some(Disjoint(dx.spare_capacity_mut().as_mut_ptr())),
     };

@@ -13,6 +13,9 @@ use std::mem::MaybeUninit;
 
 use super::kernels::multiversion;
 
+/// Each filter's taps over the padded image: `(offset, weight)`.
+pub type Taps = Vec<Vec<(usize, f32)>>;
+
 /// The sizes of one image's convolution, as [`super::conv`]'s geometry gives them.
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
@@ -84,7 +87,7 @@ impl Shape {
 
     /// Each filter's taps over the padded image: `(offset, weight)`, channel by channel, row
     /// by row, as Burn lays out a weight `[filters, channels, kernel, kernel]`.
-    pub fn forward_taps(&self, weight: &[f32]) -> Vec<Vec<(usize, f32)>> {
+    pub fn forward_taps(&self, weight: &[f32]) -> Taps {
         let k = self.kernel;
         let mut weights = weight.iter();
         (0..self.filters)

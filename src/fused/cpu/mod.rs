@@ -264,6 +264,12 @@ fn geometry(
     }
 }
 
+/// The shape of a convolution's output after a 2x2 max pooling.
+fn pooled_shape(g: &conv::Geometry) -> [usize; 4] {
+    let [h, w] = g.output();
+    [g.images, g.filters, h.div_ceil(2), w.div_ceil(2)]
+}
+
 /// The product a forward pass or weight gradient of `x` is: of the images, or of the code.
 fn role(x: &[f32], images: Product, code: Product) -> Product {
     if products::mostly_zeros(x) {
@@ -472,6 +478,50 @@ impl FusedOps for Cpu {
         assert_eq!(dy.shape(), out_shape, "output gradient shape");
         let values = (slice(&x), slice(&weight), slice(&y), slice(&dy));
         let (input, dw, bias) = conv::backward(&g, values, activation, input_grad);
+        LinearGrads {
+            input: input.map(|dx| tensor(x.shape(), dx)),
+            weight: tensor(weight.shape(), dw),
+            bias: tensor(&[g.filters], bias),
+        }
+    }
+
+    fn conv2d_activation_pooled(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        input: ConvInput,
+        activation: Activation,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        numeric_mode();
+        let (x, weight, bias) = (array(x), array(weight), array(bias));
+        let g = geometry(&x, &weight, input);
+        assert_eq!(bias.len(), g.filters, "bias length");
+        let shape = pooled_shape(&g);
+        let (x, weight, bias) = (slice(&x), slice(&weight), slice(&bias));
+        let (pooled, offsets) = conv::forward_pooled(&g, x, weight, bias, activation);
+        (tensor(&shape, pooled), tensor(&shape, offsets))
+    }
+
+    /// `kept` is [`FusedOps::conv2d_activation_pooled`]'s offsets of the squares' largest
+    /// values.
+    fn conv2d_activation_pooled_backward(
+        (x, weight): (FloatTensor<Self>, FloatTensor<Self>),
+        (pooled, kept): (FloatTensor<Self>, FloatTensor<Self>),
+        dy: FloatTensor<Self>,
+        (input, activation): (ConvInput, Activation),
+        input_grad: bool,
+    ) -> LinearGrads<Self> {
+        numeric_mode();
+        let (x, weight) = (array(x), array(weight));
+        let (pooled, offsets, dy) = (array(pooled), array(kept), array(dy));
+        let g = geometry(&x, &weight, input);
+        let shape = pooled_shape(&g);
+        assert_eq!(pooled.shape(), shape, "pooled output shape");
+        assert_eq!(offsets.shape(), shape, "pooling offsets shape");
+        assert_eq!(dy.shape(), shape, "pooled gradient shape");
+        let gradient = (slice(&pooled), slice(&offsets), slice(&dy));
+        let inputs = (slice(&x), slice(&weight));
+        let (input, dw, bias) = conv::backward_pooled(&g, inputs, gradient, activation, input_grad);
         LinearGrads {
             input: input.map(|dx| tensor(x.shape(), dx)),
             weight: tensor(weight.shape(), dw),

@@ -115,48 +115,6 @@ impl<B: FusedOps> Backward<B, 3> for ConvPoolNode {
     }
 }
 
-/// `upsample`'s node: its backward needs only the gradient.
-#[derive(Debug)]
-struct UpsampleNode;
-
-impl<B: FusedOps> Backward<B, 1> for UpsampleNode {
-    type State = ();
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let [input] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        if let Some(node) = input {
-            grads.register::<B>(node.id, B::upsample_backward(dy));
-        }
-    }
-}
-
-/// `max_pool`'s node: it keeps its input, to find each square's largest value again.
-#[derive(Debug)]
-struct MaxPoolNode;
-
-impl<B: FusedOps> Backward<B, 1> for MaxPoolNode {
-    type State = FloatTensor<B>;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let [input] = ops.parents;
-        let dy = grads.consume::<B>(&ops.node);
-        if let Some(node) = input {
-            grads.register::<B>(node.id, B::max_pool_backward(ops.state, dy));
-        }
-    }
-}
-
 /// A loss's node: it keeps the gradient the forward pass computed with the loss.
 #[derive(Debug)]
 struct LossNode;
@@ -231,27 +189,6 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
             }
         };
         (pooled, <Self as AutodiffBackend>::from_inner(kept))
-    }
-
-    fn upsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        UpsampleNode
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateless(B::upsample(x.primitive))
-    }
-
-    fn max_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match MaxPoolNode
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = B::max_pool(x.primitive.clone());
-                prep.finish(x.primitive, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::max_pool(x.primitive)),
-        }
     }
 
     /// The gradient with respect to `output` only: the target is data.

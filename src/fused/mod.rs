@@ -12,8 +12,9 @@
 //! - [`FusedOps::conv2d_activation`]: the same for a convolution of stride 1, each image's
 //!   patches laid out as the columns of a matrix (im2col) and multiplied by the weights in the
 //!   same matrix-product kernels, with its backward ([`FusedOps::conv2d_activation_backward`]);
-//! - [`FusedOps::upsample`] and [`FusedOps::max_pool`]: nearest-neighbour upsampling and 2x2
-//!   max pooling, in one pass each way;
+//!   It reads its input's 2x nearest-neighbour upsampling where asked ([`ConvInput`]), and
+//!   [`FusedOps::conv2d_activation_pooled`] pools its output (2x2 max pooling) image by image:
+//!   the upsampled and the unpooled batches are never stored;
 //! - [`FusedOps::mse_with_gradient`]: the mean squared error and its gradient in one pass;
 //! - [`FusedOps::bce_with_logits_with_gradient`]: the binary cross-entropy of `sigmoid(z)`,
 //!   computed stably from the logits `z`, and its gradient `(sigmoid(z) - t) / len`, in one pass;
@@ -138,7 +139,8 @@ pub trait FusedOps: Backend {
         }
     }
 
-    /// [`FusedOps::conv2d_activation`] then [`FusedOps::max_pool`]: the pooled output, and
+    /// [`FusedOps::conv2d_activation`] then a 2x2 max pooling ([`composed::max_pool`], Keras's
+    /// `MaxPooling2D` with `padding="same"`): the pooled output, and
     /// what the backward needs besides it, which is the backend's own: by default the
     /// convolution's output; ndarray's keeps where each square's largest value was instead,
     /// so that the convolution's output is never stored.
@@ -150,7 +152,8 @@ pub trait FusedOps: Backend {
         activation: Activation,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let y = Self::conv2d_activation(x, weight, bias, input, activation);
-        (Self::max_pool(y.clone()), y)
+        let pooled = composed::max_pool(float::<Self, 4>(y.clone()));
+        (pooled.into_primitive().tensor(), y)
     }
 
     /// The gradients of [`FusedOps::conv2d_activation_pooled`] (as
@@ -164,40 +167,9 @@ pub trait FusedOps: Backend {
         input_grad: bool,
     ) -> LinearGrads<Self> {
         drop(pooled);
-        let dy = Self::max_pool_backward(kept.clone(), dy);
+        let dy = composed::max_pool_backward::<Self>(float(kept.clone()), float(dy));
+        let dy = dy.into_primitive().tensor();
         Self::conv2d_activation_backward(x, weight, kept, dy, (input, activation), input_grad)
-    }
-
-    /// `[n, c, h, w]` -> `[n, c, 2h, 2w]`, each value repeated over a 2x2 square (Keras's
-    /// `UpSampling2D`, nearest neighbour).
-    fn upsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        composed::upsample(float::<Self, 4>(x))
-            .into_primitive()
-            .tensor()
-    }
-
-    /// The gradient of [`FusedOps::upsample`]'s input from its output's, `dy` `[n, c, 2h,
-    /// 2w]`: the sum of each 2x2 square.
-    fn upsample_backward(dy: FloatTensor<Self>) -> FloatTensor<Self> {
-        composed::upsample_backward(float::<Self, 4>(dy))
-            .into_primitive()
-            .tensor()
-    }
-
-    /// `[n, c, h, w]` -> `[n, c, ⌈h/2⌉, ⌈w/2⌉]`, the largest value of each 2x2 square (Keras's
-    /// `MaxPooling2D` with `padding="same"`: a square past the edge takes what is inside).
-    fn max_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        composed::max_pool(float::<Self, 4>(x))
-            .into_primitive()
-            .tensor()
-    }
-
-    /// The gradient of [`FusedOps::max_pool`]'s input `x` from its output's, `dy`: each
-    /// square's gradient to its largest value (the first of equal ones, row by row).
-    fn max_pool_backward(x: FloatTensor<Self>, dy: FloatTensor<Self>) -> FloatTensor<Self> {
-        composed::max_pool_backward::<Self>(float(x), float(dy))
-            .into_primitive()
-            .tensor()
     }
 
     /// The mean of `(output - target)²` over every element, `[1]`, and its gradient with

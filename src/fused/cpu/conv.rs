@@ -662,28 +662,6 @@ fn backward_from(
     (input_grad.then_some(dx), total, bias)
 }
 
-/// `[planes, h, w]` -> `[planes, 2h, 2w]`, each value repeated over a 2x2 square.
-pub fn upsample(x: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
-    let per_part = planes.div_ceil(team::threads()).max(1);
-    team::written(planes * h * w * 4, |out| {
-        team::chunks_mut(out, per_part * h * w * 4, |part, out| {
-            let x = &x[part * per_part * h * w..];
-            upsample_planes(x, w, out, MaybeUninit::new);
-        });
-    })
-}
-
-/// The gradient of [`upsample`]'s input: `dy` `[planes, 2h, 2w]` summed over each 2x2 square.
-pub fn upsample_backward(dy: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
-    let per_part = planes.div_ceil(team::threads()).max(1);
-    team::written(planes * h * w, |dx| {
-        team::chunks_mut(dx, per_part * h * w, |part, dx| {
-            let dy = &dy[part * per_part * h * w * 4..];
-            sum_squares(dy, w, dx, MaybeUninit::new);
-        });
-    })
-}
-
 /// Planes of lines of `w` values upsampled 2x into `out` (as many planes as it holds), each
 /// value (through `value`) repeated over a 2x2 square.
 fn upsample_planes<T: Copy>(x: &[f32], w: usize, out: &mut [T], value: impl Fn(f32) -> T) {
@@ -746,45 +724,4 @@ fn each_max(plane: &[f32], [h, w]: [usize; 2], mut found: impl FnMut(usize, usiz
             found(oy * out_w + ox, at, best);
         }
     }
-}
-
-/// 2x2 max pooling of `[planes, h, w]`, the squares past the edge cut to what is inside.
-pub fn max_pool(x: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
-    let [out_h, out_w] = pooled([h, w]);
-    let (inside, outside) = (h * w, out_h * out_w);
-    let per_part = planes.div_ceil(team::threads()).max(1);
-    team::written(planes * outside, |out| {
-        team::chunks_mut(out, per_part * outside, |part, out| {
-            let x = &x[part * per_part * inside..];
-            for (plane, out) in x.chunks(inside).zip(out.chunks_mut(outside)) {
-                // Every output value is some square's.
-                each_max(plane, [h, w], |i, _, best| {
-                    out[i].write(best);
-                });
-            }
-        });
-    })
-}
-
-/// The gradient of [`max_pool`]'s input `x` (`[planes, h, w]`) from `dy`: each square's to its
-/// largest value.
-pub fn max_pool_backward(x: &[f32], dy: &[f32], [planes, h, w]: [usize; 3]) -> Vec<f32> {
-    let [out_h, out_w] = pooled([h, w]);
-    let (inside, outside) = (h * w, out_h * out_w);
-    let per_part = planes.div_ceil(team::threads()).max(1);
-    team::written(planes * inside, |dx| {
-        team::chunks_mut(dx, per_part * inside, |part, dx| {
-            let first = part * per_part;
-            for (i, dx) in dx.chunks_mut(inside).enumerate() {
-                let plane = &x[(first + i) * inside..(first + i + 1) * inside];
-                let dy = &dy[(first + i) * outside..(first + i + 1) * outside];
-                // Zeroed plane by plane, while in cache; the squares do not overlap: each
-                // input value is some square's at most.
-                dx.fill(MaybeUninit::new(0.0));
-                each_max(plane, [h, w], |i, at, _| {
-                    dx[at].write(dy[i]);
-                });
-            }
-        });
-    })
 }

@@ -225,14 +225,6 @@ pub fn input_gradient(kernel: Kernel, g: &[f32], n: usize, w: &[f32], k: usize) 
     })
 }
 
-/// `[n, c, h, w]` of a batch of images.
-fn planes(array: &ArcArray<f32, IxDyn>) -> [usize; 4] {
-    match array.shape() {
-        &[n, c, h, w] => [n, c, h, w],
-        shape => panic!("a batch of images [n, c, h, w] was expected, not shape {shape:?}"),
-    }
-}
-
 /// The sizes of a convolution of `x` `[images, channels, height, width]` (or of its 2x
 /// upsampling, as `input` says) by `weight` `[filters, channels, kernel, kernel]`.
 fn geometry(
@@ -527,54 +519,6 @@ impl FusedOps for Cpu {
             weight: tensor(weight.shape(), dw),
             bias: tensor(&[g.filters], bias),
         }
-    }
-
-    fn upsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let x = array(x);
-        let &[n, c, h, w] = x.shape() else {
-            panic!("upsampling takes a 4-D tensor, not {:?}", x.shape());
-        };
-        tensor(
-            &[n, c, 2 * h, 2 * w],
-            conv::upsample(slice(&x), [n * c, h, w]),
-        )
-    }
-
-    fn upsample_backward(dy: FloatTensor<Self>) -> FloatTensor<Self> {
-        let dy = array(dy);
-        let [n, c, h2, w2] = planes(&dy);
-        let (h, w) = (h2 / 2, w2 / 2);
-        assert_eq!(
-            [h * 2, w * 2],
-            [h2, w2],
-            "an upsampled gradient has even sides"
-        );
-        tensor(
-            &[n, c, h, w],
-            conv::upsample_backward(slice(&dy), [n * c, h, w]),
-        )
-    }
-
-    fn max_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let x = array(x);
-        let [n, c, h, w] = planes(&x);
-        let [out_h, out_w] = [h.div_ceil(2), w.div_ceil(2)];
-        tensor(
-            &[n, c, out_h, out_w],
-            conv::max_pool(slice(&x), [n * c, h, w]),
-        )
-    }
-
-    fn max_pool_backward(x: FloatTensor<Self>, dy: FloatTensor<Self>) -> FloatTensor<Self> {
-        let (x, dy) = (array(x), array(dy));
-        let [n, c, h, w] = planes(&x);
-        assert_eq!(
-            dy.shape(),
-            [n, c, h.div_ceil(2), w.div_ceil(2)],
-            "pooled gradient shape"
-        );
-        let dx = conv::max_pool_backward(slice(&x), slice(&dy), [n * c, h, w]);
-        tensor(&[n, c, h, w], dx)
     }
 
     fn mse_with_gradient(

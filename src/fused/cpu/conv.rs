@@ -393,8 +393,8 @@ pub fn forward(
     })
 }
 
-/// [`forward`] then [`max_pool`], image by image, so that the convolution's output is never
-/// stored: the pooled values, and for each the offset in its output plane of its square's
+/// [`forward`] then a 2x2 max pooling (the squares past the edge cut to what is inside),
+/// image by image, so that the convolution's output is never stored: the pooled values, and for each the offset in its output plane of its square's
 /// largest value (an f32, exact below 2^24), where [`backward_pooled`] sends its gradient.
 pub fn forward_pooled(
     g: &Geometry,
@@ -468,7 +468,7 @@ struct Backward<'a> {
 
 /// The gradient a backward pass starts from.
 #[derive(Clone, Copy)]
-pub enum Gradient<'a> {
+enum Gradient<'a> {
     /// `dy`, of the output `y` of [`forward`].
     Output { y: &'a [f32], dy: &'a [f32] },
     /// `dy`, of the pooled output `pooled` of [`forward_pooled`], with its `offsets`.

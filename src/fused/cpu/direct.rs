@@ -1,8 +1,8 @@
 //! Convolutions of stride 1 computed directly on padded planes, without a patch matrix: for
-//! the layers with one input channel or one filter, where im2col's products degenerate into
-//! matrix-vector ones that stream the whole patch matrix through memory for one multiply-add
-//! per value (the denoising model's last layer, 32 channels to 1, spent a third of its step
-//! there).
+//! the layers with one filter, where im2col's products degenerate into a vector times the
+//! patch matrix and an outer product as large, streaming it through memory for one
+//! multiply-add per value (the denoising model's last layer, 32 channels to 1, took 15.2 of the
+//! 45 ms of its five convolutions per step of 128 images that way; 4.8 to 5.8 ms here).
 //!
 //! Every plane is kept `padded width` wide, so that each tap of the kernel is one shift of the
 //! whole plane: an output computed over the padded width has a few extra columns on the

@@ -464,6 +464,8 @@ struct Backward<'a> {
     activation: Activation,
     /// The input gradient, `None` when not asked for.
     dx: Option<Disjoint>,
+    /// A layer of one filter's direct sums, and their taps for the input gradient.
+    direct: Option<(Shape, Taps)>,
 }
 
 /// The gradient a backward pass starts from.
@@ -561,8 +563,8 @@ impl Backward<'_> {
             (None, dx)
         };
         let x = g.input(self.x, image, room);
-        if let Some(shape) = g.direct() {
-            direct::backward(&shape, (x, self.weight, dz), dw_image, dx_read, work);
+        if let Some((shape, taps)) = &self.direct {
+            direct::backward(shape, (x, taps, dz), dw_image, dx_read, work);
         } else {
             im2col(g, x, work);
             let dz = Operand::rows(dz, positions);
@@ -631,6 +633,7 @@ fn backward_from(
         gradient,
         activation,
         dx: input_grad.then_some(Disjoint(dx.spare_capacity_mut().as_mut_ptr())),
+        direct: g.direct().map(|s| (s, s.backward_taps(weight))),
     };
     let scratch =
         g.filters * patch + g.filters * positions + 2 * g.input_room() + g.backward_scratch();

@@ -102,18 +102,22 @@ impl Shape {
 
     /// Each channel's taps over the output gradients (laid out as [`backward`] pads them): the
     /// kernel turned round, summed over the filters.
-    fn backward_taps(&self, weight: &[f32], c: usize) -> Vec<(usize, f32)> {
+    pub fn backward_taps(&self, weight: &[f32]) -> Taps {
         let k = self.kernel;
-        let mut taps = Vec::with_capacity(self.filters * k * k);
-        for f in 0..self.filters {
-            for dy in 0..k {
-                for dx in 0..k {
-                    let offset = f * self.grad_plane() + (k - 1 - dy) * self.row() + (k - 1 - dx);
-                    taps.push((offset, weight[((f * self.channels + c) * k + dy) * k + dx]));
+        let channel = |c: usize| {
+            let mut taps = Vec::with_capacity(self.filters * k * k);
+            for f in 0..self.filters {
+                for dy in 0..k {
+                    for dx in 0..k {
+                        let offset =
+                            f * self.grad_plane() + (k - 1 - dy) * self.row() + (k - 1 - dx);
+                        taps.push((offset, weight[((f * self.channels + c) * k + dy) * k + dx]));
+                    }
                 }
             }
-        }
-        taps
+            taps
+        };
+        (0..self.channels).map(channel).collect()
     }
 }
 
@@ -213,10 +217,11 @@ pub fn forward(
 
 /// One image's weight gradient (written to `dw`, `[filters, channels, kernel, kernel]`) and,
 /// when `dx` is given, its input gradient (every value written there), from the gradient `dz` of the
-/// values before the activation. `scratch` is [`Shape::backward_scratch`] long.
+/// values before the activation; `taps` are [`Shape::backward_taps`]'s. `scratch` is
+/// [`Shape::backward_scratch`] long.
 pub fn backward(
     s: &Shape,
-    (image, weight, dz): (&[f32], &[f32], &[f32]),
+    (image, taps, dz): (&[f32], &[Vec<(usize, f32)>], &[f32]),
     dw: &mut [f32],
     dx: Option<&mut [MaybeUninit<f32>]>,
     scratch: &mut [f32],
@@ -249,8 +254,8 @@ pub fn backward(
     };
     // dx[c, y, x] = Σ w[f, c, dy, dx] · dz[f, y + p - dy, x + p - dx]: over the padded plane,
     // whose inner part is the image's.
-    for (c, dx) in dx.chunks_exact_mut(s.height * s.width).enumerate() {
-        correlate(wide, grads, &s.backward_taps(weight, c));
+    for (taps, dx) in taps.iter().zip(dx.chunks_exact_mut(s.height * s.width)) {
+        correlate(wide, grads, taps);
         for (y, dx) in dx.chunks_exact_mut(s.width).enumerate() {
             let at = (y + s.padding) * row + s.padding;
             for (dx, value) in dx.iter_mut().zip(&wide[at..at + s.width]) {

@@ -13,8 +13,11 @@ use std::mem::MaybeUninit;
 
 use super::kernels::multiversion;
 
-/// Each filter's taps over the padded image: `(offset, weight)`.
-pub type Taps = Vec<Vec<(usize, f32)>>;
+/// One tap of a kernel: `(offset, weight)`.
+pub type Tap = (usize, f32);
+
+/// Each filter's (or channel's) taps over a padded plane.
+pub type Taps = Vec<Vec<Tap>>;
 
 /// The sizes of one image's convolution, as [`super::conv`]'s geometry gives them.
 #[derive(Debug, Clone, Copy)]
@@ -138,7 +141,7 @@ const LANES: usize = 64;
 
 multiversion! {
     /// `out[q] = Σ weight · src[q + offset]` over `taps`, in their order.
-    fn correlate(out: &mut [f32], src: &[f32], taps: &[(usize, f32)]) {
+    fn correlate(out: &mut [f32], src: &[f32], taps: &[Tap]) {
         let n = out.len();
         let mut q = 0;
         while q + LANES <= n {
@@ -198,7 +201,7 @@ multiversion! {
 pub fn forward(
     s: &Shape,
     image: &[f32],
-    taps: &[Vec<(usize, f32)>],
+    taps: &[Vec<Tap>],
     out: &mut [MaybeUninit<f32>],
     scratch: &mut [f32],
 ) {
@@ -221,7 +224,7 @@ pub fn forward(
 /// [`Shape::backward_scratch`] long.
 pub fn backward(
     s: &Shape,
-    (image, taps, dz): (&[f32], &[Vec<(usize, f32)>], &[f32]),
+    (image, taps, dz): (&[f32], &[Vec<Tap>], &[f32]),
     dw: &mut [f32],
     dx: Option<&mut [MaybeUninit<f32>]>,
     scratch: &mut [f32],

@@ -83,9 +83,7 @@ impl<B: Backend> EpochLoader<B> {
     /// The images at `indices`; `stream` seeds their noise.
     fn batch(&self, indices: &[usize], stream: u64) -> MnistBatch<B> {
         let mut pixels = Vec::with_capacity(indices.len() * IMAGE_PIXELS);
-        for &index in indices {
-            self.dataset.push_scaled(index, &mut pixels);
-        }
+        self.dataset.push_scaled_all(indices, &mut pixels);
         let shape = [indices.len(), IMAGE_PIXELS];
         let noisy = self.noise.apply(&pixels, stream);
         let images = Tensor::from_data(TensorData::new(pixels, shape), &self.device);

@@ -10,6 +10,18 @@ use thiserror::Error;
 
 use super::files::{self, DataFile, MnistPart};
 use super::idx::IMAGE_PIXELS;
+
+/// Each byte's pixel value, `byte / 255` as an f32 division rounds it: a table read per pixel
+/// instead of a division (the build's baseline x86-64 divides four at a time), the same values.
+static SCALED: [f32; 256] = {
+    let mut table = [0f32; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = byte as f32 / 255.0;
+        byte += 1;
+    }
+    table
+};
 use super::idx::{self, IdxError};
 use super::kind::DatasetKind;
 
@@ -252,11 +264,22 @@ impl MnistDataset {
     /// When `index` is past the end (callers iterate over `0..len()` or an order of it).
     pub fn push_scaled(&self, index: usize, out: &mut Vec<f32>) {
         let raw = self.raw_pixels(index).expect("index within the dataset");
-        let start = out.len();
-        out.resize(start + raw.len(), 0.0);
-        // A loop over equal-length slices, which the compiler turns into vector divisions.
-        for (value, &byte) in out[start..].iter_mut().zip(raw) {
-            *value = f32::from(byte) / 255.0;
+        out.extend(raw.iter().map(|&byte| SCALED[usize::from(byte)]));
+    }
+
+    /// [`push_scaled`](Self::push_scaled) for each of `indices` in turn. The images of a
+    /// shuffled batch lie far apart in memory: one byte of each of their cache lines is read
+    /// first, loads that do not wait for one another, so that the conversion then finds them
+    /// in cache instead of waiting for them one image at a time.
+    pub fn push_scaled_all(&self, indices: &[usize], out: &mut Vec<f32>) {
+        let mut touched = 0u8;
+        for &index in indices {
+            let raw = self.raw_pixels(index).expect("index within the dataset");
+            touched ^= raw.iter().step_by(64).fold(0, |sum, &byte| sum ^ byte);
+        }
+        std::hint::black_box(touched);
+        for &index in indices {
+            self.push_scaled(index, out);
         }
     }
 

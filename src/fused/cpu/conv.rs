@@ -426,10 +426,7 @@ pub fn forward_pooled(
                     let planes = out.chunks_mut(plane).zip(offsets.chunks_mut(plane));
                     for (y, (out, offsets)) in y.chunks(positions).zip(planes) {
                         // Every output value is some square's.
-                        each_max(y, [h, w], |i, at, best| {
-                            out[i].write(best);
-                            offsets[i].write(at as f32);
-                        });
+                        pool_plane(y, [h, w], out, offsets);
                     }
                 }
             });
@@ -701,6 +698,33 @@ fn uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
 /// The pooled sides of `[h, w]`: each halved, rounding up.
 fn pooled([h, w]: [usize; 2]) -> [usize; 2] {
     [h.div_ceil(2), w.div_ceil(2)]
+}
+
+/// Each 2x2 square of a plane `[h, w]`: its largest value into `values` and that value's
+/// offset in the plane into `offsets` (as [`each_max`] picks it), every value of both written.
+fn pool_plane(
+    plane: &[f32],
+    [h, w]: [usize; 2],
+    values: &mut [MaybeUninit<f32>],
+    offsets: &mut [MaybeUninit<f32>],
+) {
+    let [out_h, out_w] = pooled([h, w]);
+    // The squares inside the plane, row pair by row pair, vectorised; then any past its edge.
+    let (full_h, full_w) = (h / 2, w / 2);
+    for oy in 0..full_h {
+        let at = oy * out_w..oy * out_w + full_w;
+        let rows = &plane[2 * oy * w..(2 * oy + 2) * w];
+        let base = (2 * oy * w) as i32;
+        kernels::max_squares(rows, w, base, &mut values[at.clone()], &mut offsets[at]);
+    }
+    if full_h < out_h || full_w < out_w {
+        each_max(plane, [h, w], |i, at, best| {
+            if i / out_w >= full_h || i % out_w >= full_w {
+                values[i].write(best);
+                offsets[i].write(at as f32);
+            }
+        });
+    }
 }
 
 /// For each output value of a plane, in order, the offset in the input plane of the largest

@@ -229,6 +229,41 @@ multiversion! {
 }
 
 multiversion! {
+    /// For two rows of a plane `w` wide (`rows`, `2w` values, at offset `base` of the plane):
+    /// each 2x2 square's largest value into `values` and its offset in the plane into
+    /// `offsets`, for the `values.len()` squares from the left. The first of equal values
+    /// wins, in the order top left, top right, bottom left, bottom right; a NaN never
+    /// replaces a value (so one at the top left wins).
+    pub(crate) fn max_squares(
+        rows: &[f32],
+        w: usize,
+        base: i32,
+        values: &mut [MaybeUninit<f32>],
+        offsets: &mut [MaybeUninit<f32>],
+    ) {
+        let n = values.len().min(offsets.len()).min(w / 2);
+        let (top, bottom) = (&rows[..2 * n], &rows[w..w + 2 * n]);
+        let (values, offsets) = (&mut values[..n], &mut offsets[..n]);
+        let below = w as i32;
+        for x in 0..n {
+            let left = base + 2 * x as i32;
+            let (mut best, mut at) = (top[2 * x], left);
+            for (candidate, place) in [
+                (top[2 * x + 1], left + 1),
+                (bottom[2 * x], left + below),
+                (bottom[2 * x + 1], left + below + 1),
+            ] {
+                let larger = candidate > best;
+                best = if larger { candidate } else { best };
+                at = if larger { place } else { at };
+            }
+            values[x].write(best);
+            offsets[x].write(at as f32);
+        }
+    }
+}
+
+multiversion! {
     /// `Σ (output - target)²` in f64, and `grad = scale * (output - target)`.
     pub(crate) fn squared_error(
         output: &[f32],

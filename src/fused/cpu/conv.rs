@@ -225,9 +225,7 @@ fn col2im(g: &Geometry, col: &mut [f32], image: &mut [f32]) {
             // wrap round onto the next or last line are left out (zeroed).
             zero_columns(row, out_w, (first, end));
             let plane = &mut image[c * plane..(c + 1) * plane];
-            for (to, from) in plane[to].iter_mut().zip(&row[from]) {
-                *to += from;
-            }
+            kernels::add_into(&mut plane[to], &row[from]);
             continue;
         }
         for oy in 0..out_h {
@@ -236,10 +234,10 @@ fn col2im(g: &Geometry, col: &mut [f32], image: &mut [f32]) {
             };
             let line = &mut image[(c * g.height + y) * g.width..][..g.width];
             let from = &row[oy * out_w + first..oy * out_w + end];
-            let to = &mut line[first + dx - g.padding..end + dx - g.padding];
-            for (to, from) in to.iter_mut().zip(from) {
-                *to += from;
-            }
+            kernels::add_into(
+                &mut line[first + dx - g.padding..end + dx - g.padding],
+                from,
+            );
         }
     }
 }
@@ -579,7 +577,7 @@ impl Backward<'_> {
         if let Some(dx) = dx {
             sum_squares(dx_room, g.width / 2, dx, MaybeUninit::new);
         }
-        dw.iter_mut().zip(&*dw_image).for_each(|(sum, v)| *sum += v);
+        kernels::add_into(dw, dw_image);
     }
 }
 

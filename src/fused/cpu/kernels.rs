@@ -229,6 +229,15 @@ multiversion! {
 }
 
 multiversion! {
+    /// `to[i] += from[i]`, over the shorter of the two.
+    pub(crate) fn add_into(to: &mut [f32], from: &[f32]) {
+        for (to, from) in to.iter_mut().zip(from) {
+            *to += from;
+        }
+    }
+}
+
+multiversion! {
     /// For two rows of a plane `w` wide (`rows`, `2w` values, at offset `base` of the plane):
     /// each 2x2 square's largest value into `values` and its offset in the plane into
     /// `offsets`, for the `values.len()` squares from the left. The first of equal values

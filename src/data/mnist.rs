@@ -10,6 +10,8 @@ use thiserror::Error;
 
 use super::files::{self, DataFile, MnistPart};
 use super::idx::IMAGE_PIXELS;
+use super::idx::{self, IdxError};
+use super::kind::DatasetKind;
 
 /// Each byte's pixel value, `byte / 255` as an f32 division rounds it: a table read per pixel
 /// instead of a division (the build's baseline x86-64 divides four at a time), the same values.
@@ -22,8 +24,6 @@ static SCALED: [f32; 256] = {
     }
     table
 };
-use super::idx::{self, IdxError};
-use super::kind::DatasetKind;
 
 #[derive(Debug, Error)]
 pub enum DataError {

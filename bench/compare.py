@@ -139,6 +139,12 @@ def cpu_name():
     return f"{model}, {os.cpu_count()} cores"
 
 
+def machine_line(args):
+    """The processor, its instruction sets, and the cap put on ours (--simd), if any."""
+    return (f"{cpu_name()}; {cpu_features()}"
+            + (f"; our kernels kept to {args.simd}" if args.simd else ""))
+
+
 KINDS = ("simple", "sparse", "deep", "conv", "denoising", "vae")
 
 
@@ -185,7 +191,7 @@ def compare_kinds(args):
                 keras_mse.append(mse)
     med = statistics.median
     images = f"{args.limit:,}" if args.limit else "55,000"
-    print(f"\n{cpu_name()}; {cpu_features()}")
+    print(f"\n{machine_line(args)}")
     print(f"{args.rounds} rounds x {args.epochs} epochs of {images} training images (and 5,000 "
           "validating); seconds per epoch, median (epoch 1 left out when there are more):\n")
     print("| kind | ours s/epoch | Keras s/epoch | speed vs Keras | ours test MSE | Keras test MSE |")
@@ -251,8 +257,7 @@ def main():
             small += seconds
 
         med = statistics.median
-        print(f"\n{cpu_name()}; {cpu_features()}"
-              + (f"; our kernels kept to {args.simd}" if args.simd else ""))
+        print(f"\n{machine_line(args)}")
         for (hidden, batch), plans in sorted(args.plans.items()):
             print(f"kernels chosen (backend.kernels = auto) at hidden {hidden}, batch {batch}: "
                   + "; ".join(sorted(plans)))

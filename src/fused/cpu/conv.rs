@@ -699,7 +699,7 @@ fn pooled([h, w]: [usize; 2]) -> [usize; 2] {
 }
 
 /// Each 2x2 square of a plane `[h, w]`: its largest value into `values` and that value's
-/// offset in the plane into `offsets` (as [`each_max`] picks it), every value of both written.
+/// offset in the plane into `offsets` (as [`square_max`] picks it), every value of both written.
 fn pool_plane(
     plane: &[f32],
     [h, w]: [usize; 2],
@@ -715,38 +715,30 @@ fn pool_plane(
         let base = (2 * oy * w) as i32;
         kernels::max_squares(rows, w, base, &mut values[at.clone()], &mut offsets[at]);
     }
-    if full_h < out_h || full_w < out_w {
-        each_max(plane, [h, w], |i, at, best| {
-            if i / out_w >= full_h || i % out_w >= full_w {
-                values[i].write(best);
-                offsets[i].write(at as f32);
-            }
-        });
+    // The squares past the edge: the last column of the full row pairs, then the last row.
+    let edge_column = (full_w < out_w).then_some(full_w);
+    let edge = (0..full_h)
+        .filter_map(|oy| edge_column.map(|ox| (oy, ox)))
+        .chain((full_h..out_h).flat_map(|oy| (0..out_w).map(move |ox| (oy, ox))));
+    for (oy, ox) in edge {
+        let (at, best) = square_max(plane, [h, w], [oy, ox]);
+        values[oy * out_w + ox].write(best);
+        offsets[oy * out_w + ox].write(at as f32);
     }
 }
 
-/// For each output value of a plane, in order, the offset in the input plane of the largest
-/// value of its square (the first of equal ones, row by row; a NaN is never larger) and the
-/// value. A square past the edge repeats the last row or column inside, which never wins.
+/// The offset in the input plane of the largest value of output square `[oy, ox]` (the first
+/// of equal ones, row by row; a NaN is never larger) and the value. A square past the edge
+/// repeats the last row or column inside, which never wins.
 #[inline(always)]
-fn each_max(plane: &[f32], [h, w]: [usize; 2], mut found: impl FnMut(usize, usize, f32)) {
-    let [out_h, out_w] = pooled([h, w]);
-    for oy in 0..out_h {
-        let (y0, y1) = (2 * oy, (2 * oy + 1).min(h - 1));
-        let (top, bottom) = (&plane[y0 * w..][..w], &plane[y1 * w..][..w]);
-        for ox in 0..out_w {
-            let (x0, x1) = (2 * ox, (2 * ox + 1).min(w - 1));
-            let (mut at, mut best) = (y0 * w + x0, top[x0]);
-            for (offset, value) in [
-                (y0 * w + x1, top[x1]),
-                (y1 * w + x0, bottom[x0]),
-                (y1 * w + x1, bottom[x1]),
-            ] {
-                if value > best {
-                    (at, best) = (offset, value);
-                }
-            }
-            found(oy * out_w + ox, at, best);
+fn square_max(plane: &[f32], [h, w]: [usize; 2], [oy, ox]: [usize; 2]) -> (usize, f32) {
+    let (y0, y1) = (2 * oy, (2 * oy + 1).min(h - 1));
+    let (x0, x1) = (2 * ox, (2 * ox + 1).min(w - 1));
+    let (mut at, mut best) = (y0 * w + x0, plane[y0 * w + x0]);
+    for offset in [y0 * w + x1, y1 * w + x0, y1 * w + x1] {
+        if plane[offset] > best {
+            (at, best) = (offset, plane[offset]);
         }
     }
+    (at, best)
 }

@@ -9,21 +9,44 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::files::{self, DataFile, MnistPart};
-use super::idx::IMAGE_PIXELS;
-use super::idx::{self, IdxError};
+use super::idx::{self, IMAGE_PIXELS, IdxError};
 use super::kind::DatasetKind;
 
-/// Each byte's pixel value, `byte / 255` as an f32 division rounds it: a table read per pixel
-/// instead of a division (the build's baseline x86-64 divides four at a time), the same values.
-static SCALED: [f32; 256] = {
-    let mut table = [0f32; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        table[byte] = byte as f32 / 255.0;
-        byte += 1;
+/// Appends each byte's pixel value, `byte / 255` as an f32 division rounds it, to `out`: sixteen
+/// or eight divisions at a time where the processor has AVX-512 or AVX2 (a division is
+/// correctly rounded at any width, so every path gives the same values).
+fn extend_scaled(raw: &[u8], out: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the processor has AVX-512.
+        return unsafe { extend_scaled_avx512(raw, out) };
     }
-    table
-};
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2.
+        return unsafe { extend_scaled_avx2(raw, out) };
+    }
+    extend_scaled_baseline(raw, out);
+}
+
+#[inline(always)]
+fn extend_scaled_baseline(raw: &[u8], out: &mut Vec<f32>) {
+    out.extend(raw.iter().map(|&byte| f32::from(byte) / 255.0));
+}
+
+/// [`extend_scaled_baseline`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn extend_scaled_avx512(raw: &[u8], out: &mut Vec<f32>) {
+    extend_scaled_baseline(raw, out);
+}
+
+/// [`extend_scaled_baseline`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn extend_scaled_avx2(raw: &[u8], out: &mut Vec<f32>) {
+    extend_scaled_baseline(raw, out);
+}
 
 #[derive(Debug, Error)]
 pub enum DataError {
@@ -264,7 +287,7 @@ impl MnistDataset {
     /// When `index` is past the end (callers iterate over `0..len()` or an order of it).
     pub fn push_scaled(&self, index: usize, out: &mut Vec<f32>) {
         let raw = self.raw_pixels(index).expect("index within the dataset");
-        out.extend(raw.iter().map(|&byte| SCALED[usize::from(byte)]));
+        extend_scaled(raw, out);
     }
 
     /// [`push_scaled`](Self::push_scaled) for each of `indices` in turn. The images of a
@@ -330,6 +353,52 @@ impl<B: Backend> Batcher<B, MnistItem, MnistBatch<B>> for MnistBatcher {
             inputs: images.clone(),
             images,
             latent_noise: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A way of appending scaled pixels.
+    type Extend = fn(&[u8], &mut Vec<f32>);
+
+    /// Every byte, at every position of a vector and in the tail after the last whole one,
+    /// becomes exactly what one scalar division gives, on each path this processor can run.
+    #[test]
+    fn pixels_are_bytes_divided_by_255() {
+        let raw: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).chain(0..13).collect();
+        let mut paths: Vec<(&str, Extend)> = vec![
+            ("dispatched", super::extend_scaled),
+            ("baseline", super::extend_scaled_baseline),
+        ];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the processor has AVX2.
+                paths.push(("avx2", |raw, out| unsafe {
+                    super::extend_scaled_avx2(raw, out)
+                }));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the processor has AVX-512.
+                paths.push(("avx512", |raw, out| unsafe {
+                    super::extend_scaled_avx512(raw, out)
+                }));
+            }
+        }
+        for (name, extend) in paths {
+            let mut out = vec![-1.0];
+            extend(&raw, &mut out);
+            assert_eq!(
+                out.len(),
+                1 + raw.len(),
+                "{name}: appended after what was there"
+            );
+            assert_eq!(out[0], -1.0, "{name}");
+            for (&byte, &value) in raw.iter().zip(&out[1..]) {
+                let expected = std::hint::black_box(f32::from(byte)) / 255.0;
+                assert_eq!(value.to_bits(), expected.to_bits(), "{name}: byte {byte}");
+            }
         }
     }
 }

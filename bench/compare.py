@@ -6,10 +6,12 @@ Runs, alternately and `--rounds` times: ours with plain output, the TensorFlow r
 with --torch-python) and ours with Burn's dashboard (under a pseudo-terminal made by `script`),
 each for `--epochs` epochs of the tutorial's settings on real MNIST. Ours chooses its kernels as
 a user's first run on this machine does (`backend.kernels = "auto"`, timed once, with a cache of
-the benchmark's own). Then, from the gemm_floor example, the floors: the five matrix products of
-an epoch through the fastest kernel of each (the best-candidate floor, the limit of this design
-on this machine) and through the kernels the plan chose. Then one epoch of ours at hidden 64 and
-batch 50 for the fixed cost per step.
+the benchmark's own). Right after our plain run, from the gemm_floor example, the floors: the
+five matrix products of an epoch through the fastest kernel of each (the best-candidate floor,
+the limit of this design on this machine) and through the reference plan's kernels; our epoch
+is set against the floor of its own round (the median of those ratios is the one judged), so
+that a shared machine's slow spells touch both sides alike. Then one epoch of ours at hidden 64
+and batch 50 for the fixed cost per step.
 
 Prints the processor and its instruction sets, the plan chosen, the median seconds per epoch
 (training and validation) of each run, the ratios, our data-reading time, our process's peak
@@ -233,7 +235,7 @@ def main():
         args.floor_bin = None
 
     plain, tui, tf, torch, rss, read, tf_read, floor, small = [], [], [], [], [], [], [], [], []
-    reference_floor, table = [], ""
+    reference_floor, over_floor, table = [], [], ""
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
@@ -241,6 +243,13 @@ def main():
             plain += seconds
             rss.append(peak)
             read.append(loaded)
+            if args.floor_bin:
+                # Right after the run it is set against, so that a shared machine's slow
+                # spells touch both alike.
+                best, reference, table = gemm_floor(args)
+                floor.append(best)
+                reference_floor.append(reference)
+                over_floor.append(statistics.median(seconds) / best)
             seconds, loaded = tensorflow(args, tmp, f"tf-{r}", args.epochs)
             tf += seconds
             tf_read.append(loaded)
@@ -249,10 +258,6 @@ def main():
             seconds, peak, _ = ours(args, tmp, f"tui-{r}", args.epochs, tui=True)
             tui += seconds
             rss.append(peak)
-            if args.floor_bin:
-                best, reference, table = gemm_floor(args)
-                floor.append(best)
-                reference_floor.append(reference)
             seconds, _, _ = ours(args, tmp, f"small-{r}", 1, hidden=64, batch=50)
             small += seconds
 
@@ -275,6 +280,8 @@ def main():
                   f"(examples/gemm_floor.rs) | {med(floor):.2f} | {med(tf) / med(floor):.2f}x |")
             print(f"| reference floor: the same through the reference plan's kernels "
                   f"| {med(reference_floor):.2f} | {med(tf) / med(reference_floor):.2f}x |")
+            print("\nour epoch over the floor timed just after it, each round: "
+                  + ", ".join(f"{ratio:.2f}x" for ratio in over_floor))
             print(f"\nper product and kernel (last round), s/epoch:\n\n{table}")
         print(f"\ndashboard vs plain: {100 * (med(tui) / med(plain) - 1):+.1f}%")
         steps = 55000 // 50
@@ -292,13 +299,13 @@ def main():
                         ("dashboard >= 2x PyTorch", med(torch) / med(tui), 2.0)]
         if floor:
             targets.append(("epoch within 1.3x of the best-candidate floor",
-                            1.3 * med(floor) / med(plain), 1.0))
+                            1.3 / med(over_floor), 1.0))
         targets += [("peak RSS <= 150 MB", 150 / max(rss), 1.0), ("data read <= 0.3 s", 0.3 / med(read), 1.0)]
         print("\n| target | measured | met |")
         print("|---|---:|:---:|")
         for name, value, need in targets:
             shown = {"peak RSS <= 150 MB": f"{max(rss):.0f} MB", "data read <= 0.3 s": f"{med(read):.2f} s",
-                     "epoch within 1.3x of the best-candidate floor": f"{med(plain) / med(floor):.2f}x" if floor else ""}.get(name, f"{value:.2f}x")
+                     "epoch within 1.3x of the best-candidate floor": f"{med(over_floor):.2f}x" if floor else ""}.get(name, f"{value:.2f}x")
             print(f"| {name} | {shown} | {'yes' if value >= need else 'NO'} |")
 
         if args.scale:

@@ -29,12 +29,12 @@ use mnist_autoencoder::backend::{self, Backend as B, TrainingBackend as AB};
 use mnist_autoencoder::data::IMAGE_PIXELS;
 use mnist_autoencoder::data::{LabeledImages, MnistPart};
 use mnist_autoencoder::fused::FusedOps;
-use mnist_autoencoder::fused::cpu::kernels::{self, Simd};
 use mnist_autoencoder::fused::cpu::tune;
 use mnist_autoencoder::fused::plan::{Kernel, Plan, Product};
 use mnist_autoencoder::model::Init;
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::Tf1RmsPropConfig;
+use mnist_autoencoder::simd::{self, Simd};
 
 const TRAIN_IMAGES: usize = 55_000;
 const ROUNDS: usize = 5;
@@ -82,8 +82,8 @@ fn args() -> Args {
 fn main() {
     backend::before_threads();
     let args = args();
-    if let Some(simd) = args.simd {
-        kernels::cap_simd(simd);
+    if let Some(widest) = args.simd {
+        simd::cap_simd(widest);
     }
     let (batch, hidden) = (args.batch, args.hidden);
     let images = images(&args);
@@ -91,8 +91,8 @@ fn main() {
         println!(
             "{} threads, kernels up to {:?} (the processor has {:?}), batch {batch}, hidden {hidden}",
             mnist_autoencoder::fused::cpu::team::threads(),
-            kernels::simd(),
-            kernels::detected()
+            simd::simd(),
+            simd::detected()
         );
         let fastest = candidate_table(batch, hidden, &images);
         time_step(fastest, batch, hidden, &images);

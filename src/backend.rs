@@ -44,7 +44,7 @@ pub type Device = burn::tensor::Device<Backend>;
 pub fn before_threads() {
     #[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
     {
-        use crate::fused::cpu::kernels::{Simd, cap_simd};
+        use crate::simd::{Simd, cap_simd};
         if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
             // SAFETY: called first thing in `main`, while no other thread reads the environment.
             unsafe { std::env::set_var("MATMUL_NUM_THREADS", "1") };
@@ -183,7 +183,6 @@ mod plan_cache {
     use std::io::{Read, Seek, Write};
     use std::path::PathBuf;
 
-    use crate::fused::cpu::kernels;
     use crate::fused::plan::Plan;
 
     fn path() -> Option<PathBuf> {
@@ -208,7 +207,7 @@ mod plan_cache {
             .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
         format!(
             "{cpu}; {:?}; {} threads; batch {batch}; hidden {hidden}",
-            kernels::simd(),
+            crate::simd::simd(),
             crate::fused::cpu::team::threads()
         )
     }

@@ -3,7 +3,8 @@
 //! How data flows, layer by layer, each importing only from those above it in this list
 //! (`.ci/checks/layers.py` holds it to that; `docs/layers.png` draws it):
 //!
-//! - [`artifacts`] writes every file atomically; [`metrics`] is the per-epoch `metrics.csv`.
+//! - [`artifacts`] writes every file atomically; [`simd`] picks the widest vector instructions
+//!   the processor has for the hand-written loops; [`metrics`] is the per-epoch `metrics.csv`.
 //! - [`data`] reads the IDX files (downloading them when allowed) into a Burn `Dataset`, and
 //!   serves the Learner its batches in a per-epoch order, with optional noise.
 //! - [`fused`] is the backend extension: the step's fused operations, hand-written kernels
@@ -35,4 +36,5 @@ pub mod model;
 pub mod optim;
 pub mod render;
 pub mod run_dir;
+pub mod simd;
 pub mod train;

@@ -834,14 +834,14 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
 /// the same bits whatever the instruction set.
 #[cfg(not(feature = "wgpu"))]
 fn every_kernel_of_every_product_matches_the_composed_ops() {
-    use mnist_autoencoder::fused::cpu::kernels::{self, Simd};
     use mnist_autoencoder::fused::cpu::{forward, input_gradient, weight_gradient};
     use mnist_autoencoder::fused::plan::{Kernel, Product};
+    use mnist_autoencoder::simd::{self, Simd};
 
     struct Uncap;
     impl Drop for Uncap {
         fn drop(&mut self) {
-            kernels::cap_simd(Simd::Avx512);
+            simd::cap_simd(Simd::Avx512);
         }
     }
     let _uncap = Uncap;
@@ -854,11 +854,11 @@ fn every_kernel_of_every_product_matches_the_composed_ops() {
     );
     let cases = [(Input::Digits, true), (Input::Dense, false)];
     let mut first: Vec<Vec<f32>> = Vec::new();
-    for simd in [Simd::Avx512, Simd::Avx2, Simd::Baseline] {
-        if simd > kernels::detected() {
+    for widest in [Simd::Avx512, Simd::Avx2, Simd::Baseline] {
+        if widest > simd::detected() {
             continue;
         }
-        kernels::cap_simd(simd);
+        simd::cap_simd(widest);
         let mut outputs = Vec::new();
         for (kind, images) in cases {
             let x = input::<B>(kind, n);
@@ -879,7 +879,7 @@ fn every_kernel_of_every_product_matches_the_composed_ops() {
                 if !kernel.computes(product) {
                     continue;
                 }
-                let what = format!("{simd:?} {kernel:?} {kind:?}");
+                let what = format!("{widest:?} {kernel:?} {kind:?}");
                 let y = forward(
                     kernel,
                     &data(x.clone()),
@@ -901,7 +901,7 @@ fn every_kernel_of_every_product_matches_the_composed_ops() {
         } else {
             assert!(
                 first == outputs,
-                "{simd:?} computes other bits than the widest set"
+                "{widest:?} computes other bits than the widest set"
             );
         }
     }

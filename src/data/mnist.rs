@@ -11,41 +11,15 @@ use thiserror::Error;
 use super::files::{self, DataFile, MnistPart};
 use super::idx::{self, IMAGE_PIXELS, IdxError};
 use super::kind::DatasetKind;
+use crate::simd::multiversion;
 
-/// Appends each byte's pixel value, `byte / 255` as an f32 division rounds it, to `out`: sixteen
-/// or eight divisions at a time where the processor has AVX-512 or AVX2 (a division is
-/// correctly rounded at any width, so every path gives the same values).
-fn extend_scaled(raw: &[u8], out: &mut Vec<f32>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the processor has AVX-512.
-        return unsafe { extend_scaled_avx512(raw, out) };
+multiversion! {
+    /// Appends each byte's pixel value, `byte / 255` as an f32 division rounds it, to `out`:
+    /// sixteen or eight divisions at a time where the processor has AVX-512 or AVX2 (a division
+    /// is correctly rounded at any width, so every path gives the same values).
+    fn extend_scaled / extend_scaled_on(raw: &[u8], out: &mut Vec<f32>) {
+        out.extend(raw.iter().map(|&byte| f32::from(byte) / 255.0));
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2.
-        return unsafe { extend_scaled_avx2(raw, out) };
-    }
-    extend_scaled_baseline(raw, out);
-}
-
-#[inline(always)]
-fn extend_scaled_baseline(raw: &[u8], out: &mut Vec<f32>) {
-    out.extend(raw.iter().map(|&byte| f32::from(byte) / 255.0));
-}
-
-/// [`extend_scaled_baseline`] compiled for AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn extend_scaled_avx512(raw: &[u8], out: &mut Vec<f32>) {
-    extend_scaled_baseline(raw, out);
-}
-
-/// [`extend_scaled_baseline`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn extend_scaled_avx2(raw: &[u8], out: &mut Vec<f32>) {
-    extend_scaled_baseline(raw, out);
 }
 
 #[derive(Debug, Error)]
@@ -359,36 +333,26 @@ impl<B: Backend> Batcher<B, MnistItem, MnistBatch<B>> for MnistBatcher {
 
 #[cfg(test)]
 mod tests {
-    /// A way of appending scaled pixels.
-    type Extend = fn(&[u8], &mut Vec<f32>);
+    use crate::simd::{self, Simd};
 
     /// Every byte, at every position of a vector and in the tail after the last whole one,
-    /// becomes exactly what one scalar division gives, on each path this processor can run.
+    /// becomes exactly what one scalar division gives, on each path this processor can run
+    /// (and through the dispatch, whichever it picks).
     #[test]
     fn pixels_are_bytes_divided_by_255() {
         let raw: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).chain(0..13).collect();
-        let mut paths: Vec<(&str, Extend)> = vec![
-            ("dispatched", super::extend_scaled),
-            ("baseline", super::extend_scaled_baseline),
-        ];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the processor has AVX2.
-                paths.push(("avx2", |raw, out| unsafe {
-                    super::extend_scaled_avx2(raw, out)
-                }));
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the processor has AVX-512.
-                paths.push(("avx512", |raw, out| unsafe {
-                    super::extend_scaled_avx512(raw, out)
-                }));
-            }
-        }
-        for (name, extend) in paths {
+        let paths = [Simd::Avx512, Simd::Avx2, Simd::Baseline]
+            .into_iter()
+            .filter(|&path| path <= simd::detected())
+            .map(Some)
+            .chain([None]);
+        for path in paths {
             let mut out = vec![-1.0];
-            extend(&raw, &mut out);
+            match path {
+                Some(path) => super::extend_scaled_on(path, &raw, &mut out),
+                None => super::extend_scaled(&raw, &mut out),
+            }
+            let name = path.map_or("dispatched".to_owned(), |path| format!("{path:?}"));
             assert_eq!(
                 out.len(),
                 1 + raw.len(),

@@ -13,9 +13,10 @@ use std::sync::Mutex;
 
 use super::super::terms::Activation;
 use super::direct::{self, Shape, Taps};
-use super::kernels::{self, Simd, multiversion};
+use super::kernels;
 use super::products::{self, Dense, Library, Operand};
 use super::team;
+use crate::simd::{self, Simd, multiversion};
 
 /// Images per group of the backward pass.
 const GROUP: usize = 8;
@@ -25,7 +26,7 @@ const GROUP: usize = 8;
 /// `config/keras-denoising.toml` than its FMA kernels, and `matrixmultiply` slower than both,
 /// on a Xeon with AVX-512), else in the FMA kernels every x86-64 with AVX2 has.
 fn conv_product() -> Dense {
-    let library = match kernels::simd() {
+    let library = match simd::simd() {
         Simd::Avx512 => Library::GemmAvx512,
         _ => Library::Gemm,
     };

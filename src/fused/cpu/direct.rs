@@ -11,7 +11,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::kernels::multiversion;
+use crate::simd::multiversion;
 
 /// One tap of a kernel: `(offset, weight)`.
 pub type Tap = (usize, f32);

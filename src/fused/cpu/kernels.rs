@@ -1,15 +1,14 @@
 //! The elementwise passes of the fused operations, on slices.
 //!
-//! Each kernel is written once as plain Rust and compiled three times: for AVX-512, for AVX2
-//! with FMA, and for the baseline; the widest the processor has is picked at run time (the
-//! build targets the baseline x86-64, where the compiler may not assume AVX). The loops are
-//! shaped so that the compiler vectorises them, `exp` included.
+//! Each kernel is written once as plain Rust and compiled three times, for AVX-512, for AVX2
+//! with FMA, and for the baseline, by [`multiversion!`]: the widest the processor has is picked
+//! at run time (see [`crate::simd`]). The loops are shaped so that the compiler vectorises
+//! them, `exp` included.
 
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::super::terms::Activation;
+use crate::simd::multiversion;
 
 /// Flushes subnormal floats to zero on this thread (x86's FTZ and DAZ), or computes with them
 /// as IEEE says; returns whether it flushed before. (Elsewhere than x86-64, subnormals stay.)
@@ -36,90 +35,6 @@ pub fn flush_subnormals(flush: bool) -> bool {
         false
     }
 }
-
-/// The instruction sets the kernels are compiled for, narrowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Simd {
-    Baseline,
-    Avx2,
-    Avx512,
-}
-
-/// The widest instruction set this processor has.
-pub fn detected() -> Simd {
-    static DETECTED: OnceLock<Simd> = OnceLock::new();
-    *DETECTED.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Simd::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Simd::Avx2;
-            }
-        }
-        Simd::Baseline
-    })
-}
-
-/// The widest instruction set the kernels may use: at most [`cap_simd`]'s.
-static CAP: AtomicU8 = AtomicU8::new(Simd::Avx512 as u8);
-
-/// Keeps the kernels of this crate to `widest` at most (to time or test the narrower paths on
-/// a processor that has wider ones).
-pub fn cap_simd(widest: Simd) {
-    CAP.store(widest as u8, Ordering::Relaxed);
-}
-
-/// The instruction set the kernels use: the widest this processor has, within the cap.
-pub fn simd() -> Simd {
-    let cap = match CAP.load(Ordering::Relaxed) {
-        0 => Simd::Baseline,
-        1 => Simd::Avx2,
-        _ => Simd::Avx512,
-    };
-    detected().min(cap)
-}
-
-/// Defines `$vis fn $name($args)` that runs `$body` compiled for the widest instruction
-/// set present.
-macro_rules! multiversion {
-    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$doc])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
-
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-            fn avx512($($arg: $ty),*) $(-> $ret)? {
-                body($($arg),*)
-            }
-
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            fn avx2($($arg: $ty),*) $(-> $ret)? {
-                body($($arg),*)
-            }
-
-            match $crate::fused::cpu::kernels::simd() {
-                // SAFETY: `simd()` found these instruction sets on this processor.
-                #[cfg(target_arch = "x86_64")]
-                $crate::fused::cpu::kernels::Simd::Avx512 => unsafe { avx512($($arg),*) },
-                // SAFETY: as above.
-                #[cfg(target_arch = "x86_64")]
-                $crate::fused::cpu::kernels::Simd::Avx2 => unsafe { avx2($($arg),*) },
-                _ => body($($arg),*),
-            }
-        }
-    };
-}
-pub(crate) use multiversion;
 
 /// `e^x` for f32, within 2 units in the last place over the range where it is normal, and
 /// written so that it vectorises: Cody-Waite reduction to `x = n ln2 + r`, `|r| <= ln2 / 2`,

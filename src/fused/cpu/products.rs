@@ -9,7 +9,8 @@
 use std::mem::MaybeUninit;
 
 use super::super::terms::Activation;
-use super::kernels::{activate, multiversion, sigmoid};
+use super::kernels::{activate, sigmoid};
+use crate::simd::multiversion;
 
 /// A matrix operand: element `(r, c)` at `data[r * row + c * col]`.
 #[derive(Clone, Copy)]

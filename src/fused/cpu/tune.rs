@@ -4,10 +4,11 @@
 
 use std::time::Instant;
 
-use super::kernels::{self, Simd};
+use super::kernels;
 use super::{forward, input_gradient, weight_gradient};
 use crate::fused::plan::{Kernel, Plan, Product};
 use crate::fused::terms::Activation::Sigmoid;
+use crate::simd::{self, Simd};
 
 /// What each kernel took for one product: the median seconds of a call.
 #[derive(Debug, Clone)]
@@ -47,10 +48,10 @@ pub(crate) const MARGIN: f64 = 0.03;
 const ROUNDS: usize = 31;
 
 /// The kernels this processor can time honestly: all of them, except that with the
-/// instruction sets capped below AVX-512 (see [`kernels::cap_simd`]) on a processor that has
+/// instruction sets capped below AVX-512 (see [`simd::cap_simd`]) on a processor that has
 /// it, those that would still use AVX-512 (`matrixmultiply`, `gemm-avx512`) are left out.
 pub fn candidates() -> Vec<Kernel> {
-    let capped = kernels::simd() != Simd::Avx512 && kernels::detected() == Simd::Avx512;
+    let capped = simd::simd() != Simd::Avx512 && simd::detected() == Simd::Avx512;
     Kernel::ALL
         .into_iter()
         .filter(|k| {

@@ -8,10 +8,10 @@ use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
+#[cfg(feature = "ndarray")]
+use mnist_autoencoder::fused::ConvInput;
 use mnist_autoencoder::fused::composed;
-use mnist_autoencoder::fused::{
-    Activation, ConvInput, FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors,
-};
+use mnist_autoencoder::fused::{Activation, FusedOps, RmsPropHyper, RmsPropRule, RmsPropTensors};
 use mnist_autoencoder::model::Init;
 use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::RmsPropSettings;

@@ -50,18 +50,22 @@ pub fn cap_simd(widest: Simd) {
     CAP.store(widest as u8, Ordering::Relaxed);
 }
 
-/// The instruction set the loops use: the widest this processor has, within the cap.
-pub fn simd() -> Simd {
-    let cap = match CAP.load(Ordering::Relaxed) {
+/// The cap itself ([`cap_simd`]'s, or AVX-512), which may be wider than this processor.
+pub fn cap() -> Simd {
+    match CAP.load(Ordering::Relaxed) {
         0 => Simd::Baseline,
         1 => Simd::Avx2,
         _ => Simd::Avx512,
-    };
-    detected().min(cap)
+    }
+}
+
+/// The instruction set the loops use: the widest this processor has, within the cap.
+pub fn simd() -> Simd {
+    detected().min(cap())
 }
 
 /// Defines `$vis fn $name($args)` that runs `$body` compiled for the widest instruction set
-/// present, within the cap ([`simd`]).
+/// present, within the cap ([`simd`]; the raw [`cap`] is passed on and clamped once, in `$on`).
 ///
 /// Written `fn $name / $on($args)`, it also defines `$vis fn $on(simd: Simd, $args)`, which runs
 /// the body compiled for `simd`, or for the widest this processor has if that is narrower (so
@@ -71,7 +75,7 @@ macro_rules! multiversion {
         $(#[$doc])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             $crate::simd::multiversion!(@on fn on($($arg: $ty),*) $(-> $ret)? $body);
-            on($crate::simd::simd(), $($arg),*)
+            on($crate::simd::cap(), $($arg),*)
         }
     };
     ($(#[$doc:meta])* $vis:vis fn $name:ident / $on:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
@@ -79,7 +83,7 @@ macro_rules! multiversion {
 
         $(#[$doc])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            $on($crate::simd::simd(), $($arg),*)
+            $on($crate::simd::cap(), $($arg),*)
         }
     };
     (@on $vis:vis fn $on:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
@@ -115,3 +119,21 @@ macro_rules! multiversion {
     };
 }
 pub(crate) use multiversion;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cap bounds the instruction set the loops use, and the processor bounds the cap.
+    /// (Every path computes the same bits, so a test elsewhere that runs meanwhile is not
+    /// changed by the cap, only slowed.)
+    #[test]
+    fn the_cap_bounds_the_loops_and_the_processor_bounds_the_cap() {
+        for widest in [Simd::Baseline, Simd::Avx2, Simd::Avx512] {
+            cap_simd(widest);
+            assert_eq!(cap(), widest);
+            assert_eq!(simd(), detected().min(widest));
+        }
+        assert_eq!(simd(), detected(), "uncapped at the end");
+    }
+}

@@ -11,7 +11,7 @@ use crate::fused::terms::Activation::Sigmoid;
 use crate::simd::{self, Simd};
 
 /// What each kernel took for one product: the median seconds of a call (for reports and the
-/// floor of `examples/gemm_floor`), and its undisturbed seconds (what the choice goes by).
+/// floor of `examples/gemm_floor.rs`), and its undisturbed seconds (what the choice goes by).
 #[derive(Debug, Clone)]
 pub struct Timing {
     pub product: Product,

@@ -3,7 +3,9 @@
 //! One training step of a 784-`hidden`-784 model at batch `batch` makes five matrix products:
 //! `x·W1` and `h·W2` forward, `hᵀ·dz2`, `dz2·W2ᵀ` and `xᵀ·dz1` backward. This times every
 //! candidate kernel of each (as the planner of `backend.kernels = "auto"` does, with more
-//! rounds) and prints, per epoch of 55,000 images:
+//! rounds) and prints, per epoch of 55,000 images, the medians of its calls (the planner
+//! chooses by its undisturbed calls instead, `tune::Timing::undisturbed`, so its plan may
+//! differ where two kernels are close):
 //!
 //! - each product through each kernel;
 //! - `best-candidate floor`: the five products through the fastest kernel of each, the limit

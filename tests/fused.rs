@@ -194,9 +194,12 @@ fn fused_values_and_gradients_match_burns_autodiff_of_the_composed_ops() {
                 // Burn's autodiff of the composed cross-entropy loses up to 3e-5 of the
                 // gradient's scale near z = 0 (measured against float64; the fused one is
                 // within 1e-7 there, see the next test); a linear code is not squashed, so
-                // its products round on larger values.
+                // its products round on larger values. With AVX2 but not AVX-512 (an AMD EPYC,
+                // Zen 3) the composed ops' products sum in another order than with AVX-512,
+                // and at hidden 1, where the one code unit is a sum of a digit's products,
+                // the cross-entropy's gradients parted by up to 2.3e-4 of their scale.
                 let tolerance = match model {
-                    (_, true) => 1e-4,
+                    (_, true) => 4e-4,
                     (Activation::Linear, _) => 3e-5,
                     _ => 1e-5,
                 };

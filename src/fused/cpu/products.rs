@@ -827,3 +827,50 @@ fn line_sums_avx2(
     }
     sums
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// The nonzeros of rows whose length is not a multiple of eight (so the AVX2 gather's
+    /// remainder runs), NaN included and -0.0 left out, by rows and by columns, as a plain
+    /// filter finds them.
+    #[test]
+    fn nonzeros_are_found_by_rows_and_columns_whatever_the_length() {
+        let k = 13;
+        let x: Vec<f32> = (0..3 * k)
+            .map(|i| match i % 5 {
+                0 => 0.0,
+                1 => -0.0,
+                2 if i == 7 => f32::NAN,
+                _ => i as f32,
+            })
+            .collect();
+        let within = 2..k;
+        let rows = Nonzeros::of_rows(&x, k, within.clone());
+        let columns = Nonzeros::of_columns(&x, k, within.clone());
+        let nonzero = |v: f32| v != 0.0 || v.is_nan();
+        for (r, row) in x.chunks_exact(k).enumerate() {
+            let want: Vec<u32> = (within.clone())
+                .filter(|&c| nonzero(row[c]))
+                .map(|c| (c - within.start) as u32)
+                .collect();
+            let (positions, values) = rows.line(r);
+            assert_eq!(positions, want.as_slice(), "row {r}");
+            for (p, v) in positions.iter().zip(values) {
+                assert_eq!(v.to_bits(), row[*p as usize + within.start].to_bits());
+            }
+        }
+        for c in within.clone() {
+            let want: Vec<u32> = (0..3)
+                .filter(|&r| nonzero(x[r * k + c]))
+                .map(|r| r as u32)
+                .collect();
+            assert_eq!(
+                columns.line(c - within.start).0,
+                want.as_slice(),
+                "column {c}"
+            );
+        }
+    }
+}

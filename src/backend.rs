@@ -194,7 +194,11 @@ mod plan_cache {
         Some(base.join("mnist-autoencoder").join("kernels.toml"))
     }
 
-    /// What a plan depends on: the processor, its instruction sets, the threads, the shape.
+    /// This build's kernels: a hash of their code (see `build.rs`), the last part of each key.
+    const REVISION: &str = concat!("; kernels ", env!("KERNELS_REVISION"));
+
+    /// What a plan depends on: the processor, its instruction sets, the threads, the shape, and
+    /// the kernels' code (plans timed by a build with other kernels are not reused).
     pub(super) fn key(batch: usize, hidden: usize) -> String {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
@@ -206,7 +210,7 @@ mod plan_cache {
             })
             .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
         format!(
-            "{cpu}; {:?}; {} threads; batch {batch}; hidden {hidden}",
+            "{cpu}; {:?}; {} threads; batch {batch}; hidden {hidden}{REVISION}",
             crate::simd::simd(),
             crate::fused::cpu::team::threads()
         )
@@ -218,8 +222,9 @@ mod plan_cache {
         table.get(key)?.as_str()?.parse().ok()
     }
 
-    /// Stores `plan` for `key` unless a plan is there already; returns the plan stored, or
-    /// `None` when there is no cache to store it in.
+    /// Stores `plan` for `key` unless a plan is there already, and drops the plans of builds
+    /// with other kernels; returns the plan stored, or `None` when there is no cache to store
+    /// it in.
     pub(super) fn put(key: &str, plan: Plan) -> Option<Plan> {
         let path = path()?;
         fs::create_dir_all(path.parent()?).ok()?;
@@ -238,6 +243,7 @@ mod plan_cache {
         if let Some(stored) = table.get(key).and_then(|v| v.as_str()?.parse().ok()) {
             return Some(stored);
         }
+        table.retain(|stored, _| stored.ends_with(REVISION));
         table.insert(key.to_owned(), toml::Value::String(plan.to_string()));
         let text = toml::to_string(&table).ok()?;
         file.set_len(0).ok()?;

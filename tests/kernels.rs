@@ -100,6 +100,53 @@ fn auto_times_once_per_machine_and_shape_and_every_run_keeps_its_plan() {
     assert!(third.contains("Kernels (measured here now): "), "{third}");
 }
 
+/// A plan in the cache timed by a build with other kernels (another `KERNELS_REVISION`, see
+/// build.rs) is not used: the run times the kernels again, and the stale plans are dropped.
+fn plans_timed_by_a_build_with_other_kernels_are_timed_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = synthetic_run(tmp.path());
+    let cache = tmp.path().join("cache");
+    let kept = cache.join("mnist-autoencoder/kernels.toml");
+    let run = |out: &str| {
+        let mut args = vec!["train".to_owned()];
+        let flags = [
+            format!("data.dir={}", data.display()),
+            format!("output.dir={}", tmp.path().join(out).display()),
+            "output.dashboard=plain".to_owned(),
+            "training.epochs=1".to_owned(),
+        ];
+        for flag in SMALL[..4].iter().map(|s| s.to_string()).chain(flags) {
+            args.extend(["--set".to_owned(), flag]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = command_in(tmp.path(), &args);
+        let output = command.env("XDG_CACHE_HOME", &cache).output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let first = run("first");
+    assert!(first.contains("Kernels (measured here now): "), "{first}");
+    let ours = fs::read_to_string(&kept).unwrap();
+    let (key, plan) = ours
+        .trim()
+        .split_once(" = ")
+        .expect("one plan, `key = plan`");
+    let (shape, revision) = key
+        .rsplit_once("; kernels ")
+        .expect("the kernels' revision");
+    assert_eq!(revision.len(), 17, "a 16-digit hash and the quote: {key}");
+    // The same machine and shape, as an older build of other kernels would have kept it.
+    let stale = format!("{shape}; kernels 0123456789abcdef\" = {plan}\n");
+    fs::write(&kept, &stale).unwrap();
+    let second = run("second");
+    assert!(second.contains("Kernels (measured here now): "), "{second}");
+    let now = fs::read_to_string(&kept).unwrap();
+    assert!(
+        now.contains(key) && !now.contains("0123456789abcdef"),
+        "{now}"
+    );
+}
+
 /// A forced plan is the run's plan, and a plan that is not one is one line naming the key.
 fn a_forced_plan_is_used_and_a_wrong_one_is_one_line() {
     let tmp = tempfile::tempdir().unwrap();
@@ -200,6 +247,7 @@ fn the_fastest_kernel_wins_by_more_than_the_margin() {
 
 crate::trials![
     plain auto_times_once_per_machine_and_shape_and_every_run_keeps_its_plan,
+    plain plans_timed_by_a_build_with_other_kernels_are_timed_again,
     plain a_forced_plan_is_used_and_a_wrong_one_is_one_line,
     plain the_fastest_kernel_wins_by_more_than_the_margin,
 ];

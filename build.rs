@@ -1,5 +1,7 @@
-//! Gives the program a fingerprint of its kernels' code: a hash of `src/fused/` and
-//! `Cargo.lock` (which pins the `gemm` and `matrixmultiply` versions), as `KERNELS_REVISION`.
+//! Gives the program a fingerprint of its kernels' code: a hash of `src/fused/`, `src/simd.rs`
+//! (which instruction sets they use), `Cargo.toml` (the libraries' features, the optimisation
+//! settings) and `Cargo.lock` (which pins the `gemm` and `matrixmultiply` versions), as
+//! `KERNELS_REVISION`.
 //!
 //! The kernel plans measured on a machine are kept in the user's cache folder (see
 //! `plan_cache` in `src/backend.rs`); a plan timed against other kernels' code says nothing
@@ -10,7 +12,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let mut files = vec![PathBuf::from("Cargo.lock")];
+    const FILES: [&str; 3] = ["Cargo.toml", "Cargo.lock", "src/simd.rs"];
+    let mut files: Vec<PathBuf> = FILES.iter().map(PathBuf::from).collect();
     collect(Path::new("src/fused"), &mut files);
     files.sort();
     // FNV-1a over each file's path and bytes: stable across Rust versions, unlike std's hasher.
@@ -23,7 +26,9 @@ fn main() {
         }
     }
     println!("cargo:rustc-env=KERNELS_REVISION={hash:016x}");
-    println!("cargo:rerun-if-changed=Cargo.lock");
+    for file in FILES {
+        println!("cargo:rerun-if-changed={file}");
+    }
     println!("cargo:rerun-if-changed=src/fused");
 }
 

@@ -74,9 +74,12 @@ pub enum Kernel {
     /// The same in one call on one thread.
     GemmAvx512OneThread,
     /// The `matrixmultiply` crate (its AVX-512 kernels where the processor has them), the
-    /// output's columns split over the threads.
+    /// output's columns split over the threads (each call may split its part again over
+    /// matrixmultiply's own threads, see [`Kernel::MatrixmultiplyOneThread`]).
     Matrixmultiply,
-    /// The `matrixmultiply` crate in one call on one thread.
+    /// The `matrixmultiply` crate in one call from one thread, which matrixmultiply itself may
+    /// split over threads of its own (its `threading` feature, which burn-ndarray turns on;
+    /// `MATMUL_NUM_THREADS` caps them, at the number of cores by default).
     MatrixmultiplyOneThread,
 }
 

@@ -166,8 +166,23 @@ pub fn forward(
     bias: &[f32],
     activation: Activation,
 ) -> Vec<f32> {
+    let skip_zeros = kernel == Kernel::SkipZeros && products::mostly_zeros(x);
+    forward_as(kernel, skip_zeros, x, [n, k], w, bias, activation)
+}
+
+/// [`forward`], skipping `x`'s zeros or not as `skip_zeros` says (decided by the caller, who
+/// has counted them), else through `kernel`'s dense product.
+fn forward_as(
+    kernel: Kernel,
+    skip_zeros: bool,
+    x: &[f32],
+    [n, k]: [usize; 2],
+    w: &[f32],
+    bias: &[f32],
+    activation: Activation,
+) -> Vec<f32> {
     let h = bias.len();
-    if kernel == Kernel::SkipZeros && products::mostly_zeros(x) {
+    if skip_zeros {
         // Split by columns: each thread blocks and reads only its part of the weights, which
         // then stays in its own core's cache.
         let per = h.div_ceil(BLOCK).div_ceil(team::threads()) * BLOCK;
@@ -203,8 +218,22 @@ pub fn weight_gradient(
     g: &[f32],
     h: usize,
 ) -> Vec<f32> {
+    let skip_zeros = kernel == Kernel::SkipZeros && products::mostly_zeros(x);
+    weight_gradient_as(kernel, skip_zeros, x, [n, k], g, h)
+}
+
+/// [`weight_gradient`], skipping `x`'s zeros or not as `skip_zeros` says (decided by the
+/// caller, who has counted them), else through `kernel`'s dense product.
+fn weight_gradient_as(
+    kernel: Kernel,
+    skip_zeros: bool,
+    x: &[f32],
+    [n, k]: [usize; 2],
+    g: &[f32],
+    h: usize,
+) -> Vec<f32> {
     written(k * h, |out| {
-        if kernel == Kernel::SkipZeros && products::mostly_zeros(x) {
+        if skip_zeros {
             let g = Blocked::columns(g, h, 0..h);
             by_rows(out, h, products::GROUP, |columns, out| {
                 products::sparse_columns(x, k, &g, columns, out);
@@ -262,12 +291,15 @@ fn pooled_shape(g: &conv::Geometry) -> [usize; 4] {
     [g.images, g.filters, h.div_ceil(2), w.div_ceil(2)]
 }
 
-/// The product a forward pass or weight gradient of `x` is: of the images, or of the code.
-fn role(x: &[f32], images: Product, code: Product) -> Product {
+/// The kernel of a forward pass or weight gradient of `x`, and whether it skips `x`'s zeros:
+/// the images' product's kernel where `x` is mostly zeros, else the code's. `x` is counted
+/// here once, not again by the product.
+fn kernel_of(x: &[f32], images: Product, code: Product) -> (Kernel, bool) {
     if products::mostly_zeros(x) {
-        images
+        let chosen = kernel(images);
+        (chosen, chosen == Kernel::SkipZeros)
     } else {
-        code
+        (kernel(code), false)
     }
 }
 
@@ -384,11 +416,9 @@ impl FusedOps for Cpu {
         assert_eq!(k, k_w, "input width and weight rows");
         assert_eq!(bias.len(), h, "bias length");
         let (x, w, bias) = (slice(&x), slice(&weight), slice(&bias));
-        let product = role(x, Product::ImagesWeights, Product::CodeWeights);
-        tensor(
-            &[n, h],
-            forward(kernel(product), x, [n, k], w, bias, activation),
-        )
+        let (chosen, skip_zeros) = kernel_of(x, Product::ImagesWeights, Product::CodeWeights);
+        let y = forward_as(chosen, skip_zeros, x, [n, k], w, bias, activation);
+        tensor(&[n, h], y)
     }
 
     fn linear_activation_backward(
@@ -428,8 +458,8 @@ impl FusedOps for Cpu {
             tensor(&[n, k], dx)
         });
         let x = slice(&x);
-        let product = role(x, Product::ImagesGradient, Product::CodeGradient);
-        let dw = weight_gradient(kernel(product), x, [n, k], &dz, h);
+        let (chosen, skip_zeros) = kernel_of(x, Product::ImagesGradient, Product::CodeGradient);
+        let dw = weight_gradient_as(chosen, skip_zeros, x, [n, k], &dz, h);
         LinearGrads {
             input,
             weight: tensor(&[k, h], dw),

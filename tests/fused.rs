@@ -267,6 +267,60 @@ fn the_fused_sigmoid_is_within_a_few_ulps_of_the_true_one() {
     assert!(ys[0] < f32::MIN_POSITIVE);
 }
 
+/// The backward pass writes `dz` over `dy` when it holds the only handle on it (as in
+/// training), and into a new array when something else holds `dy` too: the same gradients
+/// either way, to the bit, and a shared `dy` left as it was. Shapes whose columns split over
+/// the threads, and a last block narrower than the others.
+#[cfg(feature = "ndarray")]
+fn the_backward_pass_writes_over_its_own_output_gradient_only() {
+    type Cpu = burn::backend::NdArray<f32>;
+    for (n, k, h) in [(3, 5, 4), (100, 256, 784), (50, 784, 300)] {
+        let what = format!("[{n}, {k}] x [{k}, {h}]");
+        let (x, w) = (drawn::<Cpu>([n, k], 1), drawn::<Cpu>([k, h], 2));
+        let b = drawn::<Cpu>([1, h], 3).reshape([h]);
+        let y = Cpu::linear_activation(
+            primitive(x.clone()),
+            primitive(w.clone()),
+            primitive(b),
+            Activation::Sigmoid,
+        );
+        let dy = values(drawn::<Cpu>([n, h], 4));
+        let backward = |dy: FloatTensor<Cpu>| {
+            let grads = Cpu::linear_activation_backward(
+                primitive(x.clone()),
+                primitive(w.clone()),
+                y.clone(),
+                dy,
+                Activation::Sigmoid,
+                true,
+            );
+            let bits = |v: Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+            let input = grads.input.map(|t| bits(values(float::<Cpu, 2>(t))));
+            (
+                bits(values(float::<Cpu, 2>(grads.weight))),
+                bits(values(float::<Cpu, 1>(grads.bias))),
+                input,
+            )
+        };
+        let device = Default::default();
+        // Computed (times one), so that it owns its values: a tensor made from data is copied
+        // by the first op that takes it, shared or not.
+        let fresh = || {
+            Tensor::<Cpu, 2>::from_data(TensorData::new(dy.clone(), [n, h]), &device)
+                .mul_scalar(1.0)
+        };
+        let alone = backward(primitive(fresh()));
+        let kept = fresh();
+        let shared = backward(primitive(kept.clone()));
+        assert!(alone == shared, "{what}: the gradients differ");
+        assert_eq!(
+            values(kept),
+            dy,
+            "{what}: a dy held elsewhere was written over"
+        );
+    }
+}
+
 /// The kernels of ndarray against the default bodies every other backend (wgpu) runs, op by op
 /// and without autodiff, on values of order one so that every term of each formula shows: the
 /// mean square's start, epsilon, momentum and the centred mean in RMSProp, the slope and the
@@ -1198,6 +1252,8 @@ crate::trials![
     plain a_burn_rmsprop_checkpoint_loads_into_the_fused_optimiser,
     #[cfg(feature = "ndarray")]
     plain the_ndarray_kernels_match_the_default_bodies,
+    #[cfg(feature = "ndarray")]
+    plain the_backward_pass_writes_over_its_own_output_gradient_only,
     plain the_fused_gradients_follow_a_scaled_loss,
     #[cfg(feature = "ndarray")]
     plain dense_products_match_a_plain_product_and_refuse_short_operands,

@@ -104,41 +104,39 @@ multiversion! {
 multiversion! {
     /// For the columns `start..start + sums.len()` of `[rows, width]` matrices: `dz = dy *
     /// activation'` (from the output `y`: `y (1 - y)` for the sigmoid, `y > 0` for the ReLU, 1
-    /// for none) into `dz_rows` (those columns of each row) and `sums`, its sum over the rows,
-    /// row after row.
+    /// for none) in place of `dy` in `rows` (those columns of each row), and `sums`, its sum
+    /// over the rows, row after row.
     pub(crate) fn activation_backward_sums(
-        dy: &[f32],
+        rows: &mut [&mut [f32]],
         y: &[f32],
         width: usize,
         start: usize,
-        dz_rows: &mut [&mut [MaybeUninit<f32>]],
         sums: &mut [f32],
         activation: Activation,
     ) {
         #[inline(always)]
         fn each(
-            (dy, y, width, start): (&[f32], &[f32], usize, usize),
-            dz_rows: &mut [&mut [MaybeUninit<f32>]],
+            (y, width, start): (&[f32], usize, usize),
+            rows: &mut [&mut [f32]],
             sums: &mut [f32],
             slope: impl Fn(f32, f32) -> f32,
         ) {
             sums.fill(0.0);
             let len = sums.len();
-            for (r, dz) in dz_rows.iter_mut().enumerate() {
+            for (r, dz) in rows.iter_mut().enumerate() {
                 let at = r * width + start;
-                let (dy, y, dz) = (&dy[at..at + len], &y[at..at + len], &mut dz[..len]);
-                for (((g, y), dz), sum) in dy.iter().zip(y).zip(dz.iter_mut()).zip(sums.iter_mut()) {
-                    let value = slope(*g, *y);
-                    dz.write(value);
-                    *sum += value;
+                let (y, dz) = (&y[at..at + len], &mut dz[..len]);
+                for ((y, dz), sum) in y.iter().zip(dz.iter_mut()).zip(sums.iter_mut()) {
+                    *dz = slope(*dz, *y);
+                    *sum += *dz;
                 }
             }
         }
-        let at = (dy, y, width, start);
+        let at = (y, width, start);
         match activation {
-            Activation::Linear => each(at, dz_rows, sums, |g, _| g),
-            Activation::Sigmoid => each(at, dz_rows, sums, |g, y| g * (y * (1.0 - y))),
-            Activation::Relu => each(at, dz_rows, sums, |g, y| if y > 0.0 { g } else { 0.0 }),
+            Activation::Linear => each(at, rows, sums, |g, _| g),
+            Activation::Sigmoid => each(at, rows, sums, |g, y| g * (y * (1.0 - y))),
+            Activation::Relu => each(at, rows, sums, |g, y| if y > 0.0 { g } else { 0.0 }),
         }
     }
 }

@@ -319,13 +319,16 @@ fn pooled_shape(g: &conv::Geometry) -> [usize; 4] {
 
 /// The kernel of a forward pass or weight gradient of `x`, and whether it skips `x`'s zeros:
 /// the images' product's kernel where `x` is mostly zeros, else the code's. `x` is counted
-/// here once, not again by the product.
-fn kernel_of(x: &[f32], images: Product, code: Product) -> (Kernel, bool) {
-    if products::mostly_zeros(x) {
-        let chosen = kernel(images);
-        (chosen, chosen == Kernel::SkipZeros)
+/// here once, not again by the product, and only where the answer changes the kernel.
+fn kernel_of(plan: Plan, x: &[f32], images: Product, code: Product) -> (Kernel, bool) {
+    let (for_images, for_code) = (plan.kernel(images), plan.kernel(code));
+    if for_images == for_code {
+        // The same kernel either way, a dense one (the code's products have no zeros to skip).
+        (for_code, false)
+    } else if products::mostly_zeros(x) {
+        (for_images, for_images == Kernel::SkipZeros)
     } else {
-        (kernel(code), false)
+        (for_code, false)
     }
 }
 
@@ -442,7 +445,8 @@ impl FusedOps for Cpu {
         assert_eq!(k, k_w, "input width and weight rows");
         assert_eq!(bias.len(), h, "bias length");
         let (x, w, bias) = (slice(&x), slice(&weight), slice(&bias));
-        let (chosen, skip_zeros) = kernel_of(x, Product::ImagesWeights, Product::CodeWeights);
+        let (chosen, skip_zeros) =
+            kernel_of(plan(), x, Product::ImagesWeights, Product::CodeWeights);
         let y = forward_as(chosen, skip_zeros, x, [n, k], w, bias, activation);
         tensor(&[n, h], y)
     }
@@ -483,7 +487,8 @@ impl FusedOps for Cpu {
             tensor(&[n, k], dx)
         });
         let x = slice(&x);
-        let (chosen, skip_zeros) = kernel_of(x, Product::ImagesGradient, Product::CodeGradient);
+        let (chosen, skip_zeros) =
+            kernel_of(plan(), x, Product::ImagesGradient, Product::CodeGradient);
         let dw = weight_gradient_as(chosen, skip_zeros, x, [n, k], &dz, h);
         LinearGrads {
             input,
@@ -654,6 +659,49 @@ impl FusedOps for Cpu {
             square: Some(NdArrayTensor::from(square)),
             mean_grad: kept(mean_grad, hyper.centered),
             momentum: kept(momentum, hyper.momentum > 0.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_of;
+    use crate::fused::plan::{Kernel, Plan, Product};
+
+    /// A product of the images gets the plan's kernel for the images where its operand is
+    /// mostly zeros (skipping them if that kernel does), and the code's kernel elsewhere;
+    /// alike for the forward pass and the weight gradient.
+    #[test]
+    fn an_operand_gets_the_kernel_of_what_it_is() {
+        let digits: Vec<f32> = (0..784 * 4)
+            .map(|i| if i % 5 < 4 { 0.0 } else { 0.5 })
+            .collect();
+        let dense = vec![0.5f32; 784 * 4];
+        let pairs = [
+            (Product::ImagesWeights, Product::CodeWeights),
+            (Product::ImagesGradient, Product::CodeGradient),
+        ];
+        for (images, code) in [
+            (Kernel::SkipZeros, Kernel::Gemm),
+            (Kernel::Matrixmultiply, Kernel::Gemm),
+            (Kernel::Gemm, Kernel::Gemm),
+            (Kernel::SkipZeros, Kernel::GemmAvx512),
+        ] {
+            let plan = Plan::new([images, code, code, code, images], true).expect("a plan");
+            for (for_images, for_code) in pairs {
+                let what = format!("{images:?} for the images, {code:?} for the code");
+                let skips = images == Kernel::SkipZeros;
+                assert_eq!(
+                    kernel_of(plan, &digits, for_images, for_code),
+                    (images, skips),
+                    "{what}: digits"
+                );
+                assert_eq!(
+                    kernel_of(plan, &dense, for_images, for_code),
+                    (code, false),
+                    "{what}: dense"
+                );
+            }
         }
     }
 }

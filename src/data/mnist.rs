@@ -11,13 +11,40 @@ use thiserror::Error;
 use super::files::{self, DataFile, MnistPart};
 use super::idx::{self, IMAGE_PIXELS, IdxError};
 use super::kind::DatasetKind;
-use crate::simd::multiversion;
+use crate::simd::{self, Simd, multiversion};
+
+/// Appends each byte's pixel value, `byte / 255` as an f32 division rounds it, to `out`.
+fn extend_scaled(raw: &[u8], out: &mut Vec<f32>) {
+    extend_scaled_on(simd::cap(), raw, out);
+}
+
+/// [`extend_scaled`] on the path `simd` (or the widest below it this processor has). With FMA
+/// (AVX2 and AVX-512), no division: the product by 1/255 and one correction by its residual,
+/// `q + (byte - 255 q) / 255`, which takes half the time of the division's sixteen or eight at
+/// a time (a division waits on the divider) and gives its value for every byte (the test below
+/// checks all 256 on each path); without FMA, where a fused multiply-add is a library call, the
+/// division.
+fn extend_scaled_on(simd: Simd, raw: &[u8], out: &mut Vec<f32>) {
+    if simd.min(simd::detected()) >= Simd::Avx2 {
+        corrected_on(simd, raw, out);
+    } else {
+        divided_on(simd, raw, out);
+    }
+}
 
 multiversion! {
-    /// Appends each byte's pixel value, `byte / 255` as an f32 division rounds it, to `out`:
-    /// sixteen or eight divisions at a time where the processor has AVX-512 or AVX2 (a division
-    /// is correctly rounded at any width, so every path gives the same values).
-    fn extend_scaled / extend_scaled_on(raw: &[u8], out: &mut Vec<f32>) {
+    @on fn corrected_on(raw: &[u8], out: &mut Vec<f32>) {
+        const INVERSE: f32 = 1.0 / 255.0;
+        out.extend(raw.iter().map(|&byte| {
+            let x = f32::from(byte);
+            let q = x * INVERSE;
+            (-q).mul_add(255.0, x).mul_add(INVERSE, q)
+        }));
+    }
+}
+
+multiversion! {
+    @on fn divided_on(raw: &[u8], out: &mut Vec<f32>) {
         out.extend(raw.iter().map(|&byte| f32::from(byte) / 255.0));
     }
 }

@@ -19,11 +19,10 @@ fn extend_scaled(raw: &[u8], out: &mut Vec<f32>) {
 }
 
 /// [`extend_scaled`] on the path `simd` (or the widest below it this processor has). With FMA
-/// (AVX2 and AVX-512), no division: the product by 1/255 and one correction by its residual,
-/// `q + (byte - 255 q) / 255`, which takes half the time of the division's sixteen or eight at
-/// a time (a division waits on the divider) and gives its value for every byte (the test below
-/// checks all 256 on each path); without FMA, where a fused multiply-add is a library call, the
-/// division.
+/// (AVX2 and AVX-512), no division: the product `q` by 1/255 corrected once by its residual,
+/// `q + (byte - 255 q) / 255`, in about half the time of divisions (which wait on the divider)
+/// and to the same value for every byte (the test below checks all 256 on each path); without
+/// FMA, where a fused multiply-add is a library call, the division.
 fn extend_scaled_on(simd: Simd, raw: &[u8], out: &mut Vec<f32>) {
     if simd.min(simd::detected()) >= Simd::Avx2 {
         corrected_on(simd, raw, out);

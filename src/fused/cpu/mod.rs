@@ -465,7 +465,7 @@ impl FusedOps for Cpu {
         assert_eq!(dims(&y), [n, h], "output shape");
         assert_eq!(dims(&dy), [n, h], "output gradient shape");
         // dz in place of dy, whose values the pass has just read: a new array would be written
-        // to memory out of the cache (about 1 % of an epoch). dz and its column sums, the bias
+        // to memory out of the cache (about 2 % of an epoch). dz and its column sums, the bias
         // gradient, in one pass split by columns: each sum runs over all rows in one order.
         let mut dz = owned_values(dy);
         let mut bias = vec![0f32; h];

@@ -122,17 +122,6 @@ fn chunks(array: &mut ArcArray<f32, IxDyn>, per: usize, count: usize) -> Vec<&mu
     }
 }
 
-/// The values of `array` (standard layout) in a vector of their own: its buffer when nothing
-/// else holds it, to be written over, else a copy.
-fn owned_values(array: ArcArray<f32, IxDyn>) -> Vec<f32> {
-    let len = array.len();
-    let (values, offset) = array.into_owned().into_raw_vec_and_offset();
-    match offset.unwrap_or(0) {
-        0 if values.len() == len => values,
-        offset => values[offset..offset + len].to_vec(),
-    }
-}
-
 /// The rows of a `[rows, width]` matrix cut into blocks of `per` columns (the last narrower):
 /// for each block, its part of every row.
 fn column_blocks(values: &mut [f32], width: usize, per: usize) -> Vec<Vec<&mut [f32]>> {
@@ -467,10 +456,12 @@ impl FusedOps for Cpu {
         // dz in place of dy, whose values the pass has just read: a new array would be written
         // to memory out of the cache (about 2 % of an epoch). dz and its column sums, the bias
         // gradient, in one pass split by columns: each sum runs over all rows in one order.
-        let mut dz = owned_values(dy);
+        // (ArcArray copies on write, as for the RMSProp state: only when dy is shared.)
+        let mut dz = dy;
         let mut bias = vec![0f32; h];
         let per = h.div_ceil(parts(n * h)).div_ceil(16).max(1) * 16;
-        let blocks: Vec<Mutex<Option<Vec<&mut [f32]>>>> = column_blocks(&mut dz, h, per)
+        let values = dz.as_slice_mut().expect("standard layout");
+        let blocks: Vec<Mutex<Option<Vec<&mut [f32]>>>> = column_blocks(values, h, per)
             .into_iter()
             .map(|rows| Mutex::new(Some(rows)))
             .collect();
@@ -482,14 +473,15 @@ impl FusedOps for Cpu {
             };
             kernels::activation_backward_sums(&mut rows, y, h, i * per, sums, activation);
         });
+        let dz = slice(&dz);
         let input = input_grad.then(|| {
-            let dx = input_gradient(kernel(Product::GradientWeights), &dz, n, slice(&weight), k);
+            let dx = input_gradient(kernel(Product::GradientWeights), dz, n, slice(&weight), k);
             tensor(&[n, k], dx)
         });
         let x = slice(&x);
         let (chosen, skip_zeros) =
             kernel_of(plan(), x, Product::ImagesGradient, Product::CodeGradient);
-        let dw = weight_gradient_as(chosen, skip_zeros, x, [n, k], &dz, h);
+        let dw = weight_gradient_as(chosen, skip_zeros, x, [n, k], dz, h);
         LinearGrads {
             input,
             weight: tensor(&[k, h], dw),

@@ -102,41 +102,33 @@ multiversion! {
 }
 
 multiversion! {
-    /// For the columns `start..start + sums.len()` of `[rows, width]` matrices: `dz = dy *
-    /// activation'` (from the output `y`: `y (1 - y)` for the sigmoid, `y > 0` for the ReLU, 1
-    /// for none) in place of `dy` in `rows` (those columns of each row), and `sums`, its sum
-    /// over the rows, row after row.
-    pub(crate) fn activation_backward_sums(
-        rows: &mut [&mut [f32]],
-        y: &[f32],
-        width: usize,
-        start: usize,
-        sums: &mut [f32],
-        activation: Activation,
-    ) {
+    /// `dz = dy * activation'` in place of `dy`, value by value, from the output `y`: `y (1 - y)`
+    /// for the sigmoid, `y > 0` for the ReLU, 1 for none.
+    pub(crate) fn activation_backward(dz: &mut [f32], y: &[f32], activation: Activation) {
         #[inline(always)]
-        fn each(
-            (y, width, start): (&[f32], usize, usize),
-            rows: &mut [&mut [f32]],
-            sums: &mut [f32],
-            slope: impl Fn(f32, f32) -> f32,
-        ) {
-            sums.fill(0.0);
-            let len = sums.len();
-            for (r, dz) in rows.iter_mut().enumerate() {
-                let at = r * width + start;
-                let (y, dz) = (&y[at..at + len], &mut dz[..len]);
-                for ((y, dz), sum) in y.iter().zip(dz.iter_mut()).zip(sums.iter_mut()) {
-                    *dz = slope(*dz, *y);
-                    *sum += *dz;
-                }
+        fn each(dz: &mut [f32], y: &[f32], slope: impl Fn(f32, f32) -> f32) {
+            for (dz, y) in dz.iter_mut().zip(y) {
+                *dz = slope(*dz, *y);
             }
         }
-        let at = (y, width, start);
         match activation {
-            Activation::Linear => each(at, rows, sums, |g, _| g),
-            Activation::Sigmoid => each(at, rows, sums, |g, y| g * (y * (1.0 - y))),
-            Activation::Relu => each(at, rows, sums, |g, y| if y > 0.0 { g } else { 0.0 }),
+            Activation::Linear => {}
+            Activation::Sigmoid => each(dz, y, |g, y| g * (y * (1.0 - y))),
+            Activation::Relu => each(dz, y, |g, y| if y > 0.0 { g } else { 0.0 }),
+        }
+    }
+}
+
+multiversion! {
+    /// `sums`: the sums over the rows of a `[rows, width]` matrix of its columns `start..start
+    /// + sums.len()`, row after row.
+    pub(crate) fn column_sums(values: &[f32], width: usize, start: usize, sums: &mut [f32]) {
+        sums.fill(0.0);
+        let len = sums.len();
+        for row in values.chunks_exact(width.max(1)) {
+            for (sum, value) in sums.iter_mut().zip(&row[start..start + len]) {
+                *sum += *value;
+            }
         }
     }
 }

@@ -122,21 +122,6 @@ fn chunks(array: &mut ArcArray<f32, IxDyn>, per: usize, count: usize) -> Vec<&mu
     }
 }
 
-/// The rows of a `[rows, width]` matrix cut into blocks of `per` columns (the last narrower):
-/// for each block, its part of every row.
-fn column_blocks(values: &mut [f32], width: usize, per: usize) -> Vec<Vec<&mut [f32]>> {
-    let mut blocks: Vec<Vec<&mut [f32]>> = (0..width.div_ceil(per)).map(|_| Vec::new()).collect();
-    for row in values.chunks_mut(width.max(1)) {
-        let mut rest = row;
-        for block in &mut blocks {
-            let (part, tail) = rest.split_at_mut(per.min(rest.len()));
-            block.push(part);
-            rest = tail;
-        }
-    }
-    blocks
-}
-
 /// The plan the products follow (see [`FusedOps::use_plan`]).
 static PLAN: RwLock<Plan> = RwLock::new(Plan::REFERENCE);
 
@@ -454,24 +439,25 @@ impl FusedOps for Cpu {
         assert_eq!(dims(&y), [n, h], "output shape");
         assert_eq!(dims(&dy), [n, h], "output gradient shape");
         // dz in place of dy, whose values the pass has just read: a new array would be written
-        // to memory out of the cache (about 2 % of an epoch). dz and its column sums, the bias
-        // gradient, in one pass split by columns: each sum runs over all rows in one order.
-        // (ArcArray copies on write, as for the RMSProp state: only when dy is shared.)
+        // to memory out of the cache (about 2 % of an epoch). (ArcArray copies on write, as for
+        // the RMSProp state: only when dy is shared.) dz by rows, each thread one run of whole
+        // rows; then its column sums, the bias gradient, by blocks of columns, each sum over all
+        // rows in one order. One pass doing both by blocks of columns, each thread a short piece
+        // of every row, took 2.4 % more of an epoch (docs/results.md).
         let mut dz = dy;
-        let mut bias = vec![0f32; h];
-        let per = h.div_ceil(parts(n * h)).div_ceil(16).max(1) * 16;
+        let parts = parts(n * h);
         let values = dz.as_slice_mut().expect("standard layout");
-        let blocks: Vec<Mutex<Option<Vec<&mut [f32]>>>> = column_blocks(values, h, per)
-            .into_iter()
-            .map(|rows| Mutex::new(Some(rows)))
-            .collect();
         let y = slice(&y);
+        let rows = n.div_ceil(parts).max(1);
+        team::chunks_mut(values, rows * h, |i, chunk| {
+            let start = i * rows * h;
+            kernels::activation_backward(chunk, &y[start..start + chunk.len()], activation);
+        });
+        let values: &[f32] = values;
+        let mut bias = vec![0f32; h];
+        let per = h.div_ceil(parts).div_ceil(16).max(1) * 16;
         team::chunks_mut(&mut bias, per, |i, sums| {
-            let taken = blocks[i].lock().map(|mut rows| rows.take());
-            let Ok(Some(mut rows)) = taken else {
-                unreachable!("each block runs once");
-            };
-            kernels::activation_backward_sums(&mut rows, y, h, i * per, sums, activation);
+            kernels::column_sums(values, h, i * per, sums);
         });
         let dz = slice(&dz);
         let input = input_grad.then(|| {

@@ -298,18 +298,19 @@ multiversion! {
     /// sum of `dz`.
     fn slope_sum(dy: &[f32], y: &[f32], dz: &mut [f32], activation: Activation) -> f32 {
         #[inline(always)]
-        fn each(dy: &[f32], y: &[f32], dz: &mut [f32], slope: impl Fn(f32, f32) -> f32) -> f32 {
+        fn each(dy: &[f32], y: &[f32], dz: &mut [f32], activation: Activation) -> f32 {
             let mut sum = 0.0;
             for ((g, y), dz) in dy.iter().zip(y).zip(dz.iter_mut()) {
-                *dz = slope(*g, *y);
+                *dz = kernels::slope(activation, *g, *y);
                 sum += *dz;
             }
             sum
         }
+        // One loop per activation, so that none tests it per value.
         match activation {
-            Activation::Linear => each(dy, y, dz, |g, _| g),
-            Activation::Sigmoid => each(dy, y, dz, |g, y| g * (y * (1.0 - y))),
-            Activation::Relu => each(dy, y, dz, |g, y| if y > 0.0 { g } else { 0.0 }),
+            Activation::Linear => each(dy, y, dz, Activation::Linear),
+            Activation::Sigmoid => each(dy, y, dz, Activation::Sigmoid),
+            Activation::Relu => each(dy, y, dz, Activation::Relu),
         }
     }
 }
@@ -477,22 +478,6 @@ enum Gradient<'a> {
     },
 }
 
-/// `g · activation'` from the activation's output `y`.
-#[inline(always)]
-fn slope(activation: Activation, g: f32, y: f32) -> f32 {
-    match activation {
-        Activation::Linear => g,
-        Activation::Sigmoid => g * (y * (1.0 - y)),
-        Activation::Relu => {
-            if y > 0.0 {
-                g
-            } else {
-                0.0
-            }
-        }
-    }
-}
-
 impl Backward<'_> {
     /// Image `image`'s gradient before the activation, `dz`, whose sums are added to `db`.
     fn slopes(&self, image: usize, dz: &mut [f32], db: &mut [f32]) {
@@ -524,7 +509,7 @@ impl Backward<'_> {
                     // Each square's gradient to its largest value, none to the others.
                     dz.fill(0.0);
                     for ((y, offset), dy) in values.iter().zip(offsets).zip(dy) {
-                        let dz_value = slope(self.activation, *dy, *y);
+                        let dz_value = kernels::slope(self.activation, *dy, *y);
                         dz[*offset as usize] = dz_value;
                         db[f] += dz_value;
                     }

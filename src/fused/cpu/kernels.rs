@@ -72,6 +72,23 @@ pub(crate) fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + exp(-z))
 }
 
+/// `g · activation'`, the gradient before the activation from the one after it, `g`, and the
+/// activation's output `y`: `y (1 - y)` for the sigmoid, `y > 0` for the ReLU, 1 for none.
+#[inline(always)]
+pub(crate) fn slope(activation: Activation, g: f32, y: f32) -> f32 {
+    match activation {
+        Activation::Linear => g,
+        Activation::Sigmoid => g * (y * (1.0 - y)),
+        Activation::Relu => {
+            if y > 0.0 {
+                g
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
 /// `activation(z)`, as the kernels compute it.
 #[inline(always)]
 pub(crate) fn activate(activation: Activation, z: f32) -> f32 {
@@ -102,19 +119,20 @@ multiversion! {
 }
 
 multiversion! {
-    /// `dz = dy * activation'` in place of `dy`, value by value, from the output `y`: `y (1 - y)`
-    /// for the sigmoid, `y > 0` for the ReLU, 1 for none.
+    /// `dz = dy * activation'` in place of `dy`, value by value, from the output `y` (see
+    /// [`slope`]).
     pub(crate) fn activation_backward(dz: &mut [f32], y: &[f32], activation: Activation) {
         #[inline(always)]
-        fn each(dz: &mut [f32], y: &[f32], slope: impl Fn(f32, f32) -> f32) {
+        fn each(dz: &mut [f32], y: &[f32], activation: Activation) {
             for (dz, y) in dz.iter_mut().zip(y) {
-                *dz = slope(*dz, *y);
+                *dz = slope(activation, *dz, *y);
             }
         }
+        // One loop per activation, so that none tests it per value.
         match activation {
             Activation::Linear => {}
-            Activation::Sigmoid => each(dz, y, |g, y| g * (y * (1.0 - y))),
-            Activation::Relu => each(dz, y, |g, y| if y > 0.0 { g } else { 0.0 }),
+            Activation::Sigmoid => each(dz, y, Activation::Sigmoid),
+            Activation::Relu => each(dz, y, Activation::Relu),
         }
     }
 }

@@ -440,24 +440,24 @@ impl FusedOps for Cpu {
         assert_eq!(dims(&dy), [n, h], "output gradient shape");
         // dz in place of dy, whose values the pass has just read: a new array would be written
         // to memory out of the cache (about 2 % of an epoch). (ArcArray copies on write, as for
-        // the RMSProp state: only when dy is shared.) dz by rows, each thread one run of whole
-        // rows; then its column sums, the bias gradient, by blocks of columns, each sum over all
-        // rows in one order. One pass doing both by blocks of columns, each thread a short piece
-        // of every row, took 2.4 % more of an epoch (docs/results.md).
+        // the RMSProp state: only when dy is shared.) dz first, one contiguous run per thread;
+        // then its column sums, the bias gradient, by blocks of columns, each sum over all rows
+        // in one order. One pass doing both by blocks of columns, each thread a short piece of
+        // every row, took 2.4 % more of an epoch (docs/results.md).
         let mut dz = dy;
         let parts = parts(n * h);
         let values = dz.as_slice_mut().expect("standard layout");
         let y = slice(&y);
-        let rows = n.div_ceil(parts).max(1);
-        team::chunks_mut(values, rows * h, |i, chunk| {
-            let start = i * rows * h;
+        let per = values.len().div_ceil(parts).max(1);
+        team::chunks_mut(values, per, |i, chunk| {
+            let start = i * per;
             kernels::activation_backward(chunk, &y[start..start + chunk.len()], activation);
         });
         let values: &[f32] = values;
         let mut bias = vec![0f32; h];
-        let per = h.div_ceil(parts).div_ceil(16).max(1) * 16;
-        team::chunks_mut(&mut bias, per, |i, sums| {
-            kernels::column_sums(values, h, i * per, sums);
+        let columns = h.div_ceil(parts).div_ceil(16).max(1) * 16;
+        team::chunks_mut(&mut bias, columns, |i, sums| {
+            kernels::column_sums(values, h, i * columns, sums);
         });
         let dz = slice(&dz);
         let input = input_grad.then(|| {

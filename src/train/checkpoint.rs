@@ -9,9 +9,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
-use burn::record::{FileRecorder, FullPrecisionSettings, Recorder, RecorderError};
+use burn::record::{
+    BurnRecord, FileRecorder, FullPrecisionSettings, Record, Recorder, RecorderError,
+};
 use burn::tensor::backend::Backend;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,23 +71,95 @@ pub enum CheckpointError {
     },
 }
 
+/// The latest epoch a training step has been taken in, as the metric logger hears of it (after
+/// the step's optimiser update), for the checkpointer to wait on.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    epoch: Mutex<usize>,
+    stepped: Condvar,
+}
+
+impl Progress {
+    /// A training step of `epoch` has been taken.
+    pub fn stepped_in(&self, epoch: usize) {
+        let mut latest = self
+            .epoch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if epoch > *latest {
+            *latest = epoch;
+            self.stepped.notify_all();
+        }
+    }
+
+    /// Returns once a step of an epoch after `epoch` has been taken, or after `limit`.
+    pub(crate) fn wait_past(&self, epoch: usize, limit: Duration) {
+        let latest = self
+            .epoch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = self
+            .stepped
+            .wait_timeout_while(latest, limit, |latest| *latest <= epoch);
+    }
+}
+
+/// How long a checkpoint waits for the next epoch's first step (see [`CheckpointRecorder`]):
+/// far longer than a step, short enough not to be felt where no step comes (a stop).
+const NEXT_STEP_WAIT: Duration = Duration::from_millis(100);
+
 /// Burn's named MessagePack format at full precision, sealed with a checksum
 /// (see `run_dir::record`) and written atomically. A failed write is kept in `failure` as well as returned:
 /// Burn's checkpointer turns it into a bare stop, and the run reports it from there.
+///
+/// Burn hands its checkpointer a clone of the model and of the optimiser's state, which share
+/// their arrays with the ones training goes on with; converted while shared, every array is
+/// copied value by value (burn-ndarray's `into_data`), tens of milliseconds of a core taken
+/// from training each epoch. Training replaces those arrays at its next step (the update
+/// writes new ones: the Learner holds the old). So before epoch N's records are converted,
+/// this recorder waits until `progress` says a step of epoch N + 1 was taken, then takes the
+/// arrays as they are: the same values, no copy. Not for the last epoch, and never longer than
+/// [`NEXT_STEP_WAIT`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CheckpointRecorder {
     failure: Failure,
     /// The run folder, checked before each write: a folder moved or removed is reported, not
     /// made again.
     watch: Option<Arc<DirWatch>>,
+    /// Training's progress, and the run's last epoch (see above).
+    progress: Option<(Arc<Progress>, usize)>,
 }
 
 impl CheckpointRecorder {
-    /// A recorder that keeps its first failed write in `failure`.
-    pub fn new(failure: Failure, watch: Arc<DirWatch>) -> Self {
+    /// A recorder that keeps its first failed write in `failure`, for a run whose last epoch
+    /// is `last_epoch`.
+    pub fn new(
+        failure: Failure,
+        watch: Arc<DirWatch>,
+        progress: Arc<Progress>,
+        last_epoch: usize,
+    ) -> Self {
         Self {
             failure,
             watch: Some(watch),
+            progress: Some((progress, last_epoch)),
+        }
+    }
+
+    /// Waits, before the record saved at `path` (`{part}-{epoch}`), for training to move past
+    /// its arrays (see [`CheckpointRecorder`]), at most `limit`.
+    fn wait_for_next_step(&self, path: &Path, limit: Duration) {
+        let epoch = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| {
+                let (_, epoch) = name.rsplit_once('-')?;
+                epoch.parse::<usize>().ok()
+            });
+        if let (Some((progress, last_epoch)), Some(epoch)) = (&self.progress, epoch)
+            && epoch < *last_epoch
+        {
+            progress.wait_past(epoch, limit);
         }
     }
 }
@@ -94,6 +169,12 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
     type RecordArgs = PathBuf;
     type RecordOutput = ();
     type LoadArgs = PathBuf;
+
+    fn record<R: Record<B>>(&self, record: R, path: PathBuf) -> Result<(), RecorderError> {
+        self.wait_for_next_step(&path, NEXT_STEP_WAIT);
+        let item = BurnRecord::<_, B>::new::<Self>(record.into_item::<Self::Settings>());
+        Recorder::<B>::save_item(self, item, path)
+    }
 
     fn save_item<I: Serialize>(&self, item: I, mut file: PathBuf) -> Result<(), RecorderError> {
         file.set_extension(<Self as FileRecorder<B>>::file_extension());
@@ -332,5 +413,72 @@ pub(crate) fn remove_after(run_dir: &Path, epoch: usize) {
         if saved > epoch {
             let _ = fs::remove_file(path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A recorder of a run of `last_epoch` epochs, told of training's steps by `progress`.
+    fn recorder_of(progress: &Arc<Progress>, last_epoch: usize) -> CheckpointRecorder {
+        CheckpointRecorder {
+            progress: Some((progress.clone(), last_epoch)),
+            ..CheckpointRecorder::default()
+        }
+    }
+
+    /// Epoch 2's records wait for a step of epoch 3, not for one of epoch 2; the last
+    /// epoch's records do not wait at all.
+    #[test]
+    fn a_checkpoint_waits_for_the_next_epochs_first_step_only() {
+        let progress = Arc::new(Progress::default());
+        let recorder = recorder_of(&progress, 3);
+        let long = Duration::from_secs(20);
+        let started = Instant::now();
+        recorder.wait_for_next_step(Path::new("checkpoint/model-3"), long);
+        assert!(started.elapsed() < long / 4, "the last epoch waited");
+
+        let steps = {
+            let progress = progress.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(100));
+                progress.stepped_in(2);
+                thread::sleep(Duration::from_millis(100));
+                progress.stepped_in(3);
+            })
+        };
+        let started = Instant::now();
+        recorder.wait_for_next_step(Path::new("checkpoint/optim-2"), long);
+        let waited = started.elapsed();
+        steps.join().expect("the stepping thread");
+        assert!(
+            waited >= Duration::from_millis(190),
+            "returned after {waited:?}, before epoch 3's step"
+        );
+        assert!(waited < long / 4, "missed epoch 3's step: {waited:?}");
+
+        // Past it already: no wait.
+        let started = Instant::now();
+        recorder.wait_for_next_step(Path::new("checkpoint/scheduler-2"), long);
+        assert!(
+            started.elapsed() < long / 4,
+            "waited for a step taken already"
+        );
+    }
+
+    /// With no step to come (a run stopped between epochs), the wait ends at its limit.
+    #[test]
+    fn a_checkpoint_waits_no_longer_than_its_limit() {
+        let recorder = recorder_of(&Arc::new(Progress::default()), 10);
+        let limit = Duration::from_millis(50);
+        let started = Instant::now();
+        recorder.wait_for_next_step(Path::new("checkpoint/model-4"), limit);
+        let waited = started.elapsed();
+        assert!(waited >= limit, "returned after {waited:?}");
+        assert!(waited < Duration::from_secs(5), "waited {waited:?}");
     }
 }

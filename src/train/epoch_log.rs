@@ -16,7 +16,7 @@ use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use crate::artifacts::{ArtifactError, write_atomic};
 use crate::metrics::{EpochRow, METRICS_FILE, metrics_csv};
 use crate::run_dir::DirWatch;
-use crate::train::checkpoint::create_folder;
+use crate::train::checkpoint::{Progress, create_folder};
 use crate::train::stop::{Stop, StopReason};
 
 /// The name Burn's `LossMetric` registers under.
@@ -50,6 +50,8 @@ pub(crate) struct EpochLogger {
     valid: Mean,
     train_cost: f64,
     epoch_start: Instant,
+    /// Told of each training step, for the checkpointer.
+    progress: Arc<Progress>,
 }
 
 impl EpochLogger {
@@ -81,8 +83,14 @@ impl EpochLogger {
             valid: Mean::default(),
             train_cost: f64::NAN,
             epoch_start: Instant::now(),
+            progress: Arc::default(),
         };
         (logger, history)
+    }
+
+    /// What the logger tells of training's steps (see `CheckpointRecorder`).
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
     }
 
     fn finish_epoch(&mut self, epoch: usize) {
@@ -159,7 +167,10 @@ impl MetricLogger for EpochLogger {
     fn log(&mut self, update: MetricsUpdate, _epoch: usize, split: &Split) {
         let epoch = *self.epochs.entry(split.clone()).or_insert(self.first_epoch);
         match split {
-            Split::Train => self.step += 1,
+            Split::Train => {
+                self.step += 1;
+                self.progress.stepped_in(epoch);
+            }
             Split::Valid => {}
             Split::Test(_) => return,
         }
@@ -261,7 +272,45 @@ impl Mean {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::run_dir::RunDir;
+
+    /// Each training step is passed on to the checkpointer's progress, numbered from the
+    /// epoch the run starts at (here a resumed run's third); validation steps are not.
+    #[test]
+    fn training_steps_tell_the_checkpointer_their_epoch() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let watch = Arc::new(RunDir::new(dir.path()).watch().expect("a watched folder"));
+        let rows: Vec<EpochRow> = (1..=2)
+            .map(|epoch| EpochRow {
+                epoch,
+                train_cost: 0.1,
+                valid_cost: Some(0.1),
+                seconds: 1.0,
+            })
+            .collect();
+        let (mut logger, _) =
+            EpochLogger::new(dir.path().into(), watch, false, rows, Stop::default());
+        let progress = logger.progress();
+        let update = || MetricsUpdate {
+            entries: Vec::new(),
+            entries_numeric: Vec::new(),
+        };
+        // Whether a step after `epoch` has been passed on: the wait ends before its limit.
+        let past = |epoch, limit: Duration| {
+            let started = Instant::now();
+            progress.wait_past(epoch, limit);
+            started.elapsed() < limit
+        };
+        let (short, long) = (Duration::from_millis(100), Duration::from_secs(20));
+        logger.log(update(), 1, &Split::Valid);
+        assert!(!past(0, short), "a validation step counted");
+        logger.log(update(), 1, &Split::Train);
+        assert!(past(2, long), "a step of epoch 3 not passed on");
+        assert!(!past(3, short), "passed on as a later epoch");
+    }
 
     #[test]
     fn the_mean_weighs_each_entry_by_its_count() {

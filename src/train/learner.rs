@@ -51,11 +51,14 @@ impl<B: FusedAutodiff> Run<'_, B> {
         O: Optimizer<Autoencoder<B>, B> + 'static,
     {
         let interrupter = self.stop.interrupter();
+        let progress = self.epoch_logger.progress();
+        let recorder =
+            CheckpointRecorder::new(self.stop.failure(), self.watch, progress, self.epochs);
         let mut training = SupervisedTraining::new(self.dir, self.train_loader, self.valid_loader)
             .metrics((LossMetric::<B::InnerBackend>::new(),))
             .with_metric_logger(self.epoch_logger)
             .num_epochs(self.epochs)
-            .with_file_checkpointer(CheckpointRecorder::new(self.stop.failure(), self.watch))
+            .with_file_checkpointer(recorder)
             .with_checkpointing_strategy(KeepLastNCheckpoints::new(KEPT_CHECKPOINTS))
             .with_interrupter(interrupter.clone());
         let resumed = (self.resume_epoch > 0).then_some(self.resume_epoch);

@@ -170,6 +170,7 @@ impl<B: Backend> Recorder<B> for CheckpointRecorder {
     type RecordOutput = ();
     type LoadArgs = PathBuf;
 
+    /// Burn's own `record` (the record as an item, then `save_item`), after the wait.
     fn record<R: Record<B>>(&self, record: R, path: PathBuf) -> Result<(), RecorderError> {
         self.wait_for_next_step(&path, NEXT_STEP_WAIT);
         let item = BurnRecord::<_, B>::new::<Self>(record.into_item::<Self::Settings>());

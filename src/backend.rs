@@ -159,7 +159,7 @@ fn auto_plan(
     if let Some(plan) = plan_cache::get(&key) {
         return (plan, "this machine's, measured before", Vec::new());
     }
-    let timings = tune::measure(batch, hidden, &images());
+    let timings = tune::measure_several(batch, hidden, &images());
     let measured = tune::choose(&timings);
     // Another run may have measured the same shape meanwhile: the first plan stored is the
     // machine's, so that every run of a seed here computes alike.

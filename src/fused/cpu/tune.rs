@@ -1,8 +1,9 @@
 //! Choosing the step's kernels by timing them here: each candidate of each product, on the
-//! run's shapes and its own images, on the threads that will run them, in alternating rounds;
-//! the fastest of each product wins (as an autotuner or FFTW's planner chooses).
+//! run's shapes and its own images, on the threads that will run them, in alternating rounds,
+//! in up to three plannings; the fastest of each product wins (as an autotuner or FFTW's
+//! planner chooses).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::kernels;
 use super::{forward, input_gradient, weight_gradient};
@@ -172,6 +173,56 @@ fn times(kernels: &[Kernel], inputs: usize, call: impl Fn(Kernel, usize)) -> (Se
         .unzip()
 }
 
+/// Plannings a plan is made from (see [`measure_several`]).
+const PLANNINGS: usize = 3;
+
+/// A planning that takes longer than this is not repeated (see [`measure_several`]).
+const REPEAT_UNDER: Duration = Duration::from_secs(1);
+
+/// [`measure`] [`PLANNINGS`] times, each kernel judged by the median of its plannings (see
+/// [`median_of`]): the plan is made once per machine and shape and kept, so a disturbance that
+/// slowed one kernel through one planning must not choose it. Each planning times every
+/// product in turn, so the plannings of a product lie apart in time. Where one planning takes
+/// over [`REPEAT_UNDER`] (the largest shapes, whose one-thread candidates take seconds), its
+/// plan is made from it alone, so that a first run does not wait three times as long.
+pub fn measure_several(batch: usize, hidden: usize, images: &[f32]) -> Vec<Timing> {
+    let started = Instant::now();
+    let mut plannings = vec![measure(batch, hidden, images)];
+    if started.elapsed() < REPEAT_UNDER {
+        plannings.extend((1..PLANNINGS).map(|_| measure(batch, hidden, images)));
+    }
+    median_of(&plannings)
+}
+
+/// The timings of several plannings of the same products as one: each kernel's median seconds
+/// and undisturbed seconds, each the median over the plannings.
+pub fn median_of(plannings: &[Vec<Timing>]) -> Vec<Timing> {
+    let first = plannings.first().expect("at least one planning");
+    let median = |product: Product, kernel: Kernel, pick: fn(&Timing) -> &Seconds| {
+        let mut all: Vec<f64> = (plannings.iter().flatten())
+            .filter(|t| t.product == product)
+            .flat_map(|t| pick(t).iter().filter(|(k, _)| *k == kernel))
+            .map(|(_, s)| *s)
+            .collect();
+        all.sort_by(f64::total_cmp);
+        all[all.len() / 2]
+    };
+    (first.iter())
+        .map(|timing| {
+            let of = |pick: fn(&Timing) -> &Seconds| -> Seconds {
+                (pick(timing).iter())
+                    .map(|(kernel, _)| (*kernel, median(timing.product, *kernel, pick)))
+                    .collect()
+            };
+            Timing {
+                product: timing.product,
+                seconds: of(|t| &t.seconds),
+                undisturbed: of(|t| &t.undisturbed),
+            }
+        })
+        .collect()
+}
+
 /// The plan of the fastest kernels of `timings` (see [`Timing::fastest`]), flushing subnormals
 /// (see [`Plan::flush_subnormals`]).
 pub fn choose(timings: &[Timing]) -> Plan {
@@ -187,13 +238,43 @@ pub fn choose(timings: &[Timing]) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn spin(micros: u64) {
         let started = Instant::now();
         while started.elapsed() < Duration::from_micros(micros) {
             std::hint::spin_loop();
         }
+    }
+
+    /// A kernel slowed through one planning of three is judged by the other two: the median,
+    /// not the first planning nor the mean, which would choose the other kernel here.
+    #[test]
+    fn several_plannings_choose_by_each_kernels_median() {
+        let (disturbed, steady) = (Kernel::Matrixmultiply, Kernel::GemmAvx512);
+        let planning = |fast: f64| {
+            let seconds = vec![(disturbed, fast), (steady, 150e-6)];
+            vec![Timing {
+                product: Product::CodeGradient,
+                seconds: seconds.clone(),
+                undisturbed: seconds,
+            }]
+        };
+        let plannings = [planning(300e-6), planning(100e-6), planning(110e-6)];
+        assert_eq!(
+            plannings[0][0].fastest().0,
+            steady,
+            "the disturbed planning alone"
+        );
+        let merged = median_of(&plannings);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].product, Product::CodeGradient);
+        assert_eq!(
+            merged[0].undisturbed,
+            vec![(disturbed, 110e-6), (steady, 150e-6)]
+        );
+        assert_eq!(merged[0].seconds, merged[0].undisturbed);
+        assert_eq!(merged[0].fastest().0, disturbed);
+        assert_eq!(choose(&merged).kernel(Product::CodeGradient), disturbed);
     }
 
     /// A kernel slowed in most rounds, as by load from elsewhere, is judged by its calls that

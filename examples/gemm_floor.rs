@@ -128,15 +128,11 @@ fn candidate_table(batch: usize, hidden: usize, images: &[f32]) -> Plan {
     let plannings: Vec<Vec<tune::Timing>> = (0..ROUNDS)
         .map(|_| tune::measure(batch, hidden, images))
         .collect();
+    let timings = tune::median_of(&plannings);
     let epoch = |product: Product, kernel: Kernel| {
-        let mut seconds: Vec<f64> = plannings
-            .iter()
-            .flat_map(|timings| timings.iter().filter(|t| t.product == product))
-            .flat_map(|t| t.seconds.iter().filter(|(k, _)| *k == kernel))
-            .map(|(_, s)| *s)
-            .collect();
-        seconds.sort_by(f64::total_cmp);
-        seconds.get(seconds.len() / 2).map(|s| s * steps)
+        let timing = timings.iter().find(|t| t.product == product)?;
+        let (_, seconds) = timing.seconds.iter().find(|(k, _)| *k == kernel)?;
+        Some(seconds * steps)
     };
     let candidates = tune::candidates();
     let names: Vec<&str> = candidates.iter().map(|k| k.name()).collect();

@@ -186,10 +186,19 @@ const REPEAT_UNDER: Duration = Duration::from_secs(1);
 /// over [`REPEAT_UNDER`] (the largest shapes, whose one-thread candidates take seconds), its
 /// plan is made from it alone, so that a first run does not wait three times as long.
 pub fn measure_several(batch: usize, hidden: usize, images: &[f32]) -> Vec<Timing> {
+    plannings_merged(REPEAT_UNDER, || measure(batch, hidden, images))
+}
+
+/// `planning()` once, then [`PLANNINGS`] times in all if the first took less than
+/// `repeat_under`, merged by [`median_of`].
+fn plannings_merged(
+    repeat_under: Duration,
+    mut planning: impl FnMut() -> Vec<Timing>,
+) -> Vec<Timing> {
     let started = Instant::now();
-    let mut plannings = vec![measure(batch, hidden, images)];
-    if started.elapsed() < REPEAT_UNDER {
-        plannings.extend((1..PLANNINGS).map(|_| measure(batch, hidden, images)));
+    let mut plannings = vec![planning()];
+    if started.elapsed() < repeat_under {
+        plannings.extend((1..PLANNINGS).map(|_| planning()));
     }
     median_of(&plannings)
 }
@@ -246,19 +255,24 @@ mod tests {
         }
     }
 
+    const DISTURBED: Kernel = Kernel::Matrixmultiply;
+    const STEADY: Kernel = Kernel::GemmAvx512;
+
+    /// One planning of one product: `DISTURBED` taking `fast` seconds a call, `STEADY` 150 µs.
+    fn planning(fast: f64) -> Vec<Timing> {
+        let seconds = vec![(DISTURBED, fast), (STEADY, 150e-6)];
+        vec![Timing {
+            product: Product::CodeGradient,
+            seconds: seconds.clone(),
+            undisturbed: seconds,
+        }]
+    }
+
     /// A kernel slowed through one planning of three is judged by the other two: the median,
     /// not the first planning nor the mean, which would choose the other kernel here.
     #[test]
     fn several_plannings_choose_by_each_kernels_median() {
-        let (disturbed, steady) = (Kernel::Matrixmultiply, Kernel::GemmAvx512);
-        let planning = |fast: f64| {
-            let seconds = vec![(disturbed, fast), (steady, 150e-6)];
-            vec![Timing {
-                product: Product::CodeGradient,
-                seconds: seconds.clone(),
-                undisturbed: seconds,
-            }]
-        };
+        let (disturbed, steady) = (DISTURBED, STEADY);
         let plannings = [planning(300e-6), planning(100e-6), planning(110e-6)];
         assert_eq!(
             plannings[0][0].fastest().0,
@@ -275,6 +289,27 @@ mod tests {
         assert_eq!(merged[0].seconds, merged[0].undisturbed);
         assert_eq!(merged[0].fastest().0, disturbed);
         assert_eq!(choose(&merged).kernel(Product::CodeGradient), disturbed);
+    }
+
+    /// The planner repeats a quick planning and merges the three, so that the first (here
+    /// disturbed) does not choose alone; a slow first planning is kept alone.
+    #[test]
+    fn a_quick_planning_is_repeated_and_a_slow_one_is_not() {
+        let fast = [300e-6, 100e-6, 110e-6];
+        let mut calls = 0;
+        let merged = plannings_merged(Duration::from_secs(3600), || {
+            calls += 1;
+            planning(fast[calls - 1])
+        });
+        assert_eq!(calls, PLANNINGS);
+        assert_eq!(choose(&merged).kernel(Product::CodeGradient), DISTURBED);
+        let mut calls = 0;
+        let alone = plannings_merged(Duration::ZERO, || {
+            calls += 1;
+            planning(fast[calls - 1])
+        });
+        assert_eq!(calls, 1);
+        assert_eq!(choose(&alone).kernel(Product::CodeGradient), STEADY);
     }
 
     /// A kernel slowed in most rounds, as by load from elsewhere, is judged by its calls that

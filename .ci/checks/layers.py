@@ -18,7 +18,7 @@ SRC = os.path.join(ROOT, "src")
 
 # Lowest first; modules on one line are siblings that must not import each other.
 LAYERS = [
-    ["artifacts", "simd"],
+    ["artifacts", "simd", "memory"],
     ["metrics"],
     ["data"],
     ["fused"],

@@ -40,10 +40,6 @@ use mnist_autoencoder::model::{Autoencoder, AutoencoderConfig};
 use mnist_autoencoder::optim::Tf1RmsPropConfig;
 use mnist_autoencoder::simd::{self, Simd};
 
-/// The trainer's allocator: the products are timed on the pages they get in training.
-#[global_allocator]
-static ALLOCATOR: mnist_autoencoder::memory::HugePages = mnist_autoencoder::memory::HugePages;
-
 const TRAIN_IMAGES: usize = 55_000;
 /// The images an epoch validates on (`data.validation_size`'s default): one forward pass each.
 const VALIDATION_IMAGES: usize = 5_000;

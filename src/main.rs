@@ -15,11 +15,6 @@ use mnist_autoencoder::run_dir::{RunDir, RunLock};
 use mnist_autoencoder::train::stop::{self, StopReason};
 use mnist_autoencoder::train::{self, StopCause, Stopped, TrainOutcome};
 
-/// Large blocks on huge pages (see `memory`): the step's arrays and the dataset without TLB
-/// misses.
-#[global_allocator]
-static ALLOCATOR: mnist_autoencoder::memory::HugePages = mnist_autoencoder::memory::HugePages;
-
 fn main() -> ExitCode {
     backend::before_threads();
     // A closed stdout (`train | head -1`) ends the process quietly, as it does other Unix tools,

@@ -4,8 +4,7 @@
 //! (`.ci/checks/layers.py` holds it to that; `docs/layers.png` draws it):
 //!
 //! - [`artifacts`] writes every file atomically; [`simd`] picks the widest vector instructions
-//!   the processor has for the hand-written loops; [`memory`] puts data read at random (the
-//!   dataset's images) on huge pages; [`metrics`] is the per-epoch `metrics.csv`.
+//!   the processor has for the hand-written loops; [`metrics`] is the per-epoch `metrics.csv`.
 //! - [`data`] reads the IDX files (downloading them when allowed) into a Burn `Dataset`, and
 //!   serves the Learner its batches in a per-epoch order, with optional noise.
 //! - [`fused`] is the backend extension: the step's fused operations, hand-written kernels
@@ -32,7 +31,6 @@ pub mod config;
 pub mod data;
 pub mod fused;
 pub mod inspect;
-pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -18,7 +18,7 @@ SRC = os.path.join(ROOT, "src")
 
 # Lowest first; modules on one line are siblings that must not import each other.
 LAYERS = [
-    ["artifacts", "simd", "memory"],
+    ["artifacts", "simd"],
     ["metrics"],
     ["data"],
     ["fused"],

@@ -167,9 +167,7 @@ impl LabeledImages {
             "one label per image"
         );
         Self {
-            // Gathered at random, 784 bytes an image: on huge pages, a batch's images cost no
-            // page walks (38-68 µs a batch of 100 on 4 KiB pages, 15 on huge ones).
-            pixels: crate::memory::on_huge_pages(&pixels),
+            pixels: pixels.into(),
             labels: labels.into(),
         }
     }

@@ -272,11 +272,10 @@ mod tests {
     /// not the first planning nor the mean, which would choose the other kernel here.
     #[test]
     fn several_plannings_choose_by_each_kernels_median() {
-        let (disturbed, steady) = (DISTURBED, STEADY);
         let plannings = [planning(300e-6), planning(100e-6), planning(110e-6)];
         assert_eq!(
             plannings[0][0].fastest().0,
-            steady,
+            STEADY,
             "the disturbed planning alone"
         );
         let merged = median_of(&plannings);
@@ -284,30 +283,31 @@ mod tests {
         assert_eq!(merged[0].product, Product::CodeGradient);
         assert_eq!(
             merged[0].undisturbed,
-            vec![(disturbed, 110e-6), (steady, 150e-6)]
+            vec![(DISTURBED, 110e-6), (STEADY, 150e-6)]
         );
         assert_eq!(merged[0].seconds, merged[0].undisturbed);
-        assert_eq!(merged[0].fastest().0, disturbed);
-        assert_eq!(choose(&merged).kernel(Product::CodeGradient), disturbed);
+        assert_eq!(merged[0].fastest().0, DISTURBED);
+        assert_eq!(choose(&merged).kernel(Product::CodeGradient), DISTURBED);
     }
 
     /// The planner repeats a quick planning and merges the three, so that the first (here
     /// disturbed) does not choose alone; a slow first planning is kept alone.
     #[test]
     fn a_quick_planning_is_repeated_and_a_slow_one_is_not() {
-        let fast = [300e-6, 100e-6, 110e-6];
-        let mut calls = 0;
-        let merged = plannings_merged(Duration::from_secs(3600), || {
-            calls += 1;
-            planning(fast[calls - 1])
-        });
+        // The plannings made under `limit`, with the first disturbed, and how many were made.
+        let planned = |limit: Duration| {
+            let fast = [300e-6, 100e-6, 110e-6];
+            let mut calls = 0;
+            let merged = plannings_merged(limit, || {
+                calls += 1;
+                planning(fast[calls - 1])
+            });
+            (calls, merged)
+        };
+        let (calls, merged) = planned(Duration::from_secs(3600));
         assert_eq!(calls, PLANNINGS);
         assert_eq!(choose(&merged).kernel(Product::CodeGradient), DISTURBED);
-        let mut calls = 0;
-        let alone = plannings_merged(Duration::ZERO, || {
-            calls += 1;
-            planning(fast[calls - 1])
-        });
+        let (calls, alone) = planned(Duration::ZERO);
         assert_eq!(calls, 1);
         assert_eq!(choose(&alone).kernel(Product::CodeGradient), STEADY);
     }

@@ -181,6 +181,15 @@ fn trains_end_to_end_on_synthetic_files() {
         .filter(|n| n.ends_with(".tmp") || n.ends_with(".part"))
         .collect();
     assert!(stray.is_empty(), "temporary files left: {stray:?}");
+    // Burn's log of the run, less its line per step (6 steps an epoch here).
+    let log = std::fs::read_to_string(run.join("experiment.log")).unwrap();
+    for epoch in 1..=2 {
+        for step in ["training", "validation"] {
+            let line = format!("Executing {step} step for epoch {epoch}");
+            assert!(log.contains(&line), "no '{line}' in experiment.log:\n{log}");
+        }
+    }
+    assert!(!log.contains("Iteration"), "per-step lines in:\n{log}");
 
     // The same seed repeats the run exactly (promised for ndarray; GPU kernels may sum in
     // another order from run to run).

@@ -15,12 +15,13 @@ use burn::train::{Learner, SupervisedTraining};
 use super::checkpoint::{self, CheckpointError, CheckpointRecorder, KEPT_CHECKPOINTS};
 use super::dashboard::{self, PlainRenderer};
 use super::epoch_log::EpochLogger;
+use super::experiment_log::ExperimentLog;
 use super::stop::Stop;
 use crate::data::MnistBatch;
 use crate::fused::{FusedAutodiff, FusedOps};
 use crate::model::{Autoencoder, AutoencoderConfig};
 use crate::run_dir::record::recorder_reason;
-use crate::run_dir::{DirWatch, model_from_record};
+use crate::run_dir::{DirWatch, EXPERIMENT_LOG, model_from_record};
 
 /// Everything a Learner launch needs besides the model and its optimiser.
 pub(super) struct Run<'a, B: FusedAutodiff> {
@@ -60,7 +61,10 @@ impl<B: FusedAutodiff> Run<'_, B> {
             .num_epochs(self.epochs)
             .with_file_checkpointer(recorder)
             .with_checkpointing_strategy(KeepLastNCheckpoints::new(KEPT_CHECKPOINTS))
-            .with_interrupter(interrupter.clone());
+            .with_interrupter(interrupter.clone())
+            .with_application_logger(Some(Box::new(ExperimentLog::new(
+                &self.dir.join(EXPERIMENT_LOG),
+            ))));
         let resumed = (self.resume_epoch > 0).then_some(self.resume_epoch);
         if let Some(epoch) = resumed {
             // Burn panics on a checkpoint it cannot load: read each one here first.

@@ -6,6 +6,7 @@
 pub(crate) mod checkpoint;
 pub(crate) mod dashboard;
 pub(crate) mod epoch_log;
+mod experiment_log;
 mod learner;
 pub mod stop;
 

@@ -16,7 +16,7 @@ that a shared machine's slow spells touch both sides alike. Then one epoch of ou
 and batch 50 for the fixed cost per step.
 
 Prints the processor and its instruction sets, the plan chosen, the median seconds per epoch
-(training and validation) of each run, the ratios, our data-reading time, our process's peak
+(training and validation) of each run, the ratios, our data-reading time (and the move onto huge pages after it), our process's peak
 resident memory, and each target of the speed issue met or not. With --scale, also one epoch of
 ours and TensorFlow for hidden sizes 64, 256, 1024 and batch sizes 50, 100, 500. With
 `--simd avx2`, ours and the floors keep to AVX2 (the path of a processor without AVX-512).
@@ -90,8 +90,11 @@ def ours(args, tmp, name, epochs, tui=False, hidden=256, batch=100):
         cmd = ["script", "-qfec", shlex.join(cmd), "/dev/null"]
     out, err, rss = peak_rss_mb(cmd, our_environment(args, tmp))
     read = re.search(r"data read in ([0-9.]+) s", out)
+    # The one-off move of the training images onto huge pages, after the read (Linux).
+    huge = re.search(r"onto huge pages in ([0-9.]+) s", out)
     args.plans.setdefault((hidden, batch), set()).add(plan_of(run_dir))
-    return epoch_seconds(run_dir), rss, float(read.group(1)) if read else float("nan")
+    loaded = (float(read.group(1)) if read else float("nan"), float(huge.group(1)) if huge else 0.0)
+    return epoch_seconds(run_dir), rss, loaded
 
 
 def tensorflow(args, tmp, name, epochs, hidden=256, batch=100):
@@ -236,7 +239,7 @@ def main():
               "no GEMM floor row", file=sys.stderr)
         args.floor_bin = None
 
-    plain, tui, tf, torch, rss, read, tf_read, floor, small = [], [], [], [], [], [], [], [], []
+    plain, tui, tf, torch, rss, read, huge, tf_read, floor, small = [], [], [], [], [], [], [], [], [], []
     reference_floor, over_floor, over_training, table = [], [], [], ""
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
@@ -244,7 +247,8 @@ def main():
             seconds, peak, loaded = ours(args, tmp, f"plain-{r}", args.epochs)
             plain += seconds
             rss.append(peak)
-            read.append(loaded)
+            read.append(loaded[0])
+            huge.append(loaded[1])
             if args.floor_bin:
                 # Right after the run it is set against, so that a shared machine's slow
                 # spells touch both alike.
@@ -293,7 +297,8 @@ def main():
         steps = 55000 // 50
         print(f"fixed cost per step: hidden 64, batch 50: {1000 * med(small) / steps:.2f} ms per step "
               f"(epoch {med(small):.2f} s / {steps} steps)")
-        print(f"ours: data read in {med(read):.2f} s (TensorFlow script: {med(tf_read):.2f} s); "
+        print(f"ours: data read in {med(read):.2f} s (TensorFlow script: {med(tf_read):.2f} s), "
+              f"then onto huge pages in {med(huge):.2f} s (max {max(huge):.2f}); "
               f"peak RSS {max(rss):.0f} MB")
 
         targets = [

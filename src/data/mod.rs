@@ -3,6 +3,7 @@
 
 pub mod download;
 mod files;
+mod huge_pages;
 pub mod idx;
 mod kind;
 mod loader;

@@ -10,6 +10,7 @@ mod experiment_log;
 mod learner;
 pub mod stop;
 
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -129,12 +130,7 @@ pub fn train<B: FusedAutodiff>(
     // Checked before the data is read, so a wrong file fails at once.
     let init = initial_weights::<B>(dir, config, resume, start.epoch, device)?;
     let tui = dashboard::use_tui(config.output.dashboard)?;
-    let reading = Instant::now();
-    let data = config
-        .data
-        .source()
-        .read_splits(config.data.validation_size, config.data.train_limit)?;
-    let read_seconds = reading.elapsed().as_secs_f64();
+    let (data, reading) = read_data(config)?;
     let (config, kernels) = &plan_kernels::<B>(config, &data);
     let model = initial_model::<B>(config, init.weights, device)?;
 
@@ -147,7 +143,7 @@ pub fn train<B: FusedAutodiff>(
     dir.save_config(config)?;
     let finishing = start.epoch >= config.training.epochs;
     if !tui || finishing {
-        println!("{}", banner(config, &data, read_seconds));
+        println!("{}", banner(config, &data, &reading));
         // The plan is for the dense layers' products; a convolutional model has none.
         if config.model.kind != ModelKind::Conv {
             println!("Kernels ({}): {}", kernels.source, kernels.plan);
@@ -489,11 +485,52 @@ fn print_resumed(dir: &RunDir, start: &ResumePoint, finishing: bool) {
     }
 }
 
+/// How long the data took to read, and then to move onto huge pages.
+struct Reading {
+    seconds: f64,
+    huge_bytes: usize,
+    huge_seconds: f64,
+}
+
+impl fmt::Display for Reading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "data read in {:.2} s", self.seconds)?;
+        if self.huge_bytes > 0 {
+            let mb = self.huge_bytes as f64 / 1e6;
+            write!(
+                f,
+                ", {mb:.0} MB onto huge pages in {:.2} s",
+                self.huge_seconds
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the configured data, then moves the training images onto huge pages (see
+/// `MnistDataset::onto_huge_pages`), timing each.
+fn read_data(config: &Config) -> Result<(MnistSplits, Reading), Error> {
+    let started = Instant::now();
+    let data = config
+        .data
+        .source()
+        .read_splits(config.data.validation_size, config.data.train_limit)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let moving = Instant::now();
+    let huge_bytes = data.train.onto_huge_pages();
+    let reading = Reading {
+        seconds,
+        huge_bytes,
+        huge_seconds: moving.elapsed().as_secs_f64(),
+    };
+    Ok((data, reading))
+}
+
 /// The first line of a plain run: the model, the data and the settings.
-fn banner(config: &Config, data: &MnistSplits, read_seconds: f64) -> String {
+fn banner(config: &Config, data: &MnistSplits, reading: &Reading) -> String {
     let t = &config.training;
     format!(
-        "Training {} on {} {} images ({} validate; data read in {read_seconds:.2} s) for {} epochs, batch {}, {} lr {}{}, backend {}",
+        "Training {} on {} {} images ({} validate; {reading}) for {} epochs, batch {}, {} lr {}{}, backend {}",
         config.autoencoder().describe(),
         data.train.len(),
         config.data.dataset,

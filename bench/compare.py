@@ -16,10 +16,11 @@ that a shared machine's slow spells touch both sides alike. Then one epoch of ou
 and batch 50 for the fixed cost per step.
 
 Prints the processor and its instruction sets, the plan chosen, the median seconds per epoch
-(training and validation) of each run, the ratios, our data-reading time (and the move onto huge pages after it), our process's peak
-resident memory, and each target of the speed issue met or not. With --scale, also one epoch of
-ours and TensorFlow for hidden sizes 64, 256, 1024 and batch sizes 50, 100, 500. With
-`--simd avx2`, ours and the floors keep to AVX2 (the path of a processor without AVX-512).
+(training and validation) of each run, the ratios, our data-reading time (and the move onto
+huge pages after it), our process's peak resident memory, and each target of the speed issue
+met or not. With --scale, also one epoch of ours and TensorFlow for hidden sizes 64, 256, 1024
+and batch sizes 50, 100, 500. With `--simd avx2`, ours and the floors keep to AVX2 (the path
+of a processor without AVX-512).
 
 With `--kinds simple,deep,...` it times the Keras tutorial's autoencoders instead: for each, ours
 (the config/keras-*.toml of each) and Keras (bench/reference/keras_autoencoders.py) alternately, `--epochs`

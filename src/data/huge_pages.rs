@@ -3,7 +3,7 @@
 //! A shuffled batch gathers its images from all over the dataset (47 MB of pixels for MNIST's
 //! 60,000), 784 bytes an image: on 4 KiB pages nearly every image is a TLB miss and a page walk
 //! (two nested ones in a virtual machine). Measured on a 2-core Xeon VM (docs/results.md),
-//! gathering a batch of 100 took 165-320 µs in a slow spell of the machine and 65-75 µs once the
+//! gathering a batch of 100 took 165-320 µs in a slow spell of the machine and 64-73 µs once the
 //! images were on huge pages; the epoch took 0.79-0.96 of its time in 16 alternating pairs.
 //!
 //! The pages are collapsed in place (`madvise(MADV_COLLAPSE)`, Linux 6.1 on) once the data is

@@ -1,5 +1,5 @@
 //! The run's `experiment.log`: Burn's own file logger (`FileApplicationLoggerInstaller`) less
-//! its line per training step. That line (`Iteration 412`, 600 an epoch at batch 100) was a
+//! its line per training step. That line (`Iteration 412`, 550 an epoch at batch 100) was a
 //! timestamp, a format and a write to the file on the training thread every step: 13 µs of a
 //! step of about a millisecond (measured, see docs/results.md#speed). Everything else Burn and
 //! its crates log at INFO or above is kept, the start of each training and validation epoch

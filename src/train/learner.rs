@@ -8,11 +8,12 @@ use burn::data::dataloader::DataLoader;
 use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::record::{Record, Recorder};
-use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::LossMetric;
 use burn::train::{Learner, SupervisedTraining};
 
-use super::checkpoint::{self, CheckpointError, CheckpointRecorder, KEPT_CHECKPOINTS};
+use super::checkpoint::{
+    self, CheckpointError, CheckpointRecorder, DeleteThenSave, KEPT_CHECKPOINTS,
+};
 use super::dashboard::{self, PlainRenderer};
 use super::epoch_log::EpochLogger;
 use super::experiment_log::ExperimentLog;
@@ -60,7 +61,7 @@ impl<B: FusedAutodiff> Run<'_, B> {
             .with_metric_logger(self.epoch_logger)
             .num_epochs(self.epochs)
             .with_file_checkpointer(recorder)
-            .with_checkpointing_strategy(KeepLastNCheckpoints::new(KEPT_CHECKPOINTS))
+            .with_checkpointing_strategy(DeleteThenSave::keeping(KEPT_CHECKPOINTS))
             .with_interrupter(interrupter.clone())
             .with_application_logger(Some(Box::new(ExperimentLog::new(
                 &self.dir.join(EXPERIMENT_LOG),

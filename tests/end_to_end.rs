@@ -2,7 +2,7 @@
 //! real MNIST when it is there and on synthetic IDX files always; and every bad input ending
 //! in one line, exit code 1 and no artifact.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mnist_autoencoder::config::{Config, Origin};
 use mnist_autoencoder::metrics::parse_metrics_csv;
@@ -151,11 +151,18 @@ fn trains_on_real_mnist_then_reconstructs_and_evaluates_the_saved_model(mnist: &
     assert_one_line_error(&output, &["output.dir", "already holds a run"]);
 }
 
-fn trains_end_to_end_on_synthetic_files() {
+/// A folder with synthetic MNIST files (400 training images, 30 test images) in `data`, and
+/// the path of a run folder beside it.
+fn synthetic_folder() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_mnist(&data, 400, 30);
     let run = tmp.path().join("run");
+    (tmp, data, run)
+}
+
+fn trains_end_to_end_on_synthetic_files() {
+    let (tmp, data, run) = synthetic_folder();
     let flags = &[
         "data.validation_size=100",
         "training.epochs=2",
@@ -506,10 +513,7 @@ fn the_training_images_go_onto_huge_pages(mnist: &Path) {
 /// training up while the checkpointer waits for the next epoch's first step: held up, that
 /// wait runs out every epoch (and says so in experiment.log), 0.1 s and more an epoch.
 fn old_checkpoints_go_without_holding_training_up() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    synthetic_mnist(&data, 400, 30);
-    let run = tmp.path().join("run");
+    let (tmp, data, run) = synthetic_folder();
     let flags = &[
         "data.validation_size=100",
         "training.epochs=8",

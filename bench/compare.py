@@ -242,11 +242,13 @@ def main():
 
     plain, tui, tf, torch, rss, read, huge, tf_read, floor, small = [], [], [], [], [], [], [], [], [], []
     reference_floor, over_floor, over_training, table = [], [], [], ""
+    runs = {"ours, plain output": [], "TensorFlow": [], "PyTorch": [], "ours, dashboard": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", file=sys.stderr, flush=True)
             seconds, peak, loaded = ours(args, tmp, f"plain-{r}", args.epochs)
             plain += seconds
+            runs["ours, plain output"].append(seconds)
             rss.append(peak)
             read.append(loaded[0])
             huge.append(loaded[1])
@@ -260,11 +262,15 @@ def main():
                 over_training.append(statistics.median(seconds) / training)
             seconds, loaded = tensorflow(args, tmp, f"tf-{r}", args.epochs)
             tf += seconds
+            runs["TensorFlow"].append(seconds)
             tf_read.append(loaded)
             if args.torch_python:
-                torch += pytorch(args, tmp, f"torch-{r}", args.epochs)
+                seconds = pytorch(args, tmp, f"torch-{r}", args.epochs)
+                torch += seconds
+                runs["PyTorch"].append(seconds)
             seconds, peak, _ = ours(args, tmp, f"tui-{r}", args.epochs, tui=True)
             tui += seconds
+            runs["ours, dashboard"].append(seconds)
             rss.append(peak)
             seconds, _, _ = ours(args, tmp, f"small-{r}", 1, hidden=64, batch=50)
             small += seconds
@@ -295,6 +301,14 @@ def main():
                   + ", ".join(f"{ratio:.2f}x" for ratio in over_training))
             print(f"\nper product and kernel (last round), s/epoch:\n\n{table}")
         print(f"\ndashboard vs plain: {100 * (med(tui) / med(plain) - 1):+.1f}%")
+        # Each run's epochs, in the order they ran: a slow spell of a shared machine shows as
+        # a run of slow epochs across the rows of a round, not as one runner's fault.
+        print("seconds per epoch, each run of each round:\n")
+        print("| round | " + " | ".join(name for name, each in runs.items() if each) + " |")
+        print("|---:|" + "---|" * sum(1 for each in runs.values() if each))
+        for r in range(args.rounds):
+            print(f"| {r + 1} | " + " | ".join(" ".join(f"{s:.2f}" for s in each[r])
+                                                for each in runs.values() if each) + " |")
         steps = 55000 // 50
         print(f"fixed cost per step: hidden 64, batch 50: {1000 * med(small) / steps:.2f} ms per step "
               f"(epoch {med(small):.2f} s / {steps} steps)")

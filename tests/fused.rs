@@ -819,11 +819,17 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
         let kind = |v: &f32| (v.is_nan(), v.is_infinite());
         values.iter().map(kind).collect::<Vec<_>>()
     };
-    for poison in [f32::NAN, f32::INFINITY] {
-        let mut w = values(drawn::<B>([784, 40], 9));
-        w[5 * 40 + 7] = poison;
-        let weight = Tensor::<B, 2>::from_data(TensorData::new(w, [784, 40]), &device);
-        let bias = Tensor::<B, 1>::zeros([40], &device);
+    // 40 units: the weights copied into blocks; 256: with AVX-512, read in place.
+    for (h, poison) in [
+        (40, f32::NAN),
+        (40, f32::INFINITY),
+        (256, f32::NAN),
+        (256, f32::INFINITY),
+    ] {
+        let mut w = values(drawn::<B>([784, h], 9));
+        w[5 * h + 7] = poison;
+        let weight = Tensor::<B, 2>::from_data(TensorData::new(w, [784, h]), &device);
+        let bias = Tensor::<B, 1>::zeros([h], &device);
         let fused = values(float::<B, 2>(B::linear_activation(
             primitive(x.clone()),
             primitive(weight.clone()),
@@ -839,10 +845,10 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
         assert_eq!(
             nan_or_not(&fused),
             nan_or_not(&composed),
-            "{poison} forward"
+            "{poison} forward, {h} units"
         );
         assert!(
-            fused.iter().skip(7).step_by(40).all(|v| v.is_nan()),
+            fused.iter().skip(7).step_by(h).all(|v| v.is_nan()),
             "column 7"
         );
         assert!(fused.iter().any(|v| v.is_finite()), "the other columns");
@@ -850,16 +856,16 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
         // The weight gradient xᵀ · dz, with the poison in dz (the other operand).
         let y = float::<B, 2>(B::linear_activation(
             primitive(x.clone()),
-            primitive(drawn::<B>([784, 40], 3)),
-            primitive(Tensor::<B, 1>::zeros([40], &device)),
+            primitive(drawn::<B>([784, h], 3)),
+            primitive(Tensor::<B, 1>::zeros([h], &device)),
             Activation::Sigmoid,
         ));
-        let mut dy = values(drawn::<B>([16, 40], 4));
-        dy[2 * 40 + 11] = poison;
-        let dy = Tensor::<B, 2>::from_data(TensorData::new(dy, [16, 40]), &device);
+        let mut dy = values(drawn::<B>([16, h], 4));
+        dy[2 * h + 11] = poison;
+        let dy = Tensor::<B, 2>::from_data(TensorData::new(dy, [16, h]), &device);
         let grads = B::linear_activation_backward(
             primitive(x.clone()),
-            primitive(drawn::<B>([784, 40], 3)),
+            primitive(drawn::<B>([784, h], 3)),
             primitive(y.clone()),
             primitive(dy.clone()),
             Activation::Sigmoid,
@@ -867,7 +873,7 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
         );
         let (_, want, _) = composed::linear_backward(
             x.clone(),
-            drawn::<B>([784, 40], 3),
+            drawn::<B>([784, h], 3),
             y,
             dy,
             Activation::Sigmoid,
@@ -877,9 +883,9 @@ fn non_finite_weights_give_nan_where_the_composed_ops_do() {
         assert_eq!(
             nan_or_not(&got),
             nan_or_not(&values(want)),
-            "{poison} gradient"
+            "{poison} gradient, {h} units"
         );
-        let column: Vec<&f32> = got.iter().skip(11).step_by(40).collect();
+        let column: Vec<&f32> = got.iter().skip(11).step_by(h).collect();
         assert!(column.iter().all(|v| !v.is_finite()), "column 11");
         // The pixels that are zero in image 2 give NaN, not a skipped 0.
         assert!(column.iter().any(|v| v.is_nan()), "column 11");
@@ -901,8 +907,9 @@ fn every_kernel_of_every_product_matches_the_composed_ops() {
     }
     let _uncap = Uncap;
     // Narrower than one block of the zero-skipping sums (64 columns with AVX2, 128 with
-    // AVX-512), and two AVX2 blocks (one AVX-512 block) and a part of one.
-    for h in [40, 150] {
+    // AVX-512), two AVX2 blocks (one AVX-512 block) and a part of one, and whole blocks only
+    // (with AVX-512 read in place, not copied, in every product that skips zeros).
+    for h in [40, 150, 256] {
         every_kernel_at(24, 784, h);
     }
 }

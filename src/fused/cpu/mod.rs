@@ -146,7 +146,7 @@ fn numeric_mode() {
 /// The dense product a kernel stands for (zero-skipping falls back to the reference one).
 fn dense_kernel(kernel: Kernel) -> Dense {
     let (library, split) = match kernel {
-        Kernel::SkipZeros | Kernel::Gemm => (Library::Gemm, true),
+        Kernel::SkipZeros | Kernel::SkipZerosAvx2 | Kernel::Gemm => (Library::Gemm, true),
         Kernel::GemmOneThread => (Library::Gemm, false),
         Kernel::GemmAvx512 => (Library::GemmAvx512, true),
         Kernel::GemmAvx512OneThread => (Library::GemmAvx512, false),
@@ -166,7 +166,7 @@ pub fn forward(
     bias: &[f32],
     activation: Activation,
 ) -> Vec<f32> {
-    let skip_zeros = kernel == Kernel::SkipZeros && products::mostly_zeros(x);
+    let skip_zeros = kernel.skips_zeros() && products::mostly_zeros(x);
     forward_as(kernel, skip_zeros, x, [n, k], w, bias, activation)
 }
 
@@ -190,7 +190,7 @@ fn forward_as(
             let out = SendPointer(out.as_mut_ptr());
             team::split(h.div_ceil(per), |part| {
                 let columns = part * per..((part + 1) * per).min(h);
-                let w = Blocked::columns(w, h, columns.clone());
+                let w = Blocked::columns(w, h, columns.clone(), kernel);
                 let mut rows: Vec<&mut [MaybeUninit<f32>]> = (0..n)
                     // SAFETY: this task alone touches these columns of `out`, so the row parts
                     // it makes overlap nothing another task holds.
@@ -218,7 +218,7 @@ pub fn weight_gradient(
     g: &[f32],
     h: usize,
 ) -> Vec<f32> {
-    let skip_zeros = kernel == Kernel::SkipZeros && products::mostly_zeros(x);
+    let skip_zeros = kernel.skips_zeros() && products::mostly_zeros(x);
     weight_gradient_as(kernel, skip_zeros, x, [n, k], g, h)
 }
 
@@ -234,7 +234,7 @@ fn weight_gradient_as(
 ) -> Vec<f32> {
     written(k * h, |out| {
         if skip_zeros {
-            let g = Blocked::columns(g, h, 0..h);
+            let g = Blocked::columns(g, h, 0..h, kernel);
             by_rows(out, h, products::GROUP, |columns, out| {
                 products::sparse_columns(x, k, &g, columns, out);
             });
@@ -300,7 +300,7 @@ fn kernel_of(plan: Plan, x: &[f32], images: Product, code: Product) -> (Kernel, 
         // The same kernel either way, a dense one (the code's products have no zeros to skip).
         (for_code, false)
     } else if products::mostly_zeros(x) {
-        (for_images, for_images == Kernel::SkipZeros)
+        (for_images, for_images.skips_zeros())
     } else {
         (for_code, false)
     }
@@ -664,11 +664,12 @@ mod tests {
             (Kernel::Matrixmultiply, Kernel::Gemm),
             (Kernel::Gemm, Kernel::Gemm),
             (Kernel::SkipZeros, Kernel::GemmAvx512),
+            (Kernel::SkipZerosAvx2, Kernel::Gemm),
         ] {
             let plan = Plan::new([images, code, code, code, images], true).expect("a plan");
             for (for_images, for_code) in pairs {
                 let what = format!("{images:?} for the images, {code:?} for the code");
-                let skips = images == Kernel::SkipZeros;
+                let skips = images.skips_zeros();
                 assert_eq!(
                     kernel_of(plan, &digits, for_images, for_code),
                     (images, skips),

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 
+use super::super::plan::Kernel;
 use super::super::terms::Activation;
 use super::kernels::{activate, sigmoid};
 use crate::simd::multiversion;
@@ -295,10 +296,15 @@ pub(crate) struct Blocked<'a> {
 }
 
 impl<'a> Blocked<'a> {
-    /// The columns `columns` of `matrix` (`cols` columns a row), blocked.
-    pub fn columns(matrix: &'a [f32], cols: usize, columns: std::ops::Range<usize>) -> Self {
+    /// The columns `columns` of `matrix` (`cols` columns a row), blocked for `kernel`.
+    pub fn columns(
+        matrix: &'a [f32],
+        cols: usize,
+        columns: std::ops::Range<usize>,
+        kernel: Kernel,
+    ) -> Self {
         let rows = matrix.len() / cols.max(1);
-        let (width, block) = (columns.len(), block_width());
+        let (width, block) = (columns.len(), block_width(kernel));
         if block == BLOCK && width % block == 0 {
             let lines = matrix.chunks_exact(cols).map(|line| &line[columns.clone()]);
             return Self {
@@ -590,19 +596,20 @@ fn columns_avx2(
     }
 }
 
-/// The width of the blocks of a [`Blocked`] matrix, the columns a group sums at once: with
-/// AVX2 (but not AVX-512) [`AVX2_COLUMNS`], else [`BLOCK`]. Each column's sum is the same fused
-/// multiply-adds in the same order whatever the width, so the same bits.
-fn block_width() -> usize {
-    if avx2_sums() { AVX2_COLUMNS } else { BLOCK }
-}
-
-/// Whether the sums are taken with [`block_sums_avx2`]: where the kernels use AVX2 but not
-/// AVX-512.
-#[inline(always)]
-fn avx2_sums() -> bool {
-    cfg!(target_arch = "x86_64")
-        && crate::simd::cap().min(crate::simd::detected()) == crate::simd::Simd::Avx2
+/// The width of the blocks of a [`Blocked`] matrix for `kernel`, the columns a group sums at
+/// once: [`AVX2_COLUMNS`] where the sums are taken with AVX2 (the kernels use AVX2 but not
+/// AVX-512, or `kernel` is [`Kernel::SkipZerosAvx2`] on a processor with AVX2), else [`BLOCK`].
+/// Each column's sum is the same fused multiply-adds in the same order whatever the width, so
+/// the same bits.
+fn block_width(kernel: Kernel) -> usize {
+    use crate::simd::{Simd, simd};
+    let widest = simd();
+    let avx2 = widest == Simd::Avx2 || (kernel == Kernel::SkipZerosAvx2 && widest >= Simd::Avx2);
+    if cfg!(target_arch = "x86_64") && avx2 {
+        AVX2_COLUMNS
+    } else {
+        BLOCK
+    }
 }
 
 /// `outs[g][j] = finish(Σ f[g] · source[line, j], j)` over `terms` (`(line, f)`), summed in
@@ -876,6 +883,31 @@ fn line_sums_avx2(
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
+
+    /// `skip-zeros-avx2` sums AVX2's blocks of 64 columns wherever the processor has AVX2;
+    /// `skip-zeros` the blocks of the widest instruction set the kernels use.
+    #[test]
+    fn each_zero_skipping_kernel_sums_blocks_of_its_width() {
+        use crate::simd::{Simd, simd};
+        let matrix = vec![0.5f32; 784 * 256];
+        let width = |kernel| Blocked::columns(&matrix, 256, 0..256, kernel).width;
+        let widest = simd();
+        let (avx2, widest_blocks) = match widest {
+            Simd::Avx512 => (AVX2_COLUMNS, BLOCK),
+            Simd::Avx2 => (AVX2_COLUMNS, AVX2_COLUMNS),
+            Simd::Baseline => (BLOCK, BLOCK),
+        };
+        assert_eq!(
+            width(Kernel::SkipZerosAvx2),
+            avx2,
+            "skip-zeros-avx2 with {widest:?}"
+        );
+        assert_eq!(
+            width(Kernel::SkipZeros),
+            widest_blocks,
+            "skip-zeros with {widest:?}"
+        );
+    }
 
     /// A matrix is mostly zeros up to and including the share's nonzeros, NaN counting as
     /// one, wherever they lie: in the first run of values (where a dense matrix is decided)

@@ -56,11 +56,13 @@ const ROUNDS: usize = 31;
 
 /// The kernels this processor can time honestly: all of them, except that with the
 /// instruction sets capped below AVX-512 (see [`simd::cap_simd`]) on a processor that has
-/// it, those that would still use AVX-512 (`matrixmultiply`, `gemm-avx512`) are left out.
+/// it, those that would still use AVX-512 (`matrixmultiply`, `gemm-avx512`) are left out;
+/// and `skip-zeros-avx2` only where the kernels use AVX-512 (elsewhere it is `skip-zeros`).
 pub fn candidates() -> Vec<Kernel> {
     let capped = simd::simd() != Simd::Avx512 && simd::detected() == Simd::Avx512;
     Kernel::ALL
         .into_iter()
+        .filter(|k| *k != Kernel::SkipZerosAvx2 || simd::simd() == Simd::Avx512)
         .filter(|k| {
             !(capped
                 && matches!(

@@ -439,22 +439,35 @@ fn the_ndarray_kernels_match_the_default_bodies() {
                 ([784, 32], false),
                 ([784, 32], true),
             ] {
-                let what = format!("{hyper:?}, {shape:?}, state kept: {kept}");
-                let before = state(shape, kept);
-                let grad = random(shape);
-                let got = Cpu::rmsprop(hyper, before.clone(), primitive(grad.clone()));
-                let want = composed::rmsprop::<Cpu>(hyper, before, primitive(grad));
-                let all = |t: RmsPropTensors<Cpu>| {
-                    [Some(t.param), t.square, t.mean_grad, t.momentum]
-                        .map(|t| t.map(|t| values(float::<Cpu, 2>(t))))
-                };
-                for (name, (got, want)) in ["param", "mean square", "mean gradient", "momentum"]
-                    .iter()
-                    .zip(all(got).into_iter().zip(all(want)))
-                {
-                    assert_eq!(got.is_some(), want.is_some(), "{what}: {name} kept");
-                    if let (Some(got), Some(want)) = (got, want) {
-                        assert_close(&format!("{what}: {name}"), &got, &want, 1e-5);
+                // Where the new values go depends on what else holds the parameter and the
+                // gradient: the parameter's array when nothing does, else the gradient's when
+                // nothing holds that, else a new one. Each way, the same values.
+                for (held_param, held_grad) in [(false, false), (true, false), (true, true)] {
+                    let what = format!(
+                        "{hyper:?}, {shape:?}, state kept: {kept}, \
+                         parameter held: {held_param}, gradient held: {held_grad}"
+                    );
+                    let before = state(shape, kept);
+                    let grad = random(shape);
+                    let want =
+                        composed::rmsprop::<Cpu>(hyper, before.clone(), primitive(grad.clone()));
+                    let held = (
+                        held_param.then(|| before.param.clone()),
+                        held_grad.then(|| grad.clone()),
+                    );
+                    let got = Cpu::rmsprop(hyper, before, primitive(grad));
+                    drop(held);
+                    let all = |t: RmsPropTensors<Cpu>| {
+                        [Some(t.param), t.square, t.mean_grad, t.momentum]
+                            .map(|t| t.map(|t| values(float::<Cpu, 2>(t))))
+                    };
+                    let names = ["param", "mean square", "mean gradient", "momentum"];
+                    for (name, (got, want)) in names.iter().zip(all(got).into_iter().zip(all(want)))
+                    {
+                        assert_eq!(got.is_some(), want.is_some(), "{what}: {name} kept");
+                        if let (Some(got), Some(want)) = (got, want) {
+                            assert_close(&format!("{what}: {name}"), &got, &want, 1e-5);
+                        }
                     }
                 }
             }

@@ -285,19 +285,31 @@ multiversion! {
     }
 }
 
-/// A slice of a parameter: updated in place when the optimiser holds the only copy, else
-/// read from the old values and written to new ones (Burn's Learner keeps the model it
-/// optimises until the step returns).
+/// A slice of a parameter and of its gradient: the parameter updated in place when the
+/// optimiser holds the only copy; else read from the old values (Burn's Learner keeps the
+/// model it optimises until the step returns) and written over the gradient, value by value
+/// as it is read, when nothing else holds the gradient (no new array: the gradient's is in
+/// cache, just read); else written to new values.
 pub(crate) enum ParamSlice<'a> {
-    InPlace(&'a mut [f32]),
-    Copied(&'a [f32], &'a mut [MaybeUninit<f32>]),
+    InPlace {
+        param: &'a mut [f32],
+        grad: &'a [f32],
+    },
+    OverGrad {
+        old: &'a [f32],
+        grad: &'a mut [f32],
+    },
+    Copied {
+        old: &'a [f32],
+        grad: &'a [f32],
+        new: &'a mut [MaybeUninit<f32>],
+    },
 }
 
-/// One slice of a parameter and its RMSProp state. `mean_grad` is empty unless centred,
-/// `momentum` empty without momentum.
+/// One slice of a parameter, its gradient and its RMSProp state. `mean_grad` is empty unless
+/// centred, `momentum` empty without momentum.
 pub(crate) struct RmsPropSlices<'a> {
     pub param: ParamSlice<'a>,
-    pub grad: &'a [f32],
     pub square: &'a mut [f32],
     pub mean_grad: &'a mut [f32],
     pub momentum: &'a mut [f32],
@@ -338,28 +350,37 @@ multiversion! {
     /// zero mean gradient and momentum, which the update then turns into exactly the first
     /// step's values (`1 * alpha`, `0 + x`).
     pub(crate) fn rmsprop(s: RmsPropScalars, slices: RmsPropSlices<'_>) {
-        let RmsPropSlices { param, grad, square, mean_grad, momentum } = slices;
-        let state = (grad, square, mean_grad, momentum);
+        let RmsPropSlices { param, square, mean_grad, momentum } = slices;
+        let state = (square, mean_grad, momentum);
         match param {
-            ParamSlice::InPlace(values) => rmsprop_rule(s, InPlace(values), state),
-            ParamSlice::Copied(old, new) => rmsprop_rule(s, Copied(old, new), state),
+            ParamSlice::InPlace { param, grad } => rmsprop_rule(s, InPlace(param, grad), state),
+            ParamSlice::OverGrad { old, grad } => rmsprop_rule(s, OverGrad(old, grad), state),
+            ParamSlice::Copied { old, grad, new } => {
+                rmsprop_rule(s, Copied(old, grad, new), state)
+            }
         }
     }
 }
 
-/// Reads and writes a parameter's values.
+/// Reads a parameter's values and its gradient's, and writes the parameter's new values; the
+/// gradient's `i`th value is read before the parameter's `i`th is written.
 trait Param {
     fn len(&self) -> usize;
+    fn grad(&self, i: usize) -> f32;
     fn get(&self, i: usize) -> f32;
     fn set(&mut self, i: usize, value: f32);
 }
 
-struct InPlace<'a>(&'a mut [f32]);
+struct InPlace<'a>(&'a mut [f32], &'a [f32]);
 
 impl Param for InPlace<'_> {
     #[inline(always)]
     fn len(&self) -> usize {
         self.0.len()
+    }
+    #[inline(always)]
+    fn grad(&self, i: usize) -> f32 {
+        self.1[i]
     }
     #[inline(always)]
     fn get(&self, i: usize) -> f32 {
@@ -371,12 +392,16 @@ impl Param for InPlace<'_> {
     }
 }
 
-struct Copied<'a>(&'a [f32], &'a mut [MaybeUninit<f32>]);
+struct OverGrad<'a>(&'a [f32], &'a mut [f32]);
 
-impl Param for Copied<'_> {
+impl Param for OverGrad<'_> {
     #[inline(always)]
     fn len(&self) -> usize {
         self.1.len()
+    }
+    #[inline(always)]
+    fn grad(&self, i: usize) -> f32 {
+        self.1[i]
     }
     #[inline(always)]
     fn get(&self, i: usize) -> f32 {
@@ -384,11 +409,32 @@ impl Param for Copied<'_> {
     }
     #[inline(always)]
     fn set(&mut self, i: usize, value: f32) {
-        self.1[i].write(value);
+        self.1[i] = value;
     }
 }
 
-type State<'a> = (&'a [f32], &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+struct Copied<'a>(&'a [f32], &'a [f32], &'a mut [MaybeUninit<f32>]);
+
+impl Param for Copied<'_> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.2.len()
+    }
+    #[inline(always)]
+    fn grad(&self, i: usize) -> f32 {
+        self.1[i]
+    }
+    #[inline(always)]
+    fn get(&self, i: usize) -> f32 {
+        self.0[i]
+    }
+    #[inline(always)]
+    fn set(&mut self, i: usize, value: f32) {
+        self.2[i].write(value);
+    }
+}
+
+type State<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32]);
 
 /// One loop per combination of rule and settings, so that none tests them per value.
 #[inline(always)]
@@ -409,15 +455,14 @@ fn rmsprop_rule(s: RmsPropScalars, param: impl Param, state: State<'_>) {
 fn rmsprop_loop<const TF1: bool, const CENTERED: bool, const MOMENTUM: bool>(
     s: RmsPropScalars,
     mut param: impl Param,
-    (grad, square, mean_grad, momentum): State<'_>,
+    (square, mean_grad, momentum): State<'_>,
 ) {
     let n = param.len();
-    let grad = &grad[..n];
     let square = &mut square[..n];
     let mean_grad = &mut mean_grad[..if CENTERED { n } else { 0 }];
     let momentum = &mut momentum[..if MOMENTUM { n } else { 0 }];
     for i in 0..n {
-        let g = grad[i];
+        let g = param.grad(i);
         let sq = square[i] * s.alpha + g * g * s.keep;
         square[i] = sq;
         let variance = if CENTERED {

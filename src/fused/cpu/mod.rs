@@ -324,13 +324,12 @@ fn state_array(
 
 /// One RMSProp update of a parameter, part by part over the threads: each part `per` values
 /// of the parameter, its gradient and its state.
-struct RmsPropUpdate<'a> {
+struct RmsPropUpdate {
     scalars: RmsPropScalars,
-    grad: &'a [f32],
     per: usize,
 }
 
-impl RmsPropUpdate<'_> {
+impl RmsPropUpdate {
     fn run(&self, params: Vec<ParamSlice<'_>>, (square, mean_grad, momentum): StateChunks<'_>) {
         // Each part takes its own slices, once.
         let parts: Vec<Mutex<Option<_>>> = (params.into_iter().zip(square))
@@ -342,9 +341,7 @@ impl RmsPropUpdate<'_> {
             let Ok(Some(((param, square), (mean_grad, momentum)))) = taken else {
                 unreachable!("each part runs once");
             };
-            let start = i * self.per;
             let slices = RmsPropSlices {
-                grad: &self.grad[start..start + square.len()],
                 param,
                 square,
                 mean_grad,
@@ -352,6 +349,42 @@ impl RmsPropUpdate<'_> {
             };
             kernels::rmsprop(self.scalars, slices);
         });
+    }
+
+    /// Updates `param` with `grad` and `states` (each in chunks of `per`), and returns its new
+    /// values: in its own array if nothing else holds it; else in the gradient's if nothing
+    /// else holds that (Burn's Learner holds the model being optimised; the gradient is ours
+    /// to spend); else in a new array.
+    fn apply(
+        &self,
+        mut param: ArcArray<f32, IxDyn>,
+        mut grad: ArcArray<f32, IxDyn>,
+        states: StateChunks<'_>,
+    ) -> NdArrayTensor {
+        let count = param.len().div_ceil(self.per);
+        if param.is_unique() {
+            let grads = slice(&grad).chunks(self.per);
+            let params = chunks(&mut param, self.per, count).into_iter().zip(grads);
+            let params = params.map(|(param, grad)| ParamSlice::InPlace { param, grad });
+            self.run(params.collect(), states);
+            NdArrayTensor::from(param)
+        } else if grad.is_unique() {
+            let olds = slice(&param).chunks(self.per);
+            let grads = olds.zip(chunks(&mut grad, self.per, count));
+            let params = grads.map(|(old, grad)| ParamSlice::OverGrad { old, grad });
+            self.run(params.collect(), states);
+            NdArrayTensor::from(grad)
+        } else {
+            let (old, grad_values) = (slice(&param), slice(&grad));
+            let new = written(param.len(), |new| {
+                let params = (old.chunks(self.per).zip(grad_values.chunks(self.per)))
+                    .zip(new.chunks_mut(self.per))
+                    .map(|((old, grad), new)| ParamSlice::Copied { old, grad, new })
+                    .collect();
+                self.run(params, states);
+            });
+            tensor(param.shape(), new)
+        }
     }
 }
 
@@ -592,7 +625,7 @@ impl FusedOps for Cpu {
     ) -> RmsPropTensors<Self> {
         numeric_mode();
         let grad = array(grad);
-        let mut param = array(state.param);
+        let param = array(state.param);
         assert_eq!(param.shape(), grad.shape(), "parameter and gradient shapes");
         let shape = param.shape().to_vec();
         let tf1 = hyper.rule == RmsPropRule::Tf1;
@@ -602,7 +635,6 @@ impl FusedOps for Cpu {
         let mut momentum = state_array(state.momentum, hyper.momentum > 0.0, 0.0, &shape);
         let update = RmsPropUpdate {
             scalars: RmsPropScalars::of(&hyper),
-            grad: slice(&grad),
             per: param.len().div_ceil(parts(param.len())).max(1),
         };
         let count = param.len().div_ceil(update.per);
@@ -611,26 +643,7 @@ impl FusedOps for Cpu {
             chunks(&mut mean_grad, update.per, count),
             chunks(&mut momentum, update.per, count),
         );
-        let param = if param.is_unique() {
-            let params = chunks(&mut param, update.per, count);
-            update.run(
-                params.into_iter().map(ParamSlice::InPlace).collect(),
-                states,
-            );
-            NdArrayTensor::from(param)
-        } else {
-            // Burn's Learner holds the model being optimised: new values, not a copy first.
-            let old = slice(&param);
-            let new = written(param.len(), |new| {
-                let params = old
-                    .chunks(update.per)
-                    .zip(new.chunks_mut(update.per))
-                    .map(|(old, new)| ParamSlice::Copied(old, new))
-                    .collect();
-                update.run(params, states);
-            });
-            tensor(&shape, new)
-        };
+        let param = update.apply(param, grad, states);
         let kept = |a: ArcArray<f32, IxDyn>, used: bool| used.then(|| NdArrayTensor::from(a));
         RmsPropTensors {
             param,

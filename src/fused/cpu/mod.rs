@@ -3,8 +3,9 @@
 //! A tensor's array is read in place when it is row-major and contiguous (as every tensor of
 //! the training step is; others are copied once). Each operation writes one new array, or
 //! updates its input in place when nothing else holds it (the optimiser's parameters and
-//! state). Work is split over the current rayon pool (see [`crate::backend`]), always at the
-//! same places for the same shapes, so the results do not depend on timing.
+//! state; a parameter the Learner still holds gets its new values over its gradient). Work is
+//! split over the current rayon pool (see [`crate::backend`]), always at the same places for
+//! the same shapes, so the results do not depend on timing.
 
 pub mod conv;
 mod direct;
